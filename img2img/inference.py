@@ -1,0 +1,155 @@
+"""Translator: the one place that picks the device and dtype and runs generators.
+
+- device chosen once (cuda -> mps -> cpu), models loaded once and cached;
+- no-grad forwards, batched when several images share a padded size;
+- BatchNorm U-Nets normalise each image with its own statistics (the official pix2pix test
+  semantics) without touching running stats; dropout stays off unless a seed asks for a
+  variation;
+- fp16/bf16 autocast on CUDA; fp32 elsewhere and always in the official mode.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import nn
+
+from . import processing
+from .models.norm import set_dropout, set_image_stats
+from .weights import load_generator
+
+Loader = Callable[[str], nn.Module]
+
+
+def default_device() -> torch.device:
+    """cuda if present, then Apple mps, else cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _default_dtype(device: torch.device) -> torch.dtype:
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def size_multiple(model: nn.Module) -> int:
+    """Spatial multiple a generator needs (2 ** downsamplings)."""
+    return int(getattr(model, "size_multiple", 4))
+
+
+class Translator:
+    """Loads generators (cached) and translates PIL images with them.
+
+    `loader` maps a checkpoint reference (a path; later a catalog id) to a CPU module.
+    `norm_stats` is "image" (per-image BatchNorm statistics, the official test default) or
+    "running" (eval-mode running statistics).
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        max_batch: int = 8,
+        max_pixels: int = processing.DEFAULT_MAX_PIXELS,
+        norm_stats: str = "image",
+        loader: Loader = load_generator,
+    ) -> None:
+        if norm_stats not in ("image", "running"):
+            raise ValueError(f"norm_stats must be 'image' or 'running', got {norm_stats!r}")
+        self.device = torch.device(device) if device is not None else default_device()
+        self.dtype = dtype or _default_dtype(self.device)
+        self.max_batch = max_batch
+        self.max_pixels = max_pixels
+        self.norm_stats = norm_stats
+        self._loader = loader
+        self._models: dict[str, nn.Module] = {}
+        self._lock = threading.RLock()  # modules are shared; mode switches must not interleave
+
+    def load(self, checkpoint: str | os.PathLike) -> nn.Module:
+        """The generator for `checkpoint` on this device, loaded on first use."""
+        key = str(checkpoint)
+        with self._lock:
+            if key not in self._models:
+                model = self._loader(key).eval().requires_grad_(False)
+                set_image_stats(model, self.norm_stats == "image")
+                self._models[key] = model.to(self.device)
+            return self._models[key]
+
+    def forward(self, model: nn.Module, x: torch.Tensor, exact: bool = False) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> float32 output on the CPU. `exact` forces fp32."""
+        x = x.to(self.device)
+        use_amp = not exact and self.dtype != torch.float32 and self.device.type == "cuda"
+        with torch.inference_mode(), torch.autocast(
+            self.device.type, dtype=self.dtype, enabled=use_amp
+        ):
+            y = model(x)
+        return y.float().cpu()
+
+    def _run(self, model: nn.Module, x: torch.Tensor, seed: int | None, exact: bool):
+        if seed is None:
+            return self.forward(model, x, exact)
+        # Seeded variation: dropout on, RNG forked so the caller's RNG state is untouched.
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            set_dropout(model, True)
+            try:
+                return self.forward(model, x, exact)
+            finally:
+                set_dropout(model, False)
+
+    def translate(
+        self,
+        checkpoint: str | os.PathLike | nn.Module,
+        images: Sequence[Image.Image],
+        size: int | None = 256,
+        seed: int | None = None,
+        official: bool = False,
+    ) -> list[Image.Image]:
+        """Translate decoded images; each output has its input's size (256x256 if official).
+
+        `size` is the working long side (None: the image's own size). With a `seed`, dropout
+        is on and each image gets its own seeded variation.
+        """
+        model = checkpoint if isinstance(checkpoint, nn.Module) else self.load(checkpoint)
+        if official:
+            preps = [processing.prepare_official(img) for img in images]
+            tensors = preps
+        else:
+            mult = size_multiple(model)
+            preps = [processing.prepare(img, size, mult) for img in images]
+            tensors = [p.tensor for p in preps]
+        outputs: list[torch.Tensor | None] = [None] * len(images)
+        with self._lock:
+            for idx in self._batches(tensors, per_image=seed is not None):
+                y = self._run(model, torch.cat([tensors[i] for i in idx]), seed, official)
+                for j, i in enumerate(idx):
+                    outputs[i] = y[j : j + 1]
+        if official:
+            return [processing.finish_official(y) for y in outputs]
+        return [processing.finish(y, p) for y, p in zip(outputs, preps, strict=True)]
+
+    def _batches(self, tensors: list[torch.Tensor], per_image: bool) -> list[list[int]]:
+        """Indices grouped by tensor shape, in chunks of at most max_batch."""
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, t in enumerate(tensors):
+            groups.setdefault(tuple(t.shape), []).append(i)
+        step = 1 if per_image else self.max_batch
+        return [idx[k : k + step] for idx in groups.values() for k in range(0, len(idx), step)]
+
+    def translate_files(
+        self, checkpoint: str | os.PathLike, paths: Sequence[str | Path], **kwargs
+    ) -> list[Image.Image]:
+        """Open (EXIF-upright unless official) and translate image files."""
+        exif = not kwargs.get("official", False)
+        images = [processing.open_image(p, self.max_pixels, exif=exif) for p in paths]
+        return self.translate(checkpoint, images, **kwargs)
