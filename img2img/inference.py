@@ -88,8 +88,9 @@ class Translator:
         """(B, 3, H, W) in [-1, 1] -> float32 output on the CPU. `exact` forces fp32."""
         x = x.to(self.device)
         use_amp = not exact and self.dtype != torch.float32 and self.device.type == "cuda"
-        with torch.inference_mode(), torch.autocast(
-            self.device.type, dtype=self.dtype, enabled=use_amp
+        with (
+            torch.inference_mode(),
+            torch.autocast(self.device.type, dtype=self.dtype, enabled=use_amp),
         ):
             y = model(x)
         return y.float().cpu()

@@ -26,6 +26,8 @@ from .errors import ImageError
 # Decoded-size cap: a tiny file can declare a huge canvas (decompression bomb).
 DEFAULT_MAX_PIXELS = 40_000_000
 OFFICIAL_SIZE = 256
+# Smallest padded side: ResNet generators reflect-pad after two stride-2 convolutions.
+MIN_SIDE = 16
 ImageSource = str | os.PathLike | bytes | Image.Image
 
 
@@ -64,8 +66,10 @@ def open_image(
             fp, name = path, path.name
         try:
             img = Image.open(fp)
+        except Image.DecompressionBombError as e:
+            raise ImageError(f"{name} is too large to decode safely: {e}") from e
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-            raise ImageError(f"{name} is not an image PIL can read: {e}") from e
+            raise ImageError(f"{name} is not an image PIL can read (corrupt?): {e}") from e
     w, h = img.size
     if w < 1 or h < 1:
         raise ImageError(f"image has no pixels ({w}x{h})")
@@ -89,16 +93,23 @@ def _to_8bit_gray(img: Image.Image) -> Image.Image:
     else:  # I;16*, I: 16-bit data when anything exceeds 8 bits
         scale = 1 / 257 if a.size and a.max() > 255 else 1.0
     a = np.clip(np.nan_to_num(a * scale), 0, 255)
-    return Image.fromarray(np.round(a).astype(np.uint8), mode="L")
+    return Image.fromarray(np.round(a).astype(np.uint8))
 
 
 def split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     """(RGB image, alpha channel or None) for any PIL mode."""
+    try:
+        return _split_alpha(img)
+    except (ValueError, OSError) as e:
+        raise ImageError(f"cannot convert an image of mode {img.mode} to RGB: {e}") from e
+
+
+def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     if img.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
         img = _to_8bit_gray(img)
-    if img.mode == "P" and "transparency" in img.info or img.mode in ("PA", "La", "RGBa"):
-        img = img.convert("RGBA")
-    if img.mode == "LA":
+    if img.mode == "La":  # premultiplied gray+alpha converts only to LA
+        img = img.convert("LA")
+    if img.mode == "P" and "transparency" in img.info or img.mode in ("PA", "LA", "RGBa"):
         img = img.convert("RGBA")
     if img.mode == "L" and "transparency" in img.info:
         img = img.convert("RGBA")
@@ -143,13 +154,14 @@ def working_size(size: tuple[int, int], long_side: int | None) -> tuple[int, int
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad (B, C, H, W) on the right/bottom up to multiples of `multiple`.
+    """Pad (B, C, H, W) on the right/bottom up to multiples of `multiple` (>= MIN_SIDE).
 
     Reflection keeps the borders natural; when the pad exceeds what reflection allows (a
     thin strip) the edge is replicated instead.
     """
     h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
+    least = -(-MIN_SIDE // multiple) * multiple
+    ph, pw = max(-h % multiple, least - h), max(-w % multiple, least - w)
     if ph == 0 and pw == 0:
         return x
     mode = "reflect" if ph < h and pw < w else "replicate"
