@@ -1,8 +1,13 @@
-"""Command line: `python -m img2img translate INPUT [INPUT ...] -o OUT_DIR --checkpoint PATH`.
+"""Command line for img2img.
 
-Each output is OUT_DIR/<input stem>.png. Unreadable inputs are reported and skipped; the
-exit status is 1 if any input failed, 2 if nothing could run at all (bad checkpoint, no
-inputs).
+    python -m img2img translate INPUT [INPUT ...] -o OUT_DIR --checkpoint PATH_OR_ID
+    python -m img2img push DIR --repo-id NS/NAME
+    python -m img2img mirror MODEL_ID --repo-id NS/NAME
+    python -m img2img models
+
+translate: each output is OUT_DIR/<input stem>.png. Unreadable inputs are reported and
+skipped; the exit status is 1 if any input failed, 2 if nothing could run at all (bad
+checkpoint, no inputs).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from . import hub
+from .catalog import load_catalog
 from .errors import Img2ImgError
 from .inference import Translator
 from .processing import open_image
@@ -36,12 +43,14 @@ def _size(value: str) -> int | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m img2img", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m img2img", description="img2img command line")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("translate", help="translate image files or folders with a generator")
     t.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     t.add_argument("-o", "--out", required=True, type=Path, metavar="OUT_DIR")
-    t.add_argument("--checkpoint", required=True, help="checkpoint file or directory")
+    t.add_argument(
+        "--checkpoint", required=True, help="checkpoint file or directory, or a catalog id"
+    )
     t.add_argument(
         "--official",
         action="store_true",
@@ -60,6 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="dropout variation with this seed (ignored with --official: dropout stays off)",
     )
+    p = sub.add_parser("push", help="upload a folder in our format to the Hub")
+    p.add_argument("directory", type=Path, metavar="DIR")
+    p.add_argument("--repo-id", required=True, metavar="NS/NAME")
+    p.add_argument("--private", action="store_true")
+    m = sub.add_parser("mirror", help="convert a catalog model to our format and publish it")
+    m.add_argument("model_id", metavar="MODEL_ID")
+    m.add_argument(
+        "--repo-id",
+        default=None,
+        metavar="NS/NAME",
+        help="default: $IMG2IMG_HUB_NAMESPACE/img2img-<family>-<name>",
+    )
+    m.add_argument("--private", action="store_true")
+    sub.add_parser("models", help="list the catalog ids")
     return parser
 
 
@@ -128,11 +151,37 @@ def translate_command(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def publish_command(args: argparse.Namespace) -> int:
+    """push / mirror: errors from the Hub are reported without a traceback."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        if args.command == "push":
+            url = hub.push(args.directory, args.repo_id, private=args.private)
+        else:
+            repo_id = args.repo_id or hub.default_mirror_repo(args.model_id)
+            url = hub.mirror(args.model_id, repo_id, private=args.private)
+    except (Img2ImgError, HfHubHTTPError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(url)
+    return 0
+
+
+def models_command() -> int:
+    for entry in load_catalog().values():
+        note = "  (not yet published)" if entry.project else ""
+        print(f"{entry.id:36s} {entry.label}{note}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "translate":
         return translate_command(args)
-    raise AssertionError(args.command)  # argparse enforces the choices
+    if args.command in ("push", "mirror"):
+        return publish_command(args)
+    return models_command()
 
 
 if __name__ == "__main__":

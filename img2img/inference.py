@@ -20,8 +20,8 @@ from PIL import Image
 from torch import nn
 
 from . import processing
+from .hub import load_model
 from .models.norm import set_dropout, set_image_stats
-from .weights import load_generator
 
 Loader = Callable[[str], nn.Module]
 
@@ -49,7 +49,7 @@ def size_multiple(model: nn.Module) -> int:
 class Translator:
     """Loads generators (cached) and translates PIL images with them.
 
-    `loader` maps a checkpoint reference (a path; later a catalog id) to a CPU module.
+    `loader` maps a checkpoint reference (a path or a catalog id) to a CPU module.
     `norm_stats` is "image" (per-image BatchNorm statistics, the official test default) or
     "running" (eval-mode running statistics).
     """
@@ -61,7 +61,7 @@ class Translator:
         max_batch: int = 8,
         max_pixels: int = processing.DEFAULT_MAX_PIXELS,
         norm_stats: str = "image",
-        loader: Loader = load_generator,
+        loader: Loader = load_model,
     ) -> None:
         if norm_stats not in ("image", "running"):
             raise ValueError(f"norm_stats must be 'image' or 'running', got {norm_stats!r}")
