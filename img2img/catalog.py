@@ -8,6 +8,7 @@ Deployer overrides (environment):
     IMG2IMG_REPO_<ID>=namespace/repo[@revision]   one model, e.g. IMG2IMG_REPO_IMG2IMG_NIGHT2DAY
     IMG2IMG_HUB_NAMESPACE=namespace               every model, as namespace/img2img-<family>-<name>
 Both point at repos in our format (config.json + model.safetensors), e.g. made by `mirror`.
+    IMG2IMG_URL_MIRROR=http://host/path            replaces http://efrosgans.eecs.berkeley.edu
 """
 
 from __future__ import annotations

@@ -31,7 +31,9 @@ from .download import download, is_offline
 from .errors import CheckpointError
 from .weights import find_checkpoint_file, load_generator, save_pretrained
 
-ARCH_FIELDS = ("architecture", "num_downs", "n_blocks", "ngf", "norm", "in_channels")
+# A deployer may retrain at another width or depth; a different network type is an error.
+ARCH_FIELDS = ("architecture",)
+ORIGINAL_HOST = "http://efrosgans.eecs.berkeley.edu"
 
 
 class WeightsUnavailableError(CheckpointError):
@@ -47,7 +49,16 @@ def cache_dir() -> Path:
     return Path(constants.HF_HOME) / "img2img"
 
 
+def source_url(source: Source) -> str:
+    """The URL to fetch: IMG2IMG_URL_MIRROR replaces the original Berkeley host."""
+    mirror = os.environ.get("IMG2IMG_URL_MIRROR", "").rstrip("/")
+    if mirror and source.url.startswith(ORIGINAL_HOST):
+        return mirror + source.url[len(ORIGINAL_HOST) :]
+    return source.url
+
+
 def _url_dest(source: Source) -> Path:
+    # Keyed by the original URL: a mirror serves the same file, checked by the same sha256.
     key = hashlib.sha256(source.url.encode()).hexdigest()[:16]
     return cache_dir() / "urls" / key / Path(source.url).name
 
@@ -66,7 +77,7 @@ def _fetch(source: Source, progress: bool) -> Path:
     if source.type == "hub":
         return _from_hub(source, progress)
     if source.type == "url":
-        return download(source.url, _url_dest(source), source.sha256, progress=progress)
+        return download(source_url(source), _url_dest(source), source.sha256, progress=progress)
     raise CheckpointError(f"unknown source type {source.type!r}")
 
 

@@ -1,0 +1,196 @@
+"""Loopback HTTP servers for the tests: a fake Hugging Face Hub and a plain file server.
+
+Both run in a daemon thread on 127.0.0.1 with an ephemeral port, serve bytes from a dict,
+honour Range requests, log what they were asked, and can inject faults (drop the connection
+after N bytes, answer 500) so that resume, retry and error paths run for real.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LoopbackServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:  # keep pytest output clean
+        pass
+
+    def do_HEAD(self) -> None:
+        self._serve(head=True)
+
+    def do_GET(self) -> None:
+        self._serve(head=False)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.server.log.append(("POST", self.path, dict(self.headers)))
+        status, payload = self.server.api(self.path, body)
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _serve(self, head: bool) -> None:
+        self.server.log.append(("HEAD" if head else "GET", self.path, dict(self.headers)))
+        found = self.server.lookup(self.path)
+        if found is None:
+            self.send_response(404)
+            self.send_header("X-Error-Code", "EntryNotFound")
+            self.send_header("X-Error-Message", "Entry not found")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data, extra_headers = found
+        if not head and self.server.fail_status:
+            self.server.fail_status_count -= 1
+            if self.server.fail_status_count >= 0:
+                self.send_response(self.server.fail_status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        start = 0
+        match = re.match(r"bytes=(\d+)-", self.headers.get("Range", ""))
+        if match and int(match.group(1)) < len(data):
+            start = int(match.group(1))
+        body = data[start:]
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in extra_headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if head:
+            return
+        cut = self.server.take_drop()
+        if cut is not None and cut < len(body):
+            self.wfile.write(body[:cut])
+            self.wfile.flush()
+            self.close_connection = True  # the client sees a short read
+            return
+        self.wfile.write(body)
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.log: list[tuple[str, str, dict]] = []
+        self.drops: list[int] = []  # bytes to send before dropping, one per GET
+        self.fail_status = 0
+        self.fail_status_count = 0
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def take_drop(self) -> int | None:
+        with self.lock:
+            return self.drops.pop(0) if self.drops else None
+
+    def lookup(self, path: str) -> tuple[bytes, dict[str, str]] | None:
+        raise NotImplementedError
+
+    def api(self, path: str, body: bytes) -> tuple[int, object]:
+        return 404, {"error": "not found"}
+
+    def gets(self) -> list[tuple[str, str, dict]]:
+        return [entry for entry in self.log if entry[0] == "GET"]
+
+
+class FileServer(LoopbackServer):
+    """Serves files[path] at http://127.0.0.1:PORT/path."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        super().__init__()
+        self.files = files
+
+    def lookup(self, path: str):
+        data = self.files.get(path.split("?")[0].lstrip("/"))
+        return None if data is None else (data, {})
+
+
+class FakeHub(LoopbackServer):
+    """The Hub endpoints huggingface_hub uses to download and to upload small files.
+
+    files[(repo_id, filename)] = bytes. Downloads: HEAD/GET `/{repo}/resolve/{rev}/{file}`
+    at any revision, with a stable commit hash, an ETag and the Content-Length. Uploads:
+    `create_repo` (/api/repos/create), `/api/validate-yaml`, `preupload` (every file
+    "regular", so no LFS/Xet) and the NDJSON `commit`, which stores the files.
+    """
+
+    COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+    def __init__(self, files: dict[tuple[str, str], bytes] | None = None) -> None:
+        super().__init__()
+        self.files = {} if files is None else files
+        self.repos = {repo for repo, _ in self.files}
+
+    def api(self, path: str, body: bytes) -> tuple[int, object]:
+        path = path.split("?")[0]
+        if path == "/api/validate-yaml":
+            return 200, {}
+        if path == "/api/repos/create":
+            req = json.loads(body)
+            repo = f"{req.get('organization') or 'user'}/{req['name']}"
+            status = 409 if repo in self.repos else 200  # exist_ok clients read "url" on 409
+            self.repos.add(repo)
+            return status, {"url": f"{self.url}/{repo}", "name": repo}
+        m = re.match(r"^/api/models/([^/]+/[^/]+)/(preupload|commit)/[^/]+$", path)
+        if not m or m.group(1) not in self.repos:
+            return 404, {"error": "Repository not found"}
+        repo, op = m.groups()
+        if op == "preupload":
+            wanted = json.loads(body)["files"]
+            return 200, {
+                "files": [
+                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                    for f in wanted
+                ]
+            }
+        for line in body.splitlines():
+            item = json.loads(line)
+            if item["key"] == "file":
+                value = item["value"]
+                self.files[(repo, value["path"])] = base64.b64decode(value["content"])
+        return 200, {
+            "commitUrl": f"{self.url}/{repo}/commit/{self.COMMIT}",
+            "commitOid": self.COMMIT,
+        }
+
+    def lookup(self, path: str):
+        match = re.match(r"^/(?:models/)?(.+?)/resolve/([^/]+)/(.+?)(?:\?.*)?$", path)
+        if not match:
+            return None
+        repo_id, _revision, filename = match.groups()
+        data = self.files.get((repo_id, filename))
+        if data is None:
+            return None
+        etag = hashlib.sha256(data).hexdigest()
+        return data, {"X-Repo-Commit": self.COMMIT, "ETag": f'"{etag}"'}
+
+
+@contextmanager
+def serving(server: LoopbackServer) -> Iterator[LoopbackServer]:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
