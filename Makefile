@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test run lint bench clean
+.PHONY: test run lint bench browser clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -11,7 +11,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-test: $(VENV)/.installed  ## install everything, run the whole test suite
+browser:  ## Debian's chromium for the browser tests (Playwright never downloads a browser)
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: sudo apt-get install chromium (browser tests will skip)"; fi; }
+
+test: $(VENV)/.installed browser  ## install everything, run the whole test suite
 	$(PY) -m pytest
 
 run: $(VENV)/.installed  ## install everything, serve the app on http://127.0.0.1:7860
@@ -19,6 +24,7 @@ run: $(VENV)/.installed  ## install everything, serve the app on http://127.0.0.
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

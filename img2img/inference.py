@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class Translator:
 
     `loader` maps a checkpoint reference (a path or a catalog id) to a CPU module.
     `norm_stats` is "image" (per-image BatchNorm statistics, the official test default) or
-    "running" (eval-mode running statistics).
+    "running" (eval-mode running statistics). At most `max_models` stay loaded (LRU).
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class Translator:
         max_pixels: int = processing.DEFAULT_MAX_PIXELS,
         norm_stats: str = "image",
         loader: Loader = load_model,
+        max_models: int = 4,
     ) -> None:
         if norm_stats not in ("image", "running"):
             raise ValueError(f"norm_stats must be 'image' or 'running', got {norm_stats!r}")
@@ -71,18 +73,30 @@ class Translator:
         self.max_pixels = max_pixels
         self.norm_stats = norm_stats
         self._loader = loader
-        self._models: dict[str, nn.Module] = {}
+        self.max_models = max_models
+        self._models: OrderedDict[str, nn.Module] = OrderedDict()
         self._lock = threading.RLock()  # modules are shared; mode switches must not interleave
 
+    def is_loaded(self, checkpoint: str | os.PathLike) -> bool:
+        return str(checkpoint) in self._models
+
     def load(self, checkpoint: str | os.PathLike) -> nn.Module:
-        """The generator for `checkpoint` on this device, loaded on first use."""
+        """The generator for `checkpoint` on this device, loaded on first use (LRU cache)."""
         key = str(checkpoint)
         with self._lock:
-            if key not in self._models:
-                model = self._loader(key).eval().requires_grad_(False)
-                set_image_stats(model, self.norm_stats == "image")
-                self._models[key] = model.to(self.device)
-            return self._models[key]
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        # Load (maybe download) without the lock, so other requests keep translating.
+        model = self._loader(key).eval().requires_grad_(False)
+        set_image_stats(model, self.norm_stats == "image")
+        model = model.to(self.device)
+        with self._lock:
+            model = self._models.setdefault(key, model)
+            self._models.move_to_end(key)
+            while len(self._models) > self.max_models:
+                self._models.popitem(last=False)
+            return model
 
     def forward(self, model: nn.Module, x: torch.Tensor, exact: bool = False) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1] -> float32 output on the CPU. `exact` forces fp32."""

@@ -68,8 +68,12 @@ def open_image(
             img = Image.open(fp)
         except Image.DecompressionBombError as e:
             raise ImageError(f"{name} is too large to decode safely: {e}") from e
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-            raise ImageError(f"{name} is not an image PIL can read (corrupt?): {e}") from e
+        except UnidentifiedImageError as e:  # PIL's message repeats the (server) path
+            raise ImageError(
+                f"{name} is not an image we can read (not an image, or corrupt)"
+            ) from e
+        except (OSError, SyntaxError, ValueError) as e:
+            raise ImageError(f"{name} is not an image we can read (corrupt?): {e}") from e
     w, h = img.size
     if w < 1 or h < 1:
         raise ImageError(f"image has no pixels ({w}x{h})")

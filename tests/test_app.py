@@ -1,0 +1,104 @@
+"""The app as its users reach it: `python app.py` and gradio_client calls of /translate."""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from app_server import app_env, free_port, install_fixture_weights, running_app
+from conftest import ROOT, random_image
+from PIL import Image
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def app(fixtures, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("app")
+    install_fixture_weights(tmp / "weights", fixtures)
+    (tmp / "examples").mkdir()
+    random_image(96, 64).save(tmp / "examples" / "gradient.png")
+    with running_app(app_env(tmp, free_port())) as (url, startup_s):
+        client = Client(url, analytics_enabled=False, verbose=False)
+        yield url, client, tmp, startup_s
+
+
+def test_translate_returns_an_image_of_the_input_size(app, tmp_path):
+    _, client, _, startup_s = app
+    print(f"app answered {startup_s:.1f} s after start")
+    random_image(300, 180).save(tmp_path / "photo.jpg")
+    for model_id in ("pix2pix/night2day", "cyclegan/horse2zebra", "pix2pix/facades_label2photo"):
+        out = client.predict(handle_file(tmp_path / "photo.jpg"), model_id, api_name="/translate")
+        img = Image.open(out)
+        assert img.size == (300, 180) and img.format == "PNG", model_id
+
+
+def test_api_options_and_alpha(app, tmp_path):
+    _, client, _, _ = app
+    random_image(120, 90, mode="RGBA").save(tmp_path / "alpha.png")
+    model = "pix2pix/facades_label2photo"
+    full = client.predict(
+        handle_file(tmp_path / "alpha.png"), model, "full", -1, api_name="/translate"
+    )
+    assert Image.open(full).mode == "RGBA" and Image.open(full).size == (120, 90)
+    a = client.predict(handle_file(tmp_path / "alpha.png"), model, "fast", 7, api_name="/translate")
+    b = client.predict(handle_file(tmp_path / "alpha.png"), model, "fast", 7, api_name="/translate")
+    assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "empty"),
+        (b"just text, renamed", "not an image"),
+    ],
+)
+def test_bad_upload_gets_a_clear_message_and_server_keeps_serving(app, tmp_path, content, message):
+    _, client, _, _ = app
+    (tmp_path / "bad.png").write_bytes(content)
+    with pytest.raises(AppError, match=message) as e:
+        client.predict(
+            handle_file(tmp_path / "bad.png"), "pix2pix/night2day", api_name="/translate"
+        )
+    assert str(tmp_path) not in str(e.value) and "/gradio/" not in str(e.value)
+    random_image(32, 32).save(tmp_path / "ok.png")
+    assert client.predict(
+        handle_file(tmp_path / "ok.png"), "pix2pix/night2day", api_name="/translate"
+    )
+
+
+def test_unavailable_and_unknown_models(app, tmp_path):
+    _, client, _, _ = app
+    random_image(32, 32).save(tmp_path / "ok.png")
+    with pytest.raises(AppError, match="not available.*IMG2IMG_REPO_CYCLEGAN_STYLE_MONET"):
+        client.predict(
+            handle_file(tmp_path / "ok.png"), "cyclegan/style_monet", api_name="/translate"
+        )
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict(handle_file(tmp_path / "ok.png"), "cyclegan/nope", api_name="/translate")
+
+
+def test_only_translate_is_public(app):
+    _, client, _, _ = app
+    assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {
+        "/translate"
+    }
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", str(ROOT / "app.py"), "weights"])
+def test_no_file_access_beyond_gradio(app, path):
+    url, _, tmp, _ = app
+    targets = [
+        path
+        if path != "weights"
+        else str(tmp / "weights" / "pix2pix" / "night2day" / "pytorch_model.bin")
+    ]
+    for target in targets:
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{url}/gradio_api/file={target}", timeout=10)
+        assert e.value.code in (403, 404)

@@ -1,0 +1,113 @@
+"""A real browser (Debian's chromium, driven by Playwright) using the app like a person.
+
+Loads the page, uploads a photo, picks a model, translates, checks the before/after slider,
+downloads the PNG and takes screenshots into test-artifacts/screenshots/ (printed).
+Skips only when chromium is absent (`make test` installs it where it can).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from app_server import app_env, free_port, install_fixture_weights, running_app
+from conftest import ROOT, random_image
+from PIL import Image
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# CI sets IMG2IMG_REQUIRE_BROWSER=1: there a missing chromium is a failure, not a skip.
+REQUIRED = os.environ.get("IMG2IMG_REQUIRE_BROWSER") == "1"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() and not REQUIRED,
+        reason="chromium is not installed (apt-get install chromium)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def page_url(fixtures, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("browser")
+    install_fixture_weights(tmp / "weights", fixtures)
+    with running_app(app_env(tmp, free_port())) as (url, _):
+        yield url
+
+
+@pytest.fixture
+def page(page_url):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+        page.set_default_timeout(60_000)
+        page.goto(page_url, wait_until="domcontentloaded")
+        yield page
+        browser.close()
+
+
+def _pick_model(page, label_text: str) -> None:
+    page.locator("#model input").click()
+    page.locator("ul[role=listbox] li", has_text=label_text).first.click()
+
+
+def _slider_loaded(page) -> None:
+    page.wait_for_function(
+        """() => { const imgs = [...document.querySelectorAll('#slider img')];
+                   return imgs.length >= 2
+                          && imgs.every(i => i.complete && i.naturalWidth > 0); }"""
+    )
+
+
+def test_upload_translate_download(page, tmp_path):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {SHOTS}")
+    random_image(320, 200).save(tmp_path / "street.jpg")
+    page.locator("#input-image input[type=file]").set_input_files(str(tmp_path / "street.jpg"))
+    page.locator("#input-image img").first.wait_for(state="visible")
+    _pick_model(page, "Horse → Zebra")
+    page.get_by_text("Round trip A → B → A").wait_for(state="visible")  # a CycleGAN pair
+    page.screenshot(path=str(SHOTS / "1-ready.png"), full_page=True)
+    page.locator("#go").click()
+    _slider_loaded(page)
+    page.locator("#status").get_by_text("px in").wait_for()
+    with page.expect_download() as info:
+        page.locator("#download").click()
+    saved = tmp_path / "download.png"
+    info.value.save_as(saved)
+    page.screenshot(path=str(SHOTS / "2-result.png"), full_page=True)
+    img = Image.open(saved)
+    assert img.format == "PNG" and img.size == (320, 200)
+    assert "px in" in page.locator("#status").inner_text()
+    # Round trip A -> B -> A through the pair's reverse model.
+    page.get_by_text("Round trip A → B → A").click()
+    page.locator("#go").click()
+    page.locator("#round-trip img").first.wait_for(state="visible")
+    page.screenshot(path=str(SHOTS / "3-round-trip.png"), full_page=True)
+
+
+def test_bad_upload_shows_an_error_and_page_keeps_working(page, tmp_path):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "fake.png").write_bytes(b"this is text, not a png")
+    page.locator("#input-image input[type=file]").set_input_files(str(tmp_path / "fake.png"))
+    page.locator("#go").click()
+    page.get_by_text("not an image we can read").first.wait_for()
+    page.screenshot(path=str(SHOTS / "4-error.png"), full_page=True)
+    random_image(64, 64).save(tmp_path / "good.png")
+    page.reload(wait_until="domcontentloaded")
+    page.locator("#input-image input[type=file]").set_input_files(str(tmp_path / "good.png"))
+    page.locator("#go").click()
+    _slider_loaded(page)
