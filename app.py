@@ -45,6 +45,8 @@ EXAMPLES_DIR = Path(os.environ.get("IMG2IMG_EXAMPLES_DIR", ROOT / "examples"))
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "img2img-outputs"
 OUTPUT_TTL_S = 3600
 
+# Gradio swaps in a per-request tracker; track_tqdm shows download bars while a model loads.
+TRACK_PROGRESS = gr.Progress(track_tqdm=True)
 translator = Translator(max_models=int(os.environ.get("IMG2IMG_MAX_MODELS", 4)))
 
 
@@ -197,14 +199,14 @@ def translate_ui(
     vary,
     seed,
     round_trip,
-    progress=gr.Progress(),  # noqa: B008
+    progress=TRACK_PROGRESS,
 ):
     seed = int(seed or 0) if vary else None
     img, out, back, status = _translate(upload, model_id, resolution, seed, round_trip, progress)
     return (img, out), gr.update(value=back, visible=back is not None), _save_png(out), status
 
 
-def translate(image, model_id, resolution="fast", seed=-1, progress=gr.Progress()):  # noqa: B008
+def translate(image, model_id, resolution="fast", seed=-1, progress=TRACK_PROGRESS):
     """API: translate `image` with catalog model `model_id`; returns the PNG.
 
     resolution: "fast" (256 px working size) or "full" (the photo's own size, capped);

@@ -97,6 +97,10 @@ def test_upload_translate_download(page, tmp_path):
     page.locator("#go").click()
     page.locator("#round-trip img").first.wait_for(state="visible")
     page.screenshot(path=str(SHOTS / "3-round-trip.png"), full_page=True)
+    # The direction switch moves the picker to the pair's reverse model and its card.
+    page.get_by_role("button", name="⇄ Reverse direction").click()
+    page.locator("#model-card").get_by_text("cyclegan/zebra2horse").first.wait_for()
+    assert "Zebra → Horse" in page.locator("#model input").input_value()
 
 
 def test_bad_upload_shows_an_error_and_page_keeps_working(page, tmp_path):
