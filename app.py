@@ -7,6 +7,7 @@ front matter). Environment:
     IMG2IMG_MAX_MODELS      generators kept in memory (default 4)
     IMG2IMG_CONCURRENCY     requests processed at once (default 2) / IMG2IMG_QUEUE_SIZE (16)
     IMG2IMG_EXAMPLES_DIR    folder of example photos shown under the input (default examples/)
+    IMG2IMG_TMP_TTL         seconds uploads and results stay on disk (default 3600)
 plus the catalog's IMG2IMG_WEIGHTS_DIR, IMG2IMG_REPO_<ID>, IMG2IMG_HUB_NAMESPACE, HF_*.
 """
 
@@ -43,7 +44,7 @@ FAST_SIZE = 256
 DEFAULT_MODEL = os.environ.get("IMG2IMG_DEFAULT_MODEL", "pix2pix/night2day")
 EXAMPLES_DIR = Path(os.environ.get("IMG2IMG_EXAMPLES_DIR", ROOT / "examples"))
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "img2img-outputs"
-OUTPUT_TTL_S = 3600
+TMP_TTL_S = int(os.environ.get("IMG2IMG_TMP_TTL", 3600))  # uploads and results kept this long
 
 # Gradio swaps in a per-request tracker; track_tqdm shows download bars while a model loads.
 TRACK_PROGRESS = gr.Progress(track_tqdm=True)
@@ -152,13 +153,16 @@ def _run(model_id: str, img: Image.Image, size: int | None, seed: int | None) ->
 
 
 def _save_png(img: Image.Image) -> str:
-    """Write the result for the download button; prune results older than an hour."""
+    """Write the result for the download button; prune results older than TMP_TTL_S."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     now = time.time()
     for old in OUTPUT_DIR.glob("*/*.png"):
-        if now - old.stat().st_mtime > OUTPUT_TTL_S:
-            old.unlink(missing_ok=True)
-            old.parent.rmdir()
+        try:  # a concurrent request may be pruning the same file
+            if now - old.stat().st_mtime > TMP_TTL_S:
+                old.unlink()
+                old.parent.rmdir()
+        except OSError:
+            pass
     folder = Path(tempfile.mkdtemp(dir=OUTPUT_DIR))
     path = folder / "img2img.png"
     img.save(path, format="PNG")
@@ -223,7 +227,8 @@ def build_demo() -> gr.Blocks:
     catalog = load_catalog()
     default = DEFAULT_MODEL if DEFAULT_MODEL in catalog else next(iter(catalog))
     resolutions = [("Fast · 256 px", "fast"), (f"Full size · up to {MAX_SIDE} px", "full")]
-    with gr.Blocks(title="img2img · pix2pix & CycleGAN", delete_cache=(900, 3600)) as demo:
+    cleanup = (max(1, TMP_TTL_S // 4), TMP_TTL_S)  # Gradio prunes its upload/result cache
+    with gr.Blocks(title="img2img · pix2pix & CycleGAN", delete_cache=cleanup) as demo:
         gr.Markdown(
             "# img2img\nTranslate a photo with the original **pix2pix** and **CycleGAN** "
             "generators: night → day, satellite ↔ map, labels → facade, horse ↔ zebra, "

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import ROOT
@@ -46,14 +47,26 @@ def app_env(tmp: Path, port: int, **extra: str) -> dict[str, str]:
         IMG2IMG_WEIGHTS_DIR=str(tmp / "weights"),
         IMG2IMG_EXAMPLES_DIR=str(tmp / "examples"),
         GRADIO_TEMP_DIR=str(tmp / "gradio"),
+        TMPDIR=str(tmp / "tmp"),  # the app's own outputs (download files) land here
     )
+    (tmp / "tmp").mkdir(parents=True, exist_ok=True)
     env.update(extra)
     return env
 
 
+@dataclass
+class AppProcess:
+    url: str
+    startup_s: float  # from process start until the page answered
+    pid: int
+
+    def __iter__(self):  # `url, startup_s = app` unpacking
+        return iter((self.url, self.startup_s))
+
+
 @contextmanager
-def running_app(env: dict[str, str], timeout: float = 90) -> Iterator[tuple[str, float]]:
-    """Yields (url, seconds until the page answered). Stops the server afterwards."""
+def running_app(env: dict[str, str], timeout: float = 90) -> Iterator[AppProcess]:
+    """Starts `python app.py`, yields once it answers, stops the server afterwards."""
     url = f"http://127.0.0.1:{env['GRADIO_SERVER_PORT']}"
     log = Path(env["IMG2IMG_WEIGHTS_DIR"]).parent / "app.log"
     start = time.perf_counter()
@@ -74,7 +87,7 @@ def running_app(env: dict[str, str], timeout: float = 90) -> Iterator[tuple[str,
             if time.perf_counter() - start > timeout:
                 raise TimeoutError(f"app.py did not answer in {timeout}s:\n{log.read_text()}")
             time.sleep(0.2)
-        yield url, time.perf_counter() - start
+        yield AppProcess(url, time.perf_counter() - start, proc.pid)
     finally:
         proc.terminate()
         try:
