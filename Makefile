@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test run lint load browser clean
+.PHONY: test run lint load bench browser clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ test: $(VENV)/.installed browser  ## install everything, run the whole test suit
 
 run: $(VENV)/.installed  ## install everything, serve the app on http://127.0.0.1:7860
 	$(PY) app.py
+
+bench: $(VENV)/.installed  ## speed vs the eager fp32 reference: inference, training, app (JSON + bench/RESULTS.md)
+	$(PY) bench/bench_inference.py --batch8 --compile
+	$(PY) bench/bench_train.py --compile
+	$(PY) bench/bench_app.py
+	$(PY) bench/bench_cli.py
 
 load: $(VENV)/.installed  ## 20 concurrent clients x 5 requests against the app (bench/RESULTS.md)
 	$(PY) bench/load_test.py --clients 20 --requests 5

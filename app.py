@@ -189,7 +189,7 @@ def _translate(upload, model_id, resolution, seed, round_trip, progress):
         raise gr.Error("Out of memory: try the fast 256 px resolution.") from e
     status = (
         f"{out.width}×{out.height} px in **{run_s:.2f} s** on `{translator.device}` "
-        f"({str(translator.dtype).removeprefix('torch.')})"
+        f"({translator.plan.describe()})"
         + (f" · model loaded in {load_s:.1f} s" if load_s >= 0.05 else "")
         + (f" · seed {seed}" if seed is not None else "")
     )

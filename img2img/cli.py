@@ -17,7 +17,6 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import torch
 from PIL import Image
 from tqdm import tqdm
 
@@ -116,7 +115,7 @@ def translate_command(args: argparse.Namespace) -> int:
     if not paths:
         print("error: no input images found", file=sys.stderr)
         return 2
-    translator = Translator(device=args.device, dtype=torch.float32 if args.official else None)
+    translator = Translator(device=args.device, plan="eager" if args.official else None)
     try:
         model = translator.load(args.checkpoint)
     except Img2ImgError as e:

@@ -5,7 +5,8 @@
 - BatchNorm U-Nets normalise each image with its own statistics (the official pix2pix test
   semantics) without touching running stats; dropout stays off unless a seed asks for a
   variation;
-- fp16/bf16 autocast on CUDA; fp32 elsewhere and always in the official mode.
+- the execution plan (execution.py) picks dtype, memory format and compilation per device;
+  the official mode always runs the eager fp32 reference plan.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from . import processing
+from . import execution, processing
+from .execution import ExecPlan
 from .hub import load_model
 from .models.norm import set_dropout, set_image_stats
 
@@ -36,12 +38,6 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-def _default_dtype(device: torch.device) -> torch.dtype:
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
-
-
 def size_multiple(model: nn.Module) -> int:
     """Spatial multiple a generator needs (2 ** downsamplings)."""
     return int(getattr(model, "size_multiple", 4))
@@ -51,14 +47,16 @@ class Translator:
     """Loads generators (cached) and translates PIL images with them.
 
     `loader` maps a checkpoint reference (a path or a catalog id) to a CPU module.
-    `norm_stats` is "image" (per-image BatchNorm statistics, the official test default) or
-    "running" (eval-mode running statistics). At most `max_models` stay loaded (LRU).
+    `plan` is an execution plan name (eager, channels_last, bf16, fp16) or an ExecPlan; by
+    default the fastest faithful one for the device (execution.auto_plan). `norm_stats` is
+    "image" (per-image BatchNorm statistics, the official test default) or "running"
+    (eval-mode running statistics). At most `max_models` stay loaded (LRU).
     """
 
     def __init__(
         self,
         device: str | torch.device | None = None,
-        dtype: torch.dtype | None = None,
+        plan: str | ExecPlan | None = None,
         max_batch: int = 8,
         max_pixels: int = processing.DEFAULT_MAX_PIXELS,
         norm_stats: str = "image",
@@ -68,14 +66,25 @@ class Translator:
         if norm_stats not in ("image", "running"):
             raise ValueError(f"norm_stats must be 'image' or 'running', got {norm_stats!r}")
         self.device = torch.device(device) if device is not None else default_device()
-        self.dtype = dtype or _default_dtype(self.device)
+        if plan is None:
+            plan = execution.auto_plan(self.device)
+        self.plan = execution.make_plan(plan) if isinstance(plan, str) else plan
         self.max_batch = max_batch
         self.max_pixels = max_pixels
         self.norm_stats = norm_stats
         self._loader = loader
         self.max_models = max_models
         self._models: OrderedDict[str, nn.Module] = OrderedDict()
+        self._runners: dict[str, nn.Module] = {}  # compiled (or the same) callables
         self._lock = threading.RLock()  # modules are shared; mode switches must not interleave
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.plan.dtype
+
+    def multiple(self, model: nn.Module) -> int:
+        """Padding multiple: the architecture's, in 64-px buckets when compiled (few shapes)."""
+        return max(size_multiple(model), 64) if self.plan.compile else size_multiple(model)
 
     def is_loaded(self, checkpoint: str | os.PathLike) -> bool:
         return str(checkpoint) in self._models
@@ -90,35 +99,41 @@ class Translator:
         # Load (maybe download) without the lock, so other requests keep translating.
         model = self._loader(key).eval().requires_grad_(False)
         set_image_stats(model, self.norm_stats == "image")
-        model = model.to(self.device)
+        model = execution.prepare(model, self.plan, self.device)
+        runner = execution.compiled(model, self.plan)
+        if self.plan.compile:  # compile now for the common 256 px size, not on a request
+            execution.forward(runner, torch.zeros(1, 3, 256, 256), self.plan, self.device)
         with self._lock:
-            model = self._models.setdefault(key, model)
+            if key not in self._models:
+                self._models[key], self._runners[key] = model, runner
             self._models.move_to_end(key)
             while len(self._models) > self.max_models:
-                self._models.popitem(last=False)
-            return model
+                old, _ = self._models.popitem(last=False)
+                self._runners.pop(old, None)
+            return self._models[key]
 
-    def forward(self, model: nn.Module, x: torch.Tensor, exact: bool = False) -> torch.Tensor:
-        """(B, 3, H, W) in [-1, 1] -> float32 output on the CPU. `exact` forces fp32."""
-        x = x.to(self.device)
-        use_amp = not exact and self.dtype != torch.float32 and self.device.type == "cuda"
-        with (
-            torch.inference_mode(),
-            torch.autocast(self.device.type, dtype=self.dtype, enabled=use_amp),
-        ):
-            y = model(x)
-        return y.float().cpu()
+    def _runner(self, model: nn.Module) -> nn.Module:
+        for key, loaded in self._models.items():
+            if loaded is model:
+                return self._runners[key]
+        return model
 
-    def _run(self, model: nn.Module, x: torch.Tensor, seed: int | None, exact: bool):
+    def forward(self, model: nn.Module, x: torch.Tensor, compiled: bool = True) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> float32 output on the CPU, under this plan."""
+        runner = self._runner(model) if compiled else model
+        plan = self.plan if compiled else execution.without_compile(self.plan)
+        return execution.forward(runner, x, plan, self.device)
+
+    def _run(self, model: nn.Module, x: torch.Tensor, seed: int | None):
         if seed is None:
-            return self.forward(model, x, exact)
+            return self.forward(model, x)
         # Seeded variation: dropout on, RNG forked so the caller's RNG state is untouched.
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             set_dropout(model, True)
-            try:
-                return self.forward(model, x, exact)
+            try:  # eager: toggling dropout would force a recompile
+                return self.forward(model, x, compiled=False)
             finally:
                 set_dropout(model, False)
 
@@ -137,16 +152,18 @@ class Translator:
         """
         model = checkpoint if isinstance(checkpoint, nn.Module) else self.load(checkpoint)
         if official:
+            if self.plan != execution.EAGER:
+                raise ValueError("the official pipeline needs Translator(plan='eager')")
             preps = [processing.prepare_official(img) for img in images]
             tensors = preps
         else:
-            mult = size_multiple(model)
+            mult = self.multiple(model)
             preps = [processing.prepare(img, size, mult) for img in images]
             tensors = [p.tensor for p in preps]
         outputs: list[torch.Tensor | None] = [None] * len(images)
         with self._lock:
             for idx in self._batches(tensors, per_image=seed is not None):
-                y = self._run(model, torch.cat([tensors[i] for i in idx]), seed, official)
+                y = self._run(model, torch.cat([tensors[i] for i in idx]), seed)
                 for j, i in enumerate(idx):
                     outputs[i] = y[j : j + 1]
         if official:

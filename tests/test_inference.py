@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import random_image, tiny_generators
 
-from img2img import Translator, default_device, save_pretrained
+from img2img import Translator, default_device, execution, save_pretrained
 from img2img.models import UNetGenerator
 from img2img.models.norm import set_image_stats
 
@@ -39,7 +39,7 @@ def test_image_stats_equal_batchnorm_train_mode_on_one_image():
 def test_translate_batches_and_leaves_running_stats(tmp_path):
     torch.manual_seed(0)
     save_pretrained(UNetGenerator(ngf=8), tmp_path / "m")
-    t = Translator(device="cpu", max_batch=2)
+    t = Translator(device="cpu", max_batch=2, plan="eager")
     model = t.load(tmp_path / "m")
     assert t.load(str(tmp_path / "m")) is model  # cached
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -75,7 +75,7 @@ def test_seeded_variations_are_reproducible_and_restore_state():
 
 
 def test_running_stats_mode_matches_eval(fixtures):
-    t = Translator(device="cpu", norm_stats="running")
+    t = Translator(device="cpu", norm_stats="running", plan="eager")
     model = t.load(fixtures / "junyanz_unet256_batch_ngf8.pth")
     from safetensors.torch import load_file
 
@@ -86,11 +86,32 @@ def test_running_stats_mode_matches_eval(fixtures):
         Translator(norm_stats="batch")
 
 
-def test_default_device_and_dtype():
+def test_default_device_and_plan():
     t = Translator()
     assert t.device == default_device()
+    assert t.dtype == t.plan.dtype
     if t.device.type == "cpu":
-        assert t.dtype == torch.float32
+        native = execution.native_cpu_bf16()
+        assert t.plan.name == ("bf16" if native else "channels_last")
+
+
+@pytest.mark.parametrize("plan", ["eager", "channels_last"])
+def test_fp32_plans_are_faithful(plan):
+    model = tiny_generators()["resnet"]
+    x = torch.rand(2, 3, 64, 48) * 2 - 1
+    with torch.no_grad():
+        ref = model(x)
+    y = Translator(device="cpu", plan=plan).forward(model, x)
+    assert y.is_contiguous() and (y - ref).abs().max() < 1e-5
+
+
+def test_official_needs_the_eager_plan():
+    with pytest.raises(ValueError, match="eager"):
+        Translator(device="cpu", plan="channels_last").translate(
+            tiny_generators()["unet"], [random_image(8, 8)], official=True
+        )
+    with pytest.raises(ValueError, match="unknown execution plan"):
+        Translator(device="cpu", plan="int8")
 
 
 @pytest.mark.gpu

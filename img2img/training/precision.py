@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..execution import native_cpu_bf16
+
 
 @dataclass
 class Precision:
@@ -39,14 +41,6 @@ class Precision:
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
 
 
-def cpu_has_bf16() -> bool:
-    """True when oneDNN has native bf16 kernels here (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def choose_precision(device: torch.device, amp: bool) -> Precision:
     """fp32 unless `amp`: then bf16 where the hardware has it, else fp16 + scaler on CUDA.
 
@@ -60,7 +54,7 @@ def choose_precision(device: torch.device, amp: bool) -> Precision:
         if torch.cuda.is_bf16_supported():
             return Precision(kind, torch.bfloat16, torch.amp.GradScaler(kind, enabled=False))
         return Precision(kind, torch.float16, torch.amp.GradScaler(kind))
-    if kind == "cpu" and cpu_has_bf16():
+    if kind == "cpu" and native_cpu_bf16():
         return Precision(kind, torch.bfloat16, torch.amp.GradScaler(kind, enabled=False))
     if kind == "mps":
         return Precision(kind, torch.bfloat16, torch.amp.GradScaler("cpu", enabled=False))

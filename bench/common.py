@@ -1,0 +1,74 @@
+"""Shared by the benchmarks: timing, fidelity, machine description, RESULTS.md rows."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def machine() -> str:
+    """CPU model and ISA (or the GPU), torch version, threads."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} · torch {torch.__version__}"
+    model = "cpu"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    isa = torch.backends.cpu.get_cpu_capability()
+    return f"{model} ({isa}) × {torch.get_num_threads()} threads · torch {torch.__version__}"
+
+
+def timed(fn: Callable[[], object], reps: int, warmup: int = 1) -> dict[str, float]:
+    """Median and spread (min, max) of `reps` calls after `warmup` calls, in seconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)}
+
+
+def fidelity(y: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
+    """PSNR in dB (signal range [-1, 1], peak-to-peak 2) and max abs error against `ref`."""
+    err = (y.float() - ref.float()).abs()
+    mse = float((err**2).mean())
+    psnr = math.inf if mse == 0 else 10 * math.log10(4.0 / mse)
+    return {
+        "psnr_db": round(psnr, 1) if math.isfinite(psnr) else "inf",
+        "max_abs_err": float(err.max()),
+    }
+
+
+def emit(row: dict) -> None:
+    print(json.dumps(row), flush=True)
+
+
+def append_results(bench: str, lines: list[str]) -> None:
+    """Append a section to bench/RESULTS.md: machine, date, command, then `lines`."""
+    header = (
+        f"\n## {bench} · {datetime.date.today()} · {machine()}\n\n"
+        f"`{' '.join(['python', *sys.argv])}` ({platform.node() and 'this machine'})\n\n"
+    )
+    with open(RESULTS, "a") as f:
+        f.write(header + "\n".join(lines) + "\n")
