@@ -6,7 +6,9 @@ of each against the eager fp32 reference):
     eager          fp32, contiguous: the classic code's forward (the reference, and --official)
     channels_last  fp32, NHWC tensors: oneDNN / cuDNN pick faster convolution kernels
     bf16 / fp16    autocast to bfloat16 / float16, channels_last
-    + compile      torch.compile on top (`compile=True`), warmed up when a model loads
+    + compile      torch.compile on top (`compile=True`, opt-in): the 256x256 batch-1 shape
+                   is compiled when a model loads; every other shape (aspect ratio, batch)
+                   compiles on first use, 10-70 s on a CPU, so it is never the default
 
 `auto_plan(device)` picks the fastest faithful plan: CUDA: fp16/bf16 autocast + channels_last
 + cuDNN autotuning; CPU with native bf16 (AVX-512 BF16 / AMX): bf16 + channels_last; other

@@ -83,8 +83,9 @@ class Translator:
         return self.plan.dtype
 
     def multiple(self, model: nn.Module) -> int:
-        """Padding multiple: the architecture's, in 64-px buckets when compiled (few shapes)."""
-        return max(size_multiple(model), 64) if self.plan.compile else size_multiple(model)
+        """Padding multiple: the architecture's. (Not larger buckets for compiled plans:
+        extra padding changes InstanceNorm statistics, i.e. what the network computes.)"""
+        return size_multiple(model)
 
     def is_loaded(self, checkpoint: str | os.PathLike) -> bool:
         return str(checkpoint) in self._models

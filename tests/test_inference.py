@@ -122,3 +122,17 @@ def test_cuda_half_precision_is_close():
     cpu = np.asarray(Translator(device="cpu").translate(model, [img])[0], dtype=int)
     gpu = np.asarray(Translator(device="cuda").translate(model, [img])[0], dtype=int)
     assert np.abs(cpu - gpu).mean() < 2
+
+
+@pytest.mark.slow
+def test_compiled_plan_is_faithful_and_warm_for_256():
+    """torch.compile (opt-in): compiled when the model loads, same output as eager."""
+    model = tiny_generators()["resnet"]
+    plan = execution.make_plan("channels_last", compile=True)
+    t = Translator(device="cpu", plan=plan, loader=lambda key: model)
+    t.load("tiny")  # compiles the 256x256 batch-1 shape
+    img = random_image(256, 256)
+    out = t.translate("tiny", [img])[0]
+    want = Translator(device="cpu", plan="eager").translate(model, [img])[0]
+    assert np.abs(np.asarray(out, dtype=int) - np.asarray(want, dtype=int)).max() <= 1
+    assert t.multiple(model) == model.size_multiple  # no extra padding: same computation
