@@ -34,17 +34,17 @@ except Img2ImgError as e:
 """
 
 
-def run_resolve(model_id: str, env: dict[str, str]) -> dict:
+def run_python(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`python ARGS` in a fresh process whose HF_* / IMG2IMG_* environment is exactly `env`."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "IMG2IMG_"))}
     full.update(env)
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, model_id],
-        cwd=ROOT,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=full, capture_output=True, text=True, timeout=120
     )
+
+
+def run_resolve(model_id: str, env: dict[str, str]) -> dict:
+    proc = run_python(["-c", SCRIPT, model_id], env)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -191,25 +191,8 @@ def test_cli_accepts_catalog_ids(fixtures, env, tmp_path):
     from conftest import random_image
 
     random_image(50, 40).save(tmp_path / "p.png")
-    full = {**os.environ, **env}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "img2img",
-            "translate",
-            str(tmp_path / "p.png"),
-            "-o",
-            str(tmp_path / "o"),
-            "--checkpoint",
-            "cyclegan/style_monet",
-        ],
-        cwd=ROOT,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    args = ["translate", str(tmp_path / "p.png"), "-o", str(tmp_path / "o")]
+    proc = run_python(["-m", "img2img", *args, "--checkpoint", "cyclegan/style_monet"], env)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "o" / "p.png").is_file()
 
@@ -224,15 +207,8 @@ def test_push_and_mirror_through_the_cli(fixtures, env, tmp_path):
         serving(FileServer({"cyclegan/pretrained_models/style_monet.pth": data})) as berkeley,
     ):
         env.update(HF_ENDPOINT=hub.url, IMG2IMG_URL_MIRROR=berkeley.url, HF_TOKEN="hf_x")
-        full = {**os.environ, **env}
-        cli = [sys.executable, "-m", "img2img"]
-        proc = subprocess.run(
-            [*cli, "push", str(tmp_path / "run"), "--repo-id", "me/mine"],
-            cwd=ROOT,
-            env=full,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        proc = run_python(
+            ["-m", "img2img", "push", str(tmp_path / "run"), "--repo-id", "me/mine"], env
         )
         assert proc.returncode == 0, proc.stderr
         assert {"config.json", "model.safetensors", "README.md"} == {
@@ -241,15 +217,7 @@ def test_push_and_mirror_through_the_cli(fixtures, env, tmp_path):
         card = hub.files[("me/mine", "README.md")].decode()
         assert "pipeline_tag: image-to-image" in card
         env["IMG2IMG_HUB_NAMESPACE"] = "org"
-        full = {**os.environ, **env}
-        proc = subprocess.run(
-            [*cli, "mirror", "cyclegan/style_monet"],
-            cwd=ROOT,
-            env=full,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        proc = run_python(["-m", "img2img", "mirror", "cyclegan/style_monet"], env)
         assert proc.returncode == 0, proc.stderr
         repo = "org/img2img-cyclegan-style_monet"
         assert "license: bsd-2-clause" in hub.files[(repo, "README.md")].decode()
