@@ -207,7 +207,12 @@ def translate_ui(
 ):
     seed = int(seed or 0) if vary else None
     img, out, back, status = _translate(upload, model_id, resolution, seed, round_trip, progress)
-    return (img, out), gr.update(value=back, visible=back is not None), _save_png(out), status
+    try:
+        download = _save_png(out)
+    except OSError:  # e.g. the server's disk is full: show the result, skip the file
+        download = None
+        status += " · PNG download unavailable (server storage is full)"
+    return (img, out), gr.update(value=back, visible=back is not None), download, status
 
 
 def translate(image, model_id, resolution="fast", seed=-1, progress=TRACK_PROGRESS):

@@ -13,6 +13,7 @@ generator: config.json + model.safetensors + README.md), metrics.jsonl and tb/ (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -327,9 +328,15 @@ def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> in
     def on_save() -> None:
         save(t, val_set, paired, monitor, command)
 
-    if t.progress.step < total:
-        train_loop(t, loader, sampler, steps_per_epoch, total, monitor, on_save)
-    check_in_sync(t, monitor)
+    try:
+        if t.progress.step < total:
+            train_loop(t, loader, sampler, steps_per_epoch, total, monitor, on_save)
+        check_in_sync(t, monitor)
+    except BaseException:  # flush the logs, end the bar's line; the first error is the one
+        if monitor is not None:
+            with contextlib.suppress(OSError):
+                monitor.close()
+        raise
     if world.main:
         monitor.close()
         if c.push_to_hub:
@@ -340,14 +347,25 @@ def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> in
     return 0
 
 
+def error_message(e: BaseException) -> str:
+    """Our message; a DataLoader worker re-raises ours with its traceback in front of it."""
+    text = str(e)
+    if "Original Traceback" in text:
+        text = text.strip().splitlines()[-1].split(": ", 1)[-1]
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     family, given, resume = parse_args(argv)
     try:
         return run(family, given, resume, "python train.py " + shlex.join(argv))
     except Img2ImgError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {error_message(e)}", file=sys.stderr)
         return 2
+    except OSError as e:  # disk full while logging, unreadable folder, ...: no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .download import download
+from .download import DISK_FULL, download
 from .errors import ImageError, Img2ImgError
 from .processing import open_image, to_tensor
 
@@ -108,7 +108,14 @@ def fetch_dataset(
     )
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{remote.name}.") as tmp:
-        extract_archive(archive, Path(tmp))
+        try:
+            extract_archive(archive, Path(tmp))
+        except DatasetError as e:  # a cut-short or hostile archive: fetch afresh next time
+            if getattr(e.__cause__, "errno", None) in DISK_FULL:
+                raise  # the archive is fine: keep it for the next run
+            archive.unlink(missing_ok=True)
+            archive.with_name(archive.name + ".sha256").unlink(missing_ok=True)
+            raise DatasetError(f"{e} (the archive was deleted: run again to download it)") from e
         folders = [p for p in Path(tmp).iterdir() if p.is_dir()]
         top = Path(tmp) / remote.name
         top = top if top.is_dir() or len(folders) != 1 else folders[0]
@@ -125,8 +132,8 @@ def fetch_dataset(
 
 
 def _member_path(dest: Path, name: str) -> Path:
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    if not parts or name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+    parts = PurePosixPath(name.replace("\\", "/")).parts  # "." or "./" (tar -C DIR .): dest
+    if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
         raise DatasetError(f"refusing archive member with an unsafe path: {name!r}")
     return dest.joinpath(*(p for p in parts if p != "."))
 
@@ -160,11 +167,13 @@ def extract_archive(
     """Unpack a .tar(.gz) or .zip into `dest`, plain files and folders only."""
     budget = _Budget(max_bytes, max_members)
     try:
-        if zipfile.is_zipfile(archive):
+        if archive.suffix.lower() == ".zip" or zipfile.is_zipfile(archive):
             _extract_zip(archive, dest, budget)
         else:
             _extract_tar(archive, dest, budget)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
+        if getattr(e, "errno", None) in DISK_FULL:
+            raise DatasetError(f"cannot unpack {archive} into {dest}: {e.strerror}") from e
         raise DatasetError(f"cannot unpack {archive} (corrupt archive?): {e}") from e
 
 

@@ -3,11 +3,13 @@
 A file is fetched into `<dest>.part` (appending with a Range request after an interruption),
 moved into place only when complete, and its sha256 is written beside it (`<dest>.sha256`):
 given by the catalog, or recorded on first download. Every later use re-hashes the file and
-compares, so a corrupted cache is detected and fetched again.
+compares, so a corrupted cache is detected and fetched again. A full disk is not retried: it
+is an error naming the partial file, which a later call continues.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -21,6 +23,8 @@ from tqdm.auto import tqdm
 from .errors import Img2ImgError
 
 CHUNK = 1 << 20
+# Local write failures: retrying the download cannot help.
+DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
 USER_AGENT = "img2img/0.1 (+https://github.com/img2img)"
 
 
@@ -128,6 +132,11 @@ def download(
             if e.code < 500 or attempt == retries:  # 404/403 will not get better
                 raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from e
         except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+            if getattr(e, "errno", None) in DISK_FULL:
+                kept = part.stat().st_size if part.exists() else 0
+                raise DownloadError(
+                    f"cannot write {part}: {e.strerror} ({kept} bytes kept to resume)"
+                ) from e
             if attempt == retries:
                 raise DownloadError(
                     f"{url}: failed after {retries + 1} attempts "

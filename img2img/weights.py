@@ -172,14 +172,22 @@ def unwrap_module(module: nn.Module) -> nn.Module:
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same directory, then rename over `path`."""
+    """Write through a temporary file in the same directory, then rename over `path`.
+
+    A failed write (disk full, ...) leaves `path` as it was and is a CheckpointError naming it.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; weights are ordinary files
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, (OSError, SafetensorError)):
+            raise CheckpointError(
+                f"cannot write {path}: {e}; any previous version is unchanged"
+            ) from e
         raise
 
 

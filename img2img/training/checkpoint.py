@@ -4,8 +4,12 @@ RUN_DIR/checkpoints/last.pt holds networks, optimizers, schedulers, grad scaler,
 epoch / position in the epoch, the config (a plain dict) and, per process, the RNG states
 and image pools. It is written to a temporary file in the same folder, fsynced, then
 renamed over the previous one: a run killed while saving leaves the previous checkpoint
-intact. It is read back with `torch.load(weights_only=True)` only, so every value in it is a
-tensor or a plain Python container/number/string.
+intact; a write that fails (disk full) is a CheckpointError naming the file, and the previous
+checkpoint is left as it was. It is read back with `torch.load(weights_only=True)` only, so
+every value in it is a tensor or a plain Python container/number/string.
+
+Test hook: IMG2IMG_TEST_KILL_IN_SAVE=N makes the process SIGKILL itself halfway through
+writing its N-th checkpoint (tests/test_faults.py); unset, it costs one environment lookup.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,8 @@ from ..errors import CheckpointError
 FORMAT = "img2img-train"
 VERSION = 1
 LAST = "last.pt"
+KILL_IN_SAVE = "IMG2IMG_TEST_KILL_IN_SAVE"
+_saves = 0  # checkpoints this process has started to write (for the test hook)
 
 
 def checkpoint_path(run_dir: str | os.PathLike) -> Path:
@@ -70,21 +77,58 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+class _Writer:
+    """File writes that keep the OSError: torch.save turns it into a bare RuntimeError."""
+
+    def __init__(self, f) -> None:
+        self.f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def _test_kill_hook(f) -> None:
+    """IMG2IMG_TEST_KILL_IN_SAVE=N: leave half of the N-th checkpoint on disk and die."""
+    global _saves
+    _saves += 1
+    if os.environ.get(KILL_IN_SAVE) == str(_saves):
+        f.flush()
+        f.truncate(f.tell() // 2)
+        os.fsync(f.fileno())
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """torch.save through a temporary file + fsync + rename: all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    writer = None
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
+            writer = _Writer(f)
+            torch.save({"format": FORMAT, "version": VERSION, **state}, writer)
+            _test_kill_hook(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        cause = (writer and writer.error) or (e if isinstance(e, OSError) else None)
+        if cause is not None:  # disk full, file too large, I/O error: say so, and where
+            raise CheckpointError(
+                f"cannot write the training checkpoint {path}: {cause.strerror or cause}; "
+                "the previous checkpoint is unchanged"
+            ) from e
         raise
+    _fsync_dir(path.parent)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from torch import nn
 
 from .. import hub
+from ..errors import Img2ImgError
 from ..weights import save_pretrained
 from .config import TrainConfig
 
@@ -54,10 +55,21 @@ def export_generators(
     return paths
 
 
+class PushError(Img2ImgError):
+    """Publishing failed; the exported generators are still on disk."""
+
+
 def push_exports(paths: list[Path], repo_id: str) -> list[str]:
     """Upload each exported folder: to `repo_id`, or `repo_id`-A2B / -B2A for a pair."""
     urls = []
     for path in paths:
         target = repo_id if len(paths) == 1 else f"{repo_id}-{path.name}"
-        urls.append(hub.push(path, target, message=f"img2img train.py: {path.name}"))
+        try:
+            urls.append(hub.push(path, target, message=f"img2img train.py: {path.name}"))
+        except Exception as e:  # noqa: BLE001 - HTTP, network or local: the run is done anyway
+            reason = " ".join(f"{type(e).__name__}: {e}".split())[:500]
+            raise PushError(
+                f"pushing {path} to {target} failed ({reason}); the generators are saved: "
+                f"publish them later with `python -m img2img push {path} --repo-id {target}`"
+            ) from e
     return urls
