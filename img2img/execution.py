@@ -12,7 +12,9 @@ of each against the eager fp32 reference):
 
 `auto_plan(device)` picks the fastest faithful plan: CUDA: fp16/bf16 autocast + channels_last
 + cuDNN autotuning; CPU with native bf16 (AVX-512 BF16 / AMX): bf16 + channels_last; other
-CPUs (AVX2): fp32 channels_last, because bf16 there is emulated and many times slower.
+CPUs (AVX2): eager fp32. Measured there (bench/RESULTS.md): bf16 is emulated and many times
+slower, channels_last fp32 is 3-23 % slower than contiguous, and compile is 1.2-1.3x faster
+but recompiles for every new input shape (9-17 s each), so none of them is the default.
 `IMG2IMG_PLAN` (eager, channels_last, bf16, fp16) and `IMG2IMG_COMPILE=1` override it.
 """
 
@@ -68,7 +70,7 @@ def auto_plan(device: torch.device) -> ExecPlan:
         if device.type == "cuda":
             name = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         elif device.type == "cpu":
-            name = "bf16" if native_cpu_bf16() else "channels_last"
+            name = "bf16" if native_cpu_bf16() else "eager"
         else:
             name = "eager"
     return make_plan(name, compile=os.environ.get("IMG2IMG_COMPILE", "") == "1")

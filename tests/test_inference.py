@@ -92,7 +92,7 @@ def test_default_device_and_plan():
     assert t.dtype == t.plan.dtype
     if t.device.type == "cpu":
         native = execution.native_cpu_bf16()
-        assert t.plan.name == ("bf16" if native else "channels_last")
+        assert t.plan.name == ("bf16" if native else "eager")
 
 
 @pytest.mark.parametrize("plan", ["eager", "channels_last"])
