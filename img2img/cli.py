@@ -142,7 +142,13 @@ def translate_command(args: argparse.Namespace) -> int:
             model, batch, size=args.size, seed=seed, official=args.official
         )
         for img, target in zip(results, outs, strict=True):
-            img.save(target, format="PNG")
+            try:
+                img.save(target, format="PNG")
+            except OSError as e:  # disk full, a folder in the way: report it, keep going
+                failed += 1
+                if target.is_file():  # no truncated PNG left behind
+                    target.unlink()
+                tqdm.write(f"cannot write {target}: {e.strerror or e}", file=sys.stderr)
             bar.update(1)
     bar.close()
     done = len(paths) - failed

@@ -150,3 +150,25 @@ def test_module_entry_point(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "1/1" in proc.stderr  # tqdm
     assert Image.open(tmp_path / "o" / "p.png").size == (40, 30)
+
+
+def test_unwritable_output_is_reported_and_the_rest_written(tmp_path, capsys):
+    ckpt = _classic_checkpoint(tmp_path / "g.pth", lambda: ResnetGenerator(ngf=8, n_blocks=2), 0)
+    for name in ("a", "b"):
+        random_image(20, 16).save(tmp_path / f"{name}.png")
+    out = tmp_path / "out"
+    (out / "a.png").mkdir(parents=True)  # a folder where the output file should go
+    code = main(
+        [
+            "translate",
+            str(tmp_path / "a.png"),
+            str(tmp_path / "b.png"),
+            "-o",
+            str(out),
+            "--checkpoint",
+            str(ckpt),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "cannot write" in err and "a.png" in err
+    assert Image.open(out / "b.png").size == (20, 16)
