@@ -34,7 +34,14 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from img2img import Img2ImgError, Translator  # noqa: E402
-from img2img.catalog import ModelEntry, get_entry, grouped, load_catalog  # noqa: E402
+from img2img.catalog import (  # noqa: E402
+    ModelEntry,
+    get_entry,
+    grouped,
+    load_catalog,
+    override_source,
+    weights_dir,
+)
 from img2img.processing import open_image, working_size  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -88,8 +95,6 @@ def model_choices() -> list[tuple[str, str]]:
 
 
 def _published(entry: ModelEntry) -> bool:
-    from img2img.catalog import override_source, weights_dir
-
     return override_source(entry) is not None or (weights_dir() / entry.id).is_dir()
 
 
