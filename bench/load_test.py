@@ -12,10 +12,8 @@ appends a row to bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -30,6 +28,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from app_server import app_env, free_port, install_fixture_weights, running_app  # noqa: E402
 from conftest import FIXTURES, random_image  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
+
+from bench.common import append_results, machine  # noqa: E402
 
 SIZES = [(64, 48), (320, 240), (640, 480), (1200, 800), (37, 500)]
 MODELS = ["cyclegan/horse2zebra", "pix2pix/facades_label2photo", "pix2pix/night2day"]
@@ -116,24 +116,24 @@ def run(clients: int, requests: int, ttl: int) -> dict:
         "temp_files_after_load": files_after_load,
         "temp_files_after_ttl": files_after_ttl,
         "ttl_s": ttl,
-        "machine": f"{platform.machine()} {os.cpu_count()} cpu",
+        "machine": machine(),
     }
 
 
-def append_results(result: dict, command: str) -> None:
-    line = (
-        f"| {datetime.date.today()} | load | `{command}` | {result['machine']} | "
-        f"{result['requests']} requests: {result['ok']} ok, {result['busy']} busy, "
-        f"{len(result['errors'])} error kinds; p50 {result['p50_s']} s, p95 "
-        f"{result['p95_s']} s; RSS {result['rss_baseline_mb']} → peak "
-        f"{result['rss_peak_mb']} → {result['rss_after_mb']} MB; temp files "
-        f"{result['temp_files_after_load']} → {result['temp_files_after_ttl']} |\n"
+def record(result: dict) -> None:
+    """Append the run to bench/RESULTS.md (machine, date and command come from common)."""
+    append_results(
+        "load",
+        [
+            "| requests | ok | busy | error kinds | p50 s | p95 s | RSS MB base → peak → after "
+            "| temp files after load → after TTL |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| {result['requests']} | {result['ok']} | {result['busy']} | "
+            f"{len(result['errors'])} | {result['p50_s']} | {result['p95_s']} | "
+            f"{result['rss_baseline_mb']} → {result['rss_peak_mb']} → {result['rss_after_mb']} | "
+            f"{result['temp_files_after_load']} → {result['temp_files_after_ttl']} |",
+        ],
     )
-    path = ROOT / "bench" / "RESULTS.md"
-    if not path.exists():
-        path.write_text("| date | bench | command | machine | result |\n|---|---|---|---|---|\n")
-    with open(path, "a") as f:
-        f.write(line)
 
 
 def main() -> None:
@@ -146,7 +146,7 @@ def main() -> None:
     result = run(args.clients, args.requests, args.ttl)
     print(json.dumps(result))
     if not args.no_record:
-        append_results(result, "python bench/load_test.py " + " ".join(sys.argv[1:]))
+        record(result)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def _url_dest(source: Source) -> Path:
     return cache_dir() / "urls" / key / Path(source.url).name
 
 
-def _from_hub(source: Source, progress: bool) -> Path:
+def _from_hub(source: Source) -> Path:
     from huggingface_hub import hf_hub_download  # imported late: it reads HF_* at import
 
     paths = [
@@ -75,7 +75,7 @@ def _from_hub(source: Source, progress: bool) -> Path:
 
 def _fetch(source: Source, progress: bool) -> Path:
     if source.type == "hub":
-        return _from_hub(source, progress)
+        return _from_hub(source)  # hf_hub_download shows its own progress bar
     if source.type == "url":
         return download(source_url(source), _url_dest(source), source.sha256, progress=progress)
     raise CheckpointError(f"unknown source type {source.type!r}")
