@@ -2,16 +2,15 @@
 
 Random-init generators at their published sizes (ngf 64) are saved the classic way, ten
 generated photos (640x480 JPEG) are translated by the CLI in a subprocess, once with the
-default size policy and once with --official. Prints one JSON object per run.
+default size policy and once with --official. Prints one JSON object per run and appends
+a table to bench/RESULTS.md (unless --no-record).
 
-    .venv/bin/python bench/bench_cli.py [--images 10] [--device cpu]
+    .venv/bin/python bench/bench_cli.py [--images 10] [--device cpu] [--no-record]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import append_results, emit  # noqa: E402
 from img2img.models import HugGANUNetGenerator, ResnetGenerator, UNetGenerator  # noqa: E402
 
 NETS = {
@@ -56,7 +56,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=10)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-record", action="store_true")
     opts = parser.parse_args()
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "in").mkdir()
@@ -77,24 +79,32 @@ def main() -> None:
                         *extra,
                     ]
                 )
-                print(
-                    json.dumps(
-                        {
-                            "bench": "cli",
-                            "net": name,
-                            "mode": mode,
-                            "images": opts.images,
-                            "input": "640x480",
-                            "seconds": round(seconds, 2),
-                            "seconds_per_image": round(seconds / opts.images, 3),
-                            "device": opts.device,
-                            "torch": torch.__version__,
-                            "threads": torch.get_num_threads(),
-                            "machine": platform.machine(),
-                        }
-                    ),
-                    flush=True,
-                )
+                row = {
+                    "bench": "cli",
+                    "net": name,
+                    "mode": mode,
+                    "images": opts.images,
+                    "input": "640x480",
+                    "seconds": round(seconds, 2),
+                    "seconds_per_image": round(seconds / opts.images, 3),
+                    "device": opts.device,
+                    "torch": torch.__version__,
+                    "threads": torch.get_num_threads(),
+                }
+                emit(row)
+                rows.append(row)
+    if not opts.no_record:
+        lines = [
+            f"{opts.images} photos of 640x480, process start included, device {opts.device}",
+            "",
+            "| net | mode | total s | s/image |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['net']} | {r['mode']} | {r['seconds']} | {r['seconds_per_image']} |"
+            for r in rows
+        ]
+        append_results("cli", lines)
 
 
 if __name__ == "__main__":
