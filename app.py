@@ -26,14 +26,14 @@ except ImportError:
 import base64  # noqa: E402
 import os  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
-import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from img2img import Img2ImgError, Translator  # noqa: E402
+from img2img import Img2ImgError  # noqa: E402
 from img2img.catalog import (  # noqa: E402
     ModelEntry,
     get_entry,
@@ -42,7 +42,6 @@ from img2img.catalog import (  # noqa: E402
     override_source,
     weights_dir,
 )
-from img2img.processing import open_image, working_size  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 MAX_SIDE = int(os.environ.get("IMG2IMG_MAX_SIDE", 1024))
@@ -55,7 +54,20 @@ TMP_TTL_S = int(os.environ.get("IMG2IMG_TMP_TTL", 3600))  # uploads and results 
 
 # Gradio swaps in a per-request tracker; track_tqdm shows download bars while a model loads.
 TRACK_PROGRESS = gr.Progress(track_tqdm=True)
-translator = Translator(max_models=int(os.environ.get("IMG2IMG_MAX_MODELS", 4)))
+_translator = None
+_translator_lock = threading.Lock()
+
+
+def translator():
+    """The app's Translator, made on first use: torch (~2 s to import) loads after the page
+    is served (`python app.py` warms it up right after launch), not before."""
+    global _translator
+    with _translator_lock:
+        if _translator is None:
+            from img2img.inference import Translator
+
+            _translator = Translator(max_models=int(os.environ.get("IMG2IMG_MAX_MODELS", 4)))
+        return _translator
 
 
 def _raw_upload(payload):
@@ -136,6 +148,8 @@ def reverse_model(model_id: str) -> str:
 def _decode(upload) -> Image.Image:
     if upload is None:
         raise gr.Error("Upload a photo first (drop a file, paste, or use the webcam).")
+    from img2img.processing import open_image, working_size
+
     img = open_image(upload)
     if max(img.size) > MAX_SIDE:  # outputs never exceed MAX_SIDE: keep responses light
         img = img.resize(working_size(img.size, MAX_SIDE), Image.LANCZOS)
@@ -144,17 +158,17 @@ def _decode(upload) -> Image.Image:
 
 def _load(model_id: str, progress: gr.Progress) -> float:
     """Load (downloading if needed) and return the seconds it took (0 when cached)."""
-    if translator.is_loaded(model_id):
+    if translator().is_loaded(model_id):
         return 0.0
     progress(0, desc=f"Loading {model_id} (first use)")
     start = time.perf_counter()
-    translator.load(model_id)
+    translator().load(model_id)
     return time.perf_counter() - start
 
 
 @gpu
 def _run(model_id: str, img: Image.Image, size: int | None, seed: int | None) -> Image.Image:
-    return translator.translate(model_id, [img], size=size, seed=seed)[0]
+    return translator().translate(model_id, [img], size=size, seed=seed)[0]
 
 
 def _save_png(img: Image.Image) -> str:
@@ -176,6 +190,8 @@ def _save_png(img: Image.Image) -> str:
 
 def _translate(upload, model_id, resolution, seed, round_trip, progress):
     """Shared by the UI and the API: returns (input, output, reconstruction, status)."""
+    import torch
+
     try:
         img = _decode(upload)
         entry = get_entry(model_id)
@@ -193,8 +209,8 @@ def _translate(upload, model_id, resolution, seed, round_trip, progress):
     except torch.OutOfMemoryError as e:
         raise gr.Error("Out of memory: try the fast 256 px resolution.") from e
     status = (
-        f"{out.width}×{out.height} px in **{run_s:.2f} s** on `{translator.device}` "
-        f"({translator.plan.describe()})"
+        f"{out.width}×{out.height} px in **{run_s:.2f} s** on `{translator().device}` "
+        f"({translator().plan.describe()})"
         + (f" · model loaded in {load_s:.1f} s" if load_s >= 0.05 else "")
         + (f" · seed {seed}" if seed is not None else "")
     )
@@ -327,4 +343,8 @@ def launch_kwargs() -> dict:
 demo = build_demo()
 
 if __name__ == "__main__":
-    demo.launch(**launch_kwargs())
+    # Serve the page first, then load torch and pick the device while the visitor uploads.
+    demo.launch(prevent_thread_lock=True, **launch_kwargs())
+    ready = translator()
+    print(f"* Inference ready on {ready.device} ({ready.plan.describe()})", flush=True)
+    demo.block_thread()
