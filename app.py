@@ -34,14 +34,7 @@ import gradio as gr  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from img2img import Img2ImgError  # noqa: E402
-from img2img.catalog import (  # noqa: E402
-    ModelEntry,
-    get_entry,
-    grouped,
-    load_catalog,
-    override_source,
-    weights_dir,
-)
+from img2img.catalog import get_entry, grouped, is_available, load_catalog  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 MAX_SIDE = int(os.environ.get("IMG2IMG_MAX_SIDE", 1024))
@@ -101,13 +94,9 @@ def model_choices() -> list[tuple[str, str]]:
     choices = []
     for task, entries in grouped().items():
         for e in entries:
-            soon = " (not yet published)" if e.project and not _published(e) else ""
+            soon = "" if is_available(e) else " (not yet published)"
             choices.append((f"{task} · {e.label}{soon}", e.id))
     return choices
-
-
-def _published(entry: ModelEntry) -> bool:
-    return override_source(entry) is not None or (weights_dir() / entry.id).is_dir()
 
 
 def model_card(model_id: str) -> str:

@@ -124,6 +124,17 @@ def override_source(entry: ModelEntry) -> Source | None:
     )
 
 
+def remote_sources(entry: ModelEntry) -> list[Source]:
+    """Where the weights are fetched from, in order: the deployer's repo, then the catalog's."""
+    return [s for s in (override_source(entry), *entry.sources) if s is not None]
+
+
+def is_available(entry: ModelEntry) -> bool:
+    """Whether resolution has anywhere to look: a local folder or at least one remote source
+    (False only for project models nobody has trained and published yet)."""
+    return (weights_dir() / entry.id).is_dir() or bool(remote_sources(entry))
+
+
 def default_repo_name(model_id: str) -> str:
     """Repo name a mirror of `model_id` gets: img2img-<family>-<name>."""
     return "img2img-" + re.sub(r"[^A-Za-z0-9._-]", "-", model_id.replace("/", "-"))

@@ -24,7 +24,7 @@ from .catalog import (
     default_repo_name,
     get_entry,
     load_catalog,
-    override_source,
+    remote_sources,
     weights_dir,
 )
 from .download import download, is_offline
@@ -107,7 +107,7 @@ def resolve(model_id: str, progress: bool = True) -> Path:
             tried.append(f"local folder {local}: {e}")
     else:
         tried.append(f"local folder {local}: not present")
-    sources = [s for s in (override_source(entry), *entry.sources) if s is not None]
+    sources = remote_sources(entry)
     if not sources:
         tried.append(f"no public source yet (set {entry.env_var} once it is published)")
     for source in sources:

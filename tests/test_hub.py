@@ -19,7 +19,7 @@ from conftest import ROOT, tiny_generators
 from servers import FakeHub, FileServer, serving
 
 from img2img import save_pretrained
-from img2img.catalog import get_entry, load_catalog
+from img2img.catalog import get_entry, is_available, load_catalog, remote_sources
 
 SCRIPT = """
 import json, sys
@@ -90,6 +90,25 @@ def test_catalog_is_complete_and_consistent():
         if entry.reverse:
             assert get_entry(entry.reverse).reverse == entry.id  # pairs point at each other
     assert get_entry("cyclegan/horse2zebra").reverse == "cyclegan/zebra2horse"
+
+
+def test_availability_and_source_order(tmp_path, monkeypatch):
+    """The app labels a model "not yet published" exactly when resolution has nowhere to
+    look; the deployer's repo comes before the catalog's sources."""
+    for key in [k for k in os.environ if k.startswith("IMG2IMG_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("IMG2IMG_WEIGHTS_DIR", str(tmp_path))
+    project, classic = get_entry("img2img/night2day"), get_entry("cyclegan/horse2zebra")
+    assert not is_available(project) and remote_sources(project) == []
+    assert is_available(classic) and remote_sources(classic) == list(classic.sources)
+    (tmp_path / "img2img" / "night2day").mkdir(parents=True)  # a local folder counts
+    assert is_available(project)
+    (tmp_path / "img2img" / "night2day").rmdir()
+    monkeypatch.setenv("IMG2IMG_HUB_NAMESPACE", "me")
+    assert is_available(project)
+    assert remote_sources(project)[0].repo_id == "me/img2img-img2img-night2day"
+    assert remote_sources(classic)[0].repo_id == "me/img2img-cyclegan-horse2zebra"
+    assert remote_sources(classic)[1:] == list(classic.sources)
 
 
 def test_hub_source_huggan_format(fixtures, env):
