@@ -26,7 +26,11 @@ ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # A synthetic camera (a moving test pattern) that needs no permission prompt.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
+PERMISSIONS = ["camera", "clipboard-read", "clipboard-write"]
 
 # CI sets IMG2IMG_REQUIRE_BROWSER=1: there a missing chromium is a failure, not a skip.
 REQUIRED = os.environ.get("IMG2IMG_REQUIRE_BROWSER") == "1"
@@ -52,7 +56,11 @@ def page(page_url):
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+        page = browser.new_page(
+            viewport={"width": 1280, "height": 1000},
+            accept_downloads=True,
+            permissions=PERMISSIONS,
+        )
         page.set_default_timeout(60_000)
         page.goto(page_url, wait_until="domcontentloaded")
         yield page
@@ -121,3 +129,39 @@ def test_bad_upload_shows_an_error_and_page_keeps_working(page, tmp_path):
     page.locator("#input-image input[type=file]").set_input_files(str(tmp_path / "good.png"))
     page.locator("#go").click()
     _slider_loaded(page)
+
+
+def test_webcam_capture_translates(page):
+    """The webcam source with Chromium's fake camera: capture a frame, translate it."""
+    page.locator("#input-image").get_by_role("button", name="Capture from camera").click()
+    page.get_by_text("Click to Access Webcam").click()
+    page.wait_for_function(  # frames are flowing (capturing earlier gives no image)
+        """() => { const v = document.querySelector('#input-image video');
+                   return v && v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > 0.2; }"""
+    )
+    page.locator("#input-image").get_by_role("button", name="capture photo").click()
+    page.locator("#input-image img").first.wait_for(state="visible")
+    page.locator("#go").click()
+    _slider_loaded(page)
+    page.locator("#status").get_by_text("px in").wait_for()
+    page.screenshot(path=str(SHOTS / "5-webcam.png"), full_page=True)
+
+
+def test_clipboard_paste_translates(page):
+    """The clipboard source: an image put on the system clipboard is pasted and translated
+    at its own size."""
+    page.evaluate(
+        """async () => {
+            const c = document.createElement('canvas'); c.width = 200; c.height = 120;
+            const g = c.getContext('2d');
+            g.fillStyle = '#3366cc'; g.fillRect(0, 0, 200, 120);
+            g.fillStyle = '#ffcc00'; g.fillRect(40, 30, 80, 50);
+            const blob = await new Promise(r => c.toBlob(r, 'image/png'));
+            await navigator.clipboard.write([new ClipboardItem({'image/png': blob})]);
+        }"""
+    )
+    page.locator("#input-image").get_by_role("button", name="Paste from clipboard").click()
+    page.locator("#input-image img").first.wait_for(state="visible")
+    page.locator("#go").click()
+    _slider_loaded(page)
+    page.locator("#status").get_by_text("200×120 px in").wait_for()
