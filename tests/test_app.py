@@ -102,3 +102,26 @@ def test_no_file_access_beyond_gradio(app, path):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(f"{url}/gradio_api/file={target}", timeout=10)
         assert e.value.code in (403, 404)
+
+
+def test_page_is_built_without_torch(tmp_path):
+    """Cold start: importing app.py builds the whole page without importing torch (~2 s),
+    which `python app.py` loads right after launch; img2img's torch-backed names stay
+    reachable lazily."""
+    import subprocess
+    import sys
+
+    env = app_env(tmp_path, free_port())
+    code = (
+        "import sys, app\n"
+        "assert 'torch' not in sys.modules, 'app.py imported torch before launch'\n"
+        "assert app.demo.fns, 'no events built'\n"
+        "import img2img\n"
+        "assert callable(img2img.load_generator) and 'torch' in sys.modules\n"
+        "assert app.translator() is app.translator()\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
