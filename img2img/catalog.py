@@ -132,12 +132,17 @@ def remote_sources(entry: ModelEntry) -> list[Source]:
 def is_available(entry: ModelEntry) -> bool:
     """Whether resolution has anywhere to look: a local folder or at least one remote source
     (False only for project models nobody has trained and published yet)."""
-    return (weights_dir() / entry.id).is_dir() or bool(remote_sources(entry))
+    return local_dir(entry).is_dir() or bool(remote_sources(entry))
 
 
 def default_repo_name(model_id: str) -> str:
     """Repo name a mirror of `model_id` gets: img2img-<family>-<name>."""
     return "img2img-" + re.sub(r"[^A-Za-z0-9._-]", "-", model_id.replace("/", "-"))
+
+
+def local_dir(entry: ModelEntry) -> Path:
+    """Where a deployer puts this model's checkpoint: <weights dir>/<family>/<name>/."""
+    return weights_dir() / entry.id
 
 
 def weights_dir() -> Path:

@@ -24,8 +24,8 @@ from .catalog import (
     default_repo_name,
     get_entry,
     load_catalog,
+    local_dir,
     remote_sources,
-    weights_dir,
 )
 from .download import download, is_offline
 from .errors import CheckpointError
@@ -87,7 +87,7 @@ def _reason(error: BaseException) -> str:
 
 
 def _hint(entry: ModelEntry) -> str:
-    hints = [f"put a checkpoint file in {weights_dir() / entry.id}/"]
+    hints = [f"put a checkpoint file in {local_dir(entry)}/"]
     if is_offline():
         hints.append("unset HF_HUB_OFFLINE to allow downloads")
     hints.append(f"or set {entry.env_var}=namespace/repo to a Hub repo in our format")
@@ -97,7 +97,7 @@ def _hint(entry: ModelEntry) -> str:
 def resolve(model_id: str, progress: bool = True) -> Path:
     """Local path (file or folder) holding the weights of catalog model `model_id`."""
     entry = get_entry(model_id)
-    local = weights_dir() / entry.id
+    local = local_dir(entry)
     tried = []
     if local.is_dir():
         try:
