@@ -147,11 +147,12 @@ def _decode(upload) -> Image.Image:
 
 def _load(model_id: str, progress: gr.Progress) -> float:
     """Load (downloading if needed) and return the seconds it took (0 when cached)."""
-    if translator().is_loaded(model_id):
+    t = translator()
+    if t.is_loaded(model_id):
         return 0.0
     progress(0, desc=f"Loading {model_id} (first use)")
     start = time.perf_counter()
-    translator().load(model_id)
+    t.load(model_id)
     return time.perf_counter() - start
 
 
@@ -197,9 +198,10 @@ def _translate(upload, model_id, resolution, seed, round_trip, progress):
         raise gr.Error(str(e)) from e
     except torch.OutOfMemoryError as e:
         raise gr.Error("Out of memory: try the fast 256 px resolution.") from e
+    t = translator()
     status = (
-        f"{out.width}×{out.height} px in **{run_s:.2f} s** on `{translator().device}` "
-        f"({translator().plan.describe()})"
+        f"{out.width}×{out.height} px in **{run_s:.2f} s** on `{t.device}` "
+        f"({t.plan.describe()})"
         + (f" · model loaded in {load_s:.1f} s" if load_s >= 0.05 else "")
         + (f" · seed {seed}" if seed is not None else "")
     )
