@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import CheckpointError, ImageError, Img2ImgError
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    DatasetError,
+    DownloadError,
+    ImageError,
+    Img2ImgError,
+    PushError,
+    UnknownModelError,
+    WeightsUnavailableError,
+)
 
 if TYPE_CHECKING:
     from .inference import Translator, default_device
@@ -40,8 +50,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
+    "ConfigError",
+    "DatasetError",
+    "DownloadError",
     "ImageError",
     "Img2ImgError",
+    "PushError",
+    "UnknownModelError",
+    "WeightsUnavailableError",
     "Translator",
     "default_device",
     "load_generator",

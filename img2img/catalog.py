@@ -1,4 +1,4 @@
-"""The catalog of pretrained generators (weights/catalog.json) and its deployment overrides.
+"""The catalog of pretrained generators (catalog.json, package data) and deployment overrides.
 
 Each entry names a model by id (`family/name`), says what it expects and where its weights
 live. Resolution order for an id (see hub.py): the local folder `IMG2IMG_WEIGHTS_DIR/<id>/`,
@@ -18,20 +18,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import Img2ImgError
+from .download import cache_dir
+from .errors import UnknownModelError
 
-ROOT = Path(__file__).resolve().parents[1]
-CATALOG_PATH = ROOT / "weights" / "catalog.json"
-
-
-class UnknownModelError(Img2ImgError, KeyError):
-    """A model id that is not in the catalog."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0])
+# The package's own data file, found the same way from a checkout and from an installed wheel.
+CATALOG_PATH = Path(str(resources.files(__package__) / "catalog.json"))
+# A source checkout (app.py beside the package) keeps local weights in its weights/ folder.
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -146,8 +143,13 @@ def local_dir(entry: ModelEntry) -> Path:
 
 
 def weights_dir() -> Path:
-    """Local weights root (IMG2IMG_WEIGHTS_DIR, default weights/ of this checkout)."""
-    return Path(os.environ.get("IMG2IMG_WEIGHTS_DIR", ROOT / "weights"))
+    """Local weights root: IMG2IMG_WEIGHTS_DIR; else weights/ of a source checkout (where
+    app.py is); else, for an installed package, the cache's weights/ folder."""
+    if os.environ.get("IMG2IMG_WEIGHTS_DIR"):
+        return Path(os.environ["IMG2IMG_WEIGHTS_DIR"])
+    if (CHECKOUT / "app.py").is_file():
+        return CHECKOUT / "weights"
+    return cache_dir() / "weights"
 
 
 def grouped(catalog: dict[str, ModelEntry] | None = None) -> dict[str, list[ModelEntry]]:

@@ -1,9 +1,11 @@
 """Command line for img2img.
 
-    python -m img2img translate INPUT [INPUT ...] -o OUT_DIR --checkpoint PATH_OR_ID
-    python -m img2img push DIR --repo-id NS/NAME
-    python -m img2img mirror MODEL_ID --repo-id NS/NAME
-    python -m img2img models
+    img2img translate INPUT [INPUT ...] -o OUT_DIR --checkpoint ID_OR_PATH
+    img2img push DIR --repo-id NS/NAME
+    img2img mirror MODEL_ID --repo-id NS/NAME
+    img2img models
+
+(`python -m img2img ...` is the same program.)
 
 translate: each output is OUT_DIR/<input stem>.png. Unreadable inputs are reported and
 skipped; the exit status is 1 if any input failed, 2 if nothing could run at all (bad
@@ -20,7 +22,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from . import hub
+from . import publish
 from .catalog import load_catalog
 from .errors import Img2ImgError
 from .inference import Translator
@@ -42,7 +44,7 @@ def _size(value: str) -> int | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m img2img", description="img2img command line")
+    parser = argparse.ArgumentParser(prog="img2img", description="img2img command line")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("translate", help="translate image files or folders with a generator")
     t.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
@@ -162,10 +164,10 @@ def publish_command(args: argparse.Namespace) -> int:
 
     try:
         if args.command == "push":
-            url = hub.push(args.directory, args.repo_id, private=args.private)
+            url = publish.push(args.directory, args.repo_id, private=args.private)
         else:
-            repo_id = args.repo_id or hub.default_mirror_repo(args.model_id)
-            url = hub.mirror(args.model_id, repo_id, private=args.private)
+            repo_id = args.repo_id or publish.default_mirror_repo(args.model_id)
+            url = publish.mirror(args.model_id, repo_id, private=args.private)
     except (Img2ImgError, HfHubHTTPError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

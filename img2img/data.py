@@ -31,11 +31,10 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .download import DISK_FULL, download
-from .errors import ImageError, Img2ImgError
+from .download import BERKELEY_HOST, DISK_FULL, download
+from .errors import DatasetError, ImageError
 from .processing import open_image, to_tensor
 
-ORIGINAL_BASE = "http://efrosgans.eecs.berkeley.edu"
 # Public sets: pix2pix ones are aligned .tar.gz, CycleGAN ones unaligned .zip.
 DATASETS = {
     "pix2pix": ("facades", "maps", "edges2shoes", "edges2handbags", "night2day"),
@@ -49,10 +48,6 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", ".tif", ".
 MAX_ARCHIVE_BYTES = 64 << 30  # the largest public set (edges2handbags) is ~9 GB
 MAX_ARCHIVE_MEMBERS = 1_000_000
 COMPLETE = ".complete"
-
-
-class DatasetError(Img2ImgError, ValueError):
-    """A dataset that cannot be found, downloaded, unpacked safely or read."""
 
 
 # --- public datasets: name -> URL -> cache ----------------------------------------------
@@ -84,7 +79,7 @@ def find_dataset(name: str, family: str) -> RemoteDataset:
 
 
 def dataset_url_base(override: str = "") -> str:
-    return override or os.environ.get("IMG2IMG_DATASET_MIRROR", "") or ORIGINAL_BASE
+    return override or os.environ.get("IMG2IMG_DATASET_MIRROR", "") or BERKELEY_HOST
 
 
 def data_root(override: str = "") -> Path:
@@ -123,7 +118,7 @@ def fetch_dataset(
         if dest.exists():  # a previous, interrupted unpacking
             shutil.rmtree(dest)
         os.replace(top, dest)
-    (dest / COMPLETE).write_text(remote.url(ORIGINAL_BASE) + "\n")
+    (dest / COMPLETE).write_text(remote.url(BERKELEY_HOST) + "\n")
     archive.unlink()  # unpacked and checked: the archive is no longer needed
     return dest
 

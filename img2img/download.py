@@ -20,16 +20,24 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .errors import Img2ImgError
+from .atomic import write_text
+from .errors import DownloadError
 
+# Where the original pix2pix / CycleGAN weights and datasets are served.
+BERKELEY_HOST = "http://efrosgans.eecs.berkeley.edu"
 CHUNK = 1 << 20
 # Local write failures: retrying the download cannot help.
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
 USER_AGENT = "img2img/0.1 (+https://github.com/img2img)"
 
 
-class DownloadError(Img2ImgError, OSError):
-    """A download failed for good (after retries), or its checksum did not match."""
+def cache_dir() -> Path:
+    """Where URL downloads live: IMG2IMG_CACHE, else $HF_HOME/img2img."""
+    if os.environ.get("IMG2IMG_CACHE"):
+        return Path(os.environ["IMG2IMG_CACHE"])
+    from huggingface_hub import constants  # late: it reads HF_* when imported
+
+    return Path(constants.HF_HOME) / "img2img"
 
 
 def is_offline() -> bool:
@@ -148,7 +156,5 @@ def download(
         part.unlink()
         raise DownloadError(f"{url}: sha256 {actual} does not match the expected {sha256}")
     os.replace(part, dest)
-    tmp = _sidecar(dest).with_suffix(".tmp")
-    tmp.write_text(f"{actual}  {dest.name}\n")
-    os.replace(tmp, _sidecar(dest))
+    write_text(_sidecar(dest), f"{actual}  {dest.name}\n")
     return dest

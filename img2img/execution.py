@@ -12,9 +12,9 @@ of each against the eager fp32 reference):
 
 `auto_plan(device)` picks the fastest faithful plan: CUDA: fp16/bf16 autocast + channels_last
 + cuDNN autotuning; CPU with native bf16 (AVX-512 BF16 / AMX): bf16 + channels_last; other
-CPUs (AVX2): eager fp32. Measured there (bench/RESULTS.md): bf16 is emulated and many times
-slower, channels_last fp32 is 3-23 % slower than contiguous, and compile is 1.2-1.3x faster
-but recompiles for every new input shape (9-17 s each), so none of them is the default.
+CPUs (AVX2): eager fp32, because there bf16 is emulated, channels_last picks slower fp32
+kernels, and compile recompiles for every new input shape (the measured figures are in
+bench/RESULTS.md and the README).
 `IMG2IMG_PLAN` (eager, channels_last, bf16, fp16) and `IMG2IMG_COMPILE=1` override it.
 """
 
@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
+
+from .errors import ConfigError
 
 _DTYPES = {
     "eager": torch.float32,
@@ -48,7 +50,7 @@ class ExecPlan:
 
 def make_plan(name: str, compile: bool = False) -> ExecPlan:
     if name not in _DTYPES:
-        raise ValueError(f"unknown execution plan {name!r}; known: {sorted(_DTYPES)}")
+        raise ConfigError(f"unknown execution plan {name!r}; known: {sorted(_DTYPES)}")
     return ExecPlan(name, _DTYPES[name], channels_last=name != "eager", compile=compile)
 
 

@@ -13,23 +13,26 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
+from .atomic import atomic_file
 from .convert import StateDict, clean_state_dict, infer_config
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .models import build_generator
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
 FORMAT_VERSION = 1
+LIBRARY_NAME = "img2img-gan"  # our distribution's name (`img2img` on PyPI is another project)
+LICENSE_ID = "bsd-3-clause"  # the licence of this project, and of what train.py exports
 # Preference order when a directory holds several checkpoint files.
 _PATTERNS = (WEIGHTS_NAME, "*.safetensors", "pytorch_model.bin", "*.pth", "*.pt", "*.bin")
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -125,8 +128,8 @@ def build_and_load(config: dict[str, Any], state: StateDict, source: str = "") -
     """Build the generator `config` describes and load `state` into it strictly."""
     try:
         module = build_generator(config)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"invalid generator config {config} in {source}: {e}") from e
+    except ConfigError as e:
+        raise CheckpointError(f"invalid generator config in {source}: {e}") from e
     problems = describe_mismatch(module, state)
     if problems:
         raise CheckpointError(
@@ -171,24 +174,66 @@ def unwrap_module(module: nn.Module) -> nn.Module:
             return module
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same directory, then rename over `path`.
-
-    A failed write (disk full, ...) leaves `path` as it was and is a CheckpointError naming it.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+def _write(path: Path, data: bytes | str) -> None:
+    """Atomic write; a failure (disk full, ...) is a CheckpointError, `path` left as it was."""
     try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; weights are ordinary files
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, (OSError, SafetensorError)):
-            raise CheckpointError(
-                f"cannot write {path}: {e}; any previous version is unchanged"
-            ) from e
-        raise
+        with atomic_file(path, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+    except OSError as e:
+        raise CheckpointError(
+            f"cannot write {path}: {e.strerror or e}; any previous version is unchanged"
+        ) from e
+
+
+def model_card(
+    config: dict[str, Any],
+    *,
+    title: str,
+    family: str,
+    license_id: str = LICENSE_ID,
+    license_text: str = "",
+    dataset: str = "",
+    hub_datasets: tuple[str, ...] = (),
+    base_model: str | None = None,
+    train: str = "",
+    notes: tuple[str, ...] = (),
+) -> str:
+    """README.md of a release folder: Hub metadata (ModelCardData) + what it is + how to use.
+
+    `hub_datasets` are Hub dataset ids only (the metadata links them); `dataset` is free
+    text for the body. `base_model` is the Hub repo a mirror or fine-tune derives from.
+    """
+    from huggingface_hub import ModelCard, ModelCardData  # late: it reads HF_* at import
+
+    data = ModelCardData(
+        library_name=LIBRARY_NAME,
+        pipeline_tag="image-to-image",
+        license=license_id,
+        tags=["image-to-image", family, "gan", "pytorch"],
+        datasets=list(hub_datasets) or None,
+        base_model=base_model,
+    )
+    body = [
+        f"# {title}",
+        "",
+        f"A {family} generator in the img2img format: `config.json` (the architecture) + "
+        "`model.safetensors` (the weights).",
+        "",
+        f"- architecture: `{json.dumps(config, sort_keys=True)}`",
+        f"- dataset: {dataset or 'unknown'}",
+        f"- license: {license_text or license_id}",
+        *(f"- {note}" for note in notes),
+    ]
+    if train:
+        body += ["", "## Reproduce", "", f"```\n{train}\n```"]
+    body += [
+        "",
+        "## Use",
+        "",
+        "```\nimg2img translate photo.jpg -o out/ --checkpoint <this repo's folder>\n```",
+        "",
+    ]
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body)))
 
 
 def save_pretrained(
@@ -209,9 +254,8 @@ def save_pretrained(
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     config = {"_format": "img2img", "_format_version": FORMAT_VERSION, **module.config}
     config.update({f"_{k}": v for k, v in (metadata or {}).items()})
-    _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp))
-    text = json.dumps(config, indent=2, sort_keys=False) + "\n"
-    _atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text))
+    _write(directory / WEIGHTS_NAME, save(state))
+    _write(directory / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=False) + "\n")
     if card is not None:
-        _atomic_write(directory / "README.md", lambda tmp: Path(tmp).write_text(card))
+        _write(directory / CARD_NAME, card)
     return directory

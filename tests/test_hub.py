@@ -246,18 +246,28 @@ def test_push_and_mirror_through_the_cli(fixtures, env, tmp_path):
         assert out["config"]["architecture"] == "resnet" and out["config"]["ngf"] == 8
 
 
-def test_model_card(tmp_path):
-    from img2img.hub import model_card
+def test_model_cards_carry_hub_metadata():
+    """Cards are built with ModelCardData: our library name, the catalog's licence and a
+    base_model for mirrors of Hub repos; exports get this project's licence."""
+    from huggingface_hub import ModelCard
 
-    card = model_card({"architecture": "resnet"}, get_entry("cyclegan/horse2zebra"))
-    head = card.split("---")[1]
-    for line in (
-        "pipeline_tag: image-to-image",
-        "library_name: img2img",
-        "license: bsd-2-clause",
-        "- horse2zebra",
-        "- cyclegan",
+    from img2img.publish import catalog_card
+    from img2img.weights import LIBRARY_NAME, LICENSE_ID, model_card
+
+    catalog = load_catalog()
+    for entry in (
+        next(e for e in catalog.values() if e.reverse),  # a CycleGAN pair (Berkeley URL)
+        next(e for e in catalog.values() if any(s.type == "hub" for s in e.sources)),
     ):
-        assert line in head
-    assert "python train.py cyclegan" in card
-    textwrap.dedent(card)  # plain text
+        card = ModelCard(catalog_card({"architecture": "resnet"}, entry))
+        data = card.data.to_dict()
+        assert data["library_name"] == LIBRARY_NAME != "img2img"
+        assert data["pipeline_tag"] == "image-to-image"
+        assert data["license"] == entry.license_id
+        assert entry.family in data["tags"]
+        hub = [s.repo_id for s in entry.sources if s.type == "hub"]
+        assert data.get("base_model") == (hub[0] if hub else None)
+        assert "datasets" not in data  # only real Hub dataset ids go there
+        assert entry.train in card.text
+    export = ModelCard(model_card({"architecture": "unet"}, title="t", family="pix2pix"))
+    assert export.data.license == LICENSE_ID == "bsd-3-clause"

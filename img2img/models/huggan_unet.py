@@ -9,9 +9,12 @@ features, and a final Upsample -> ZeroPad(1, 0, 1, 0) -> Conv4 -> Tanh. Keys are
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
+from .configurable import register_to_config
 from .norm import init_weights
 
 
@@ -50,16 +53,10 @@ class HugGANUNetGenerator(nn.Module):
     """HugGAN `GeneratorUNet`; `ngf` scales every width (64 as published)."""
 
     architecture = "huggan_unet"
-    size_multiple = 256  # eight stride-2 convolutions
 
+    @register_to_config
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64) -> None:
         super().__init__()
-        self.config = dict(
-            architecture=self.architecture,
-            in_channels=in_channels,
-            out_channels=out_channels,
-            ngf=ngf,
-        )
         c1, c2, c4, c8 = ngf, ngf * 2, ngf * 4, ngf * 8
         self.down1 = UNetDown(in_channels, c1, normalize=False)
         self.down2 = UNetDown(c1, c2)
@@ -102,3 +99,25 @@ class HugGANUNetGenerator(nn.Module):
         u6 = self.up6(u5, d2)
         u7 = self.up7(u6, d1)  # (B, 2 ngf, H/2, W/2)
         return self.final(u7)
+
+
+# ---------------------------------------------------------------------------- registry hooks
+
+
+def size_multiple(config: dict[str, Any]) -> int:
+    """Eight stride-2 convolutions: inputs must be multiples of 256."""
+    return 256
+
+
+def matches(state: dict[str, Any]) -> bool:
+    return "down1.model.0.weight" in state and "final.2.weight" in state
+
+
+def config_from_state(state: dict[str, Any]) -> dict[str, Any]:
+    first = state["down1.model.0.weight"]  # (ngf, in_channels, 4, 4)
+    return dict(
+        architecture="huggan_unet",
+        in_channels=int(first.shape[1]),
+        out_channels=int(state["final.2.weight"].shape[0]),
+        ngf=int(first.shape[0]),
+    )

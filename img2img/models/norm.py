@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
+
 NORMS = ("batch", "instance", "none")
 
 
@@ -41,13 +43,13 @@ def make_norm(norm: str, channels: int) -> nn.Module:
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if norm == "none":
         return nn.Identity()
-    raise ValueError(f"unknown norm {norm!r}; expected one of {NORMS}")
+    raise ConfigError(f"unknown norm {norm!r}; expected one of {NORMS}")
 
 
 def conv_bias(norm: str) -> bool:
     """Conv layers followed by a norm carry a bias only for instance norm (classic rule)."""
     if norm not in NORMS:
-        raise ValueError(f"unknown norm {norm!r}; expected one of {NORMS}")
+        raise ConfigError(f"unknown norm {norm!r}; expected one of {NORMS}")
     return norm == "instance"
 
 

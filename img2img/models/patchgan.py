@@ -11,23 +11,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .configurable import register_to_config
 from .norm import conv_bias, init_weights, make_norm
 
 
 class PatchGANDiscriminator(nn.Module):
     architecture = "patchgan"
 
+    @register_to_config
     def __init__(
         self, in_channels: int = 6, ndf: int = 64, n_layers: int = 3, norm: str = "batch"
     ) -> None:
         super().__init__()
-        self.config = dict(
-            architecture=self.architecture,
-            in_channels=in_channels,
-            ndf=ndf,
-            n_layers=n_layers,
-            norm=norm,
-        )
         bias = conv_bias(norm)
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, ndf, kernel_size=4, stride=2, padding=1),

@@ -9,9 +9,14 @@ are those of the published CycleGAN `.pth` files. Inputs must be multiples of 4.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import torch
 from torch import nn
 
+from ..errors import CheckpointError, ConfigError
+from .configurable import register_to_config
 from .norm import conv_bias, init_weights, make_norm
 
 
@@ -44,8 +49,8 @@ class ResnetGenerator(nn.Module):
     """CycleGAN generator. Defaults are the paper's `resnet_9blocks` with instance norm."""
 
     architecture = "resnet"
-    size_multiple = 4  # two stride-2 convolutions
 
+    @register_to_config
     def __init__(
         self,
         in_channels: int = 3,
@@ -57,16 +62,7 @@ class ResnetGenerator(nn.Module):
     ) -> None:
         super().__init__()
         if n_blocks < 0:
-            raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
-        self.config = dict(
-            architecture=self.architecture,
-            in_channels=in_channels,
-            out_channels=out_channels,
-            n_blocks=n_blocks,
-            ngf=ngf,
-            norm=norm,
-            dropout=dropout,
-        )
+            raise ConfigError(f"n_blocks must be >= 0, got {n_blocks}")
         bias = conv_bias(norm)
         layers = [
             nn.ReflectionPad2d(3),
@@ -102,3 +98,44 @@ class ResnetGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1]."""
         return self.model(x)
+
+
+# ---------------------------------------------------------------------------- registry hooks
+
+
+def size_multiple(config: dict[str, Any]) -> int:
+    """Two stride-2 convolutions: inputs must be multiples of 4."""
+    return 4
+
+
+def matches(state: dict[str, Any]) -> bool:
+    """junyanz ResNet: `model.1` is the 7x7 input conv (after ReflectionPad2d(3))."""
+    w = state.get("model.1.weight")
+    return w is not None and w.dim() == 4 and w.shape[-1] == 7
+
+
+def config_from_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments read off the tensors of a junyanz ResNet state dict."""
+    first = state["model.1.weight"]  # (ngf, in_channels, 7, 7)
+    blocks = {int(m.group(1)) for k in state if (m := re.match(r"model\.(\d+)\.conv_block\.", k))}
+    n_blocks = len(blocks)
+    last = state.get(f"model.{10 + n_blocks + 7}.weight")  # final 7x7 conv
+    if last is None:
+        raise CheckpointError(f"ResNet checkpoint with {n_blocks} blocks lacks its output conv")
+    if "model.2.weight" in state:
+        norm = "batch"
+    elif "model.1.bias" in state:
+        norm = "instance"
+    else:
+        norm = "none"
+    # With dropout the second conv of each block sits at index 6 (a norm or nothing without).
+    dropout = any(k.endswith("conv_block.6.weight") and v.dim() == 4 for k, v in state.items())
+    return dict(
+        architecture="resnet",
+        in_channels=int(first.shape[1]),
+        out_channels=int(last.shape[0]),
+        n_blocks=n_blocks,
+        ngf=int(first.shape[0]),
+        norm=norm,
+        dropout=dropout,
+    )

@@ -13,9 +13,13 @@ Inputs must be multiples of 2 ** num_downs (`size_multiple`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
+from ..errors import CheckpointError, ConfigError
+from .configurable import register_to_config
 from .norm import conv_bias, init_weights, make_norm
 
 
@@ -72,6 +76,7 @@ class UNetGenerator(nn.Module):
 
     architecture = "unet"
 
+    @register_to_config
     def __init__(
         self,
         in_channels: int = 3,
@@ -83,17 +88,7 @@ class UNetGenerator(nn.Module):
     ) -> None:
         super().__init__()
         if num_downs < 5:
-            raise ValueError(f"num_downs must be >= 5, got {num_downs}")
-        self.config = dict(
-            architecture=self.architecture,
-            in_channels=in_channels,
-            out_channels=out_channels,
-            num_downs=num_downs,
-            ngf=ngf,
-            norm=norm,
-            dropout=dropout,
-        )
-        self.size_multiple = 2**num_downs
+            raise ConfigError(f"num_downs must be >= 5, got {num_downs}")
         kw = dict(norm=norm)
         block = UNetBlock(ngf * 8, ngf * 8, innermost=True, **kw)
         for _ in range(num_downs - 5):  # the 512-channel middle levels carry the dropout
@@ -109,3 +104,43 @@ class UNetGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1]."""
         return self.model(x)
+
+
+# ---------------------------------------------------------------------------- registry hooks
+
+
+def size_multiple(config: dict[str, Any]) -> int:
+    """Inputs must be multiples of 2 ** num_downs (a 1x1 bottleneck at 256 for unet_256)."""
+    return 2 ** int(config.get("num_downs", 8))
+
+
+def matches(state: dict[str, Any]) -> bool:
+    """junyanz U-Net: the outermost down-conv is `model.model.0`."""
+    return "model.model.0.weight" in state
+
+
+def config_from_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments read off the tensors of a junyanz U-Net state dict."""
+    first = state["model.model.0.weight"]  # (ngf, in_channels, 4, 4)
+    last = state.get("model.model.3.weight")  # ConvTranspose: (2 ngf, out_channels, 4, 4)
+    if last is None:
+        raise CheckpointError("junyanz U-Net checkpoint has no outermost up-conv model.model.3")
+    num_downs, prefix = 1, "model.model.1"
+    while f"{prefix}.model.1.weight" in state:  # each nested level has a down-conv at .1
+        num_downs += 1
+        prefix += ".model.3"
+    if "model.model.1.model.2.weight" in state:  # affine norm after the level-1 down-conv
+        norm = "batch"
+    elif "model.model.1.model.1.bias" in state:  # convs carry a bias only with instance norm
+        norm = "instance"
+    else:
+        norm = "none"
+    return dict(
+        architecture="unet",
+        in_channels=int(first.shape[1]),
+        out_channels=int(last.shape[1]),
+        num_downs=num_downs,
+        ngf=int(first.shape[0]),
+        norm=norm,
+        dropout=True,  # dropout has no weights; pix2pix generators are trained with it
+    )

@@ -22,11 +22,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..errors import Img2ImgError
-
-
-class ConfigError(Img2ImgError, ValueError):
-    """Flags or a saved configuration that do not describe a valid run."""
+from ..errors import ConfigError  # noqa: F401 - raised here, imported from here by callers
 
 
 @dataclass

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from torch import nn
 
-from .. import hub
-from ..errors import Img2ImgError
-from ..weights import save_pretrained
+from .. import publish
+from ..errors import PushError
+from ..weights import model_card, save_pretrained
 from .config import TrainConfig
 
 # exported folder -> network name, per family
@@ -43,20 +43,16 @@ def export_generators(
     paths = []
     for folder, name in export_names(c).items():
         net = nets[name]
-        card = hub.model_card(
+        card = model_card(
             net.config,
+            title=_title(c, folder),
             family=c.family,
             dataset=c.dataset,  # "" for a local folder: the card then says "unknown"
             train=command,
-            title=_title(c, folder),
         )
         meta = {"trained_steps": step, "direction": c.direction, "preset": c.preset}
         paths.append(save_pretrained(net, run_dir / "weights" / folder, card=card, metadata=meta))
     return paths
-
-
-class PushError(Img2ImgError):
-    """Publishing failed; the exported generators are still on disk."""
 
 
 def push_exports(paths: list[Path], repo_id: str) -> list[str]:
@@ -65,7 +61,7 @@ def push_exports(paths: list[Path], repo_id: str) -> list[str]:
     for path in paths:
         target = repo_id if len(paths) == 1 else f"{repo_id}-{path.name}"
         try:
-            urls.append(hub.push(path, target, message=f"img2img train.py: {path.name}"))
+            urls.append(publish.push(path, target, message=f"img2img train.py: {path.name}"))
         except Exception as e:  # noqa: BLE001 - HTTP, network or local: the run is done anyway
             reason = " ".join(f"{type(e).__name__}: {e}".split())[:500]
             raise PushError(

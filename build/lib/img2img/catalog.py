@@ -1,0 +1,161 @@
+"""The catalog of pretrained generators (catalog.json, package data) and deployment overrides.
+
+Each entry names a model by id (`family/name`), says what it expects and where its weights
+live. Resolution order for an id (see hub.py): the local folder `IMG2IMG_WEIGHTS_DIR/<id>/`,
+a Hub repo set by the deployer, then the entry's own sources in order.
+
+Deployer overrides (environment):
+    IMG2IMG_REPO_<ID>=namespace/repo[@revision]   one model, e.g. IMG2IMG_REPO_IMG2IMG_NIGHT2DAY
+    IMG2IMG_HUB_NAMESPACE=namespace               every model, as namespace/img2img-<family>-<name>
+Both point at repos in our format (config.json + model.safetensors), e.g. made by `mirror`.
+    IMG2IMG_URL_MIRROR=http://host/path            replaces http://efrosgans.eecs.berkeley.edu
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .download import cache_dir
+from .errors import UnknownModelError
+
+# The package's own data file, found the same way from a checkout and from an installed wheel.
+CATALOG_PATH = Path(str(resources.files(__package__) / "catalog.json"))
+# A source checkout (app.py beside the package) keeps local weights in its weights/ folder.
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place the weights can come from."""
+
+    type: str  # "hub" or "url"
+    repo_id: str = ""
+    filename: str = ""
+    revision: str = "main"
+    url: str = ""
+    sha256: str | None = None
+    files: tuple[str, ...] = ()  # extra files next to `filename` (our format: config.json)
+
+    def describe(self) -> str:
+        if self.type == "hub":
+            return f"Hub {self.repo_id}/{self.filename}@{self.revision}"
+        return f"URL {self.url}"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    label: str
+    task: str
+    family: str  # "pix2pix" or "cyclegan": how it was trained
+    format: str  # "junyanz", "huggan" or "img2img": how its file is laid out
+    architecture: dict[str, Any]
+    expects: str
+    sources: tuple[Source, ...]
+    preprocessing: dict[str, Any]
+    dataset: str
+    license: str
+    license_id: str  # Hub licence identifier (mit, bsd-2-clause, ...)
+    train: str
+    reverse: str | None = None  # the opposite direction of a CycleGAN pair
+    project: bool = False  # produced by our train.py; resolves once a deployer sets a repo
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def env_var(self) -> str:
+        return "IMG2IMG_REPO_" + re.sub(r"[^A-Za-z0-9]", "_", self.id).upper()
+
+    @property
+    def uses_batchnorm(self) -> bool:
+        return self.architecture.get("norm") == "batch"
+
+
+def _entry(raw: dict[str, Any]) -> ModelEntry:
+    raw = dict(raw)
+    sources = tuple(Source(**s) for s in raw.pop("sources", []))
+    known = set(ModelEntry.__dataclass_fields__)
+    extra = {k: raw.pop(k) for k in list(raw) if k not in known}
+    return ModelEntry(sources=sources, extra=extra, **raw)
+
+
+@lru_cache(maxsize=4)
+def load_catalog(path: Path = CATALOG_PATH) -> dict[str, ModelEntry]:
+    """All entries by id, in file order."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    entries = [_entry(m) for m in data["models"]]
+    return {e.id: e for e in entries}
+
+
+def get_entry(model_id: str, catalog: dict[str, ModelEntry] | None = None) -> ModelEntry:
+    """The entry for `model_id`; an unknown id raises an error listing the valid ones."""
+    catalog = load_catalog() if catalog is None else catalog
+    if model_id not in catalog:
+        raise UnknownModelError(
+            f"unknown model id {model_id!r}; valid ids: {', '.join(sorted(catalog))}"
+        )
+    return catalog[model_id]
+
+
+def override_source(entry: ModelEntry) -> Source | None:
+    """The deployer's Hub repo for this entry (our format), if the environment sets one."""
+    value = os.environ.get(entry.env_var, "").strip()
+    if not value and os.environ.get("IMG2IMG_HUB_NAMESPACE", "").strip():
+        namespace = os.environ["IMG2IMG_HUB_NAMESPACE"].strip()
+        value = f"{namespace}/{default_repo_name(entry.id)}"
+    if not value:
+        return None
+    repo_id, _, revision = value.partition("@")
+    return Source(
+        type="hub",
+        repo_id=repo_id,
+        filename="model.safetensors",
+        revision=revision or "main",
+        files=("config.json",),
+    )
+
+
+def remote_sources(entry: ModelEntry) -> list[Source]:
+    """Where the weights are fetched from, in order: the deployer's repo, then the catalog's."""
+    return [s for s in (override_source(entry), *entry.sources) if s is not None]
+
+
+def is_available(entry: ModelEntry) -> bool:
+    """Whether resolution has anywhere to look: a local folder or at least one remote source
+    (False only for project models nobody has trained and published yet)."""
+    return local_dir(entry).is_dir() or bool(remote_sources(entry))
+
+
+def default_repo_name(model_id: str) -> str:
+    """Repo name a mirror of `model_id` gets: img2img-<family>-<name>."""
+    return "img2img-" + re.sub(r"[^A-Za-z0-9._-]", "-", model_id.replace("/", "-"))
+
+
+def local_dir(entry: ModelEntry) -> Path:
+    """Where a deployer puts this model's checkpoint: <weights dir>/<family>/<name>/."""
+    return weights_dir() / entry.id
+
+
+def weights_dir() -> Path:
+    """Local weights root: IMG2IMG_WEIGHTS_DIR; else weights/ of a source checkout (where
+    app.py is); else, for an installed package, the cache's weights/ folder."""
+    if os.environ.get("IMG2IMG_WEIGHTS_DIR"):
+        return Path(os.environ["IMG2IMG_WEIGHTS_DIR"])
+    if (CHECKOUT / "app.py").is_file():
+        return CHECKOUT / "weights"
+    return cache_dir() / "weights"
+
+
+def grouped(catalog: dict[str, ModelEntry] | None = None) -> dict[str, list[ModelEntry]]:
+    """Entries grouped by task, in catalog order (for the model picker)."""
+    catalog = load_catalog() if catalog is None else catalog
+    groups: dict[str, list[ModelEntry]] = {}
+    for entry in catalog.values():
+        groups.setdefault(entry.task, []).append(entry)
+    return groups

@@ -1,0 +1,228 @@
+"""Translator: the one place that picks the device and dtype and runs generators.
+
+- device chosen once (cuda -> mps -> cpu), models loaded once and cached;
+- no-grad forwards, batched when several images share a padded size;
+- BatchNorm U-Nets normalise each image with its own statistics (the official pix2pix test
+  semantics) without touching running stats; dropout stays off unless a seed asks for a
+  variation;
+- the execution plan (execution.py) picks dtype, memory format and compilation per device;
+  the official mode always runs the eager fp32 reference plan.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import nn
+
+from . import execution, processing
+from .errors import ConfigError
+from .execution import ExecPlan
+from .hub import load_model
+from .models import registry
+from .models.norm import set_dropout, set_image_stats
+
+Loader = Callable[[str], nn.Module]
+
+
+def default_device() -> torch.device:
+    """cuda if present, then Apple mps, else cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def size_multiple(model: nn.Module) -> int:
+    """Spatial multiple a generator needs (2 ** downsamplings), from the registry."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict):
+        raise ConfigError(
+            f"{type(model).__name__} has no .config: translate modules built by img2img.models "
+            "or loaded with img2img.load_generator"
+        )
+    return registry.size_multiple(config)
+
+
+@dataclass
+class Prepared:
+    """A generator ready to run under a Translator's plan, and what serialises its use."""
+
+    model: nn.Module  # eval, no grad, on the device, the plan's memory format
+    runner: nn.Module  # what forwards call: `model`, or torch.compile(model)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # dropout toggles
+
+
+class Translator:
+    """Loads generators (cached) and translates PIL images with them.
+
+    `loader` maps a checkpoint reference (a catalog id or a path) to a CPU module.
+    `plan` is an execution plan name (eager, channels_last, bf16, fp16) or an ExecPlan; by
+    default the fastest faithful one for the device (execution.auto_plan). `norm_stats` is
+    "image" (per-image BatchNorm statistics, the official test default) or "running"
+    (eval-mode running statistics). At most `max_models` stay loaded (LRU).
+
+    Every module runs through one `prepare` path, whether loaded here or passed in; a module
+    passed to `translate` is copied first and never changed. Each prepared model has its own
+    lock, so different models translate concurrently.
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device | None = None,
+        plan: str | ExecPlan | None = None,
+        max_batch: int = 8,
+        max_pixels: int = processing.DEFAULT_MAX_PIXELS,
+        norm_stats: str = "image",
+        loader: Loader = load_model,
+        max_models: int = 4,
+    ) -> None:
+        if norm_stats not in ("image", "running"):
+            raise ConfigError(f"norm_stats must be 'image' or 'running', got {norm_stats!r}")
+        self.device = torch.device(device) if device is not None else default_device()
+        if plan is None:
+            plan = execution.auto_plan(self.device)
+        self.plan = execution.make_plan(plan) if isinstance(plan, str) else plan
+        self.max_batch = max_batch
+        self.max_pixels = max_pixels
+        self.norm_stats = norm_stats
+        self._loader = loader
+        self.max_models = max_models
+        self._models: OrderedDict[str, Prepared] = OrderedDict()
+        self._lock = threading.Lock()  # guards the cache only, never a forward
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.plan.dtype
+
+    def multiple(self, model: nn.Module) -> int:
+        """Padding multiple: the architecture's. (Not larger buckets for compiled plans:
+        extra padding changes InstanceNorm statistics, i.e. what the network computes.)"""
+        return size_multiple(model)
+
+    def is_loaded(self, checkpoint: str | os.PathLike) -> bool:
+        return str(checkpoint) in self._models
+
+    def prepare(self, module: nn.Module) -> Prepared:
+        """`module` made ready for this translator: eval, no grad, BatchNorm statistics per
+        `norm_stats`, dropout off, on the device in the plan's format (compiled and warmed up
+        if the plan compiles). The caller's module is left untouched: this works on a copy."""
+        size_multiple(module)  # refuse modules the registry does not describe, early
+        model = copy.deepcopy(module).eval().requires_grad_(False)
+        set_image_stats(model, self.norm_stats == "image")
+        model = execution.prepare(model, self.plan, self.device)
+        runner = execution.compiled(model, self.plan)
+        if self.plan.compile:  # compile now for the common 256 px size, not on a request
+            execution.forward(runner, torch.zeros(1, 3, 256, 256), self.plan, self.device)
+        return Prepared(model, runner)
+
+    def load(self, checkpoint: str | os.PathLike) -> nn.Module:
+        """The prepared generator for `checkpoint`, loaded on first use (LRU cache)."""
+        return self._entry(checkpoint).model
+
+    def _entry(self, checkpoint: str | os.PathLike) -> Prepared:
+        key = str(checkpoint)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        # Load (maybe download) without the lock, so other requests keep translating.
+        prepared = self.prepare(self._loader(key))
+        with self._lock:
+            prepared = self._models.setdefault(key, prepared)
+            self._models.move_to_end(key)
+            while len(self._models) > self.max_models:
+                self._models.popitem(last=False)
+            return prepared
+
+    def _resolve(self, checkpoint: str | os.PathLike | nn.Module) -> Prepared:
+        if not isinstance(checkpoint, nn.Module):
+            return self._entry(checkpoint)
+        with self._lock:  # one of ours (e.g. from load()): use it as it is
+            for prepared in self._models.values():
+                if prepared.model is checkpoint:
+                    return prepared
+        return self.prepare(checkpoint)
+
+    def forward(self, model: nn.Module, x: torch.Tensor, compiled: bool = True) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> float32 output on the CPU, under this plan."""
+        prepared = self._resolve(model)
+        with prepared.lock:
+            return self._forward(prepared, x, compiled)
+
+    def _forward(self, prepared: Prepared, x: torch.Tensor, compiled: bool) -> torch.Tensor:
+        runner = prepared.runner if compiled else prepared.model
+        plan = self.plan if compiled else execution.without_compile(self.plan)
+        return execution.forward(runner, x, plan, self.device)
+
+    def _run(self, prepared: Prepared, x: torch.Tensor, seed: int | None) -> torch.Tensor:
+        if seed is None:
+            return self._forward(prepared, x, compiled=True)
+        # Seeded variation: dropout on, RNG forked so the caller's RNG state is untouched.
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            set_dropout(prepared.model, True)
+            try:  # eager: toggling dropout would force a recompile
+                return self._forward(prepared, x, compiled=False)
+            finally:
+                set_dropout(prepared.model, False)
+
+    def translate(
+        self,
+        checkpoint: str | os.PathLike | nn.Module,
+        images: Sequence[Image.Image],
+        size: int | None = 256,
+        seed: int | None = None,
+        official: bool = False,
+    ) -> list[Image.Image]:
+        """Translate decoded images; each output has its input's size (256x256 if official).
+
+        `checkpoint` is a catalog id, a path, or a module (copied, never changed). `size` is
+        the working long side (None: the image's own size). With a `seed`, dropout is on and
+        each image gets its own seeded variation.
+        """
+        if official and self.plan != execution.EAGER:
+            raise ConfigError("the official pipeline needs Translator(plan='eager')")
+        prepared = self._resolve(checkpoint)
+        if official:
+            preps = [processing.prepare_official(img) for img in images]
+            tensors = preps
+        else:
+            mult = self.multiple(prepared.model)
+            preps = [processing.prepare(img, size, mult) for img in images]
+            tensors = [p.tensor for p in preps]
+        outputs: list[torch.Tensor | None] = [None] * len(images)
+        with prepared.lock:
+            for idx in self._batches(tensors, per_image=seed is not None):
+                y = self._run(prepared, torch.cat([tensors[i] for i in idx]), seed)
+                for j, i in enumerate(idx):
+                    outputs[i] = y[j : j + 1]
+        if official:
+            return [processing.finish_official(y) for y in outputs]
+        return [processing.finish(y, p) for y, p in zip(outputs, preps, strict=True)]
+
+    def _batches(self, tensors: list[torch.Tensor], per_image: bool) -> list[list[int]]:
+        """Indices grouped by tensor shape, in chunks of at most max_batch."""
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, t in enumerate(tensors):
+            groups.setdefault(tuple(t.shape), []).append(i)
+        step = 1 if per_image else self.max_batch
+        return [idx[k : k + step] for idx in groups.values() for k in range(0, len(idx), step)]
+
+    def translate_files(
+        self, checkpoint: str | os.PathLike, paths: Sequence[str | Path], **kwargs
+    ) -> list[Image.Image]:
+        """Open (EXIF-upright unless official) and translate image files."""
+        exif = not kwargs.get("official", False)
+        images = [processing.open_image(p, self.max_pixels, exif=exif) for p in paths]
+        return self.translate(checkpoint, images, **kwargs)

@@ -1,0 +1,29 @@
+"""Generators and the discriminator; `registry` is the table that describes the generators."""
+
+from __future__ import annotations
+
+from .huggan_unet import HugGANUNetGenerator
+from .patchgan import PatchGANDiscriminator
+from .registry import (
+    ARCHITECTURES,
+    Architecture,
+    build_generator,
+    complete_config,
+    get_architecture,
+    size_multiple,
+)
+from .resnet import ResnetGenerator
+from .unet import UNetGenerator
+
+__all__ = [
+    "ARCHITECTURES",
+    "Architecture",
+    "HugGANUNetGenerator",
+    "PatchGANDiscriminator",
+    "ResnetGenerator",
+    "UNetGenerator",
+    "build_generator",
+    "complete_config",
+    "get_architecture",
+    "size_multiple",
+]

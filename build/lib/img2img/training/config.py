@@ -1,0 +1,226 @@
+"""Training configuration: one typed dataclass, named presets, and the flags made from it.
+
+Every field is a flag (`lambda_l1` -> `--lambda-l1`; booleans get `--no-...`) whose help text
+is the comment on the field's line. A run resolves its values as: dataclass defaults, then
+the preset (`pix2pix`, `cyclegan` or `huggan`), then the flags given on the command line.
+The resolved config is written to RUN_DIR/config.json and into every checkpoint.
+
+Learning-rate schedule (classic `linear` policy): epoch e (0-based) uses
+lr * (1 - max(0, e + 1 - n_epochs) / (n_epochs_decay + 1)). `--steps N` only stops the run
+after N optimizer steps (at most n_epochs + n_epochs_decay epochs); the schedule is still
+measured in epochs, so a run extended with `--resume --steps M` continues exactly the
+schedule an uninterrupted run would follow. An epoch is one pass over the training set
+(over this process's shard under torchrun); `--batch-size` is per process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..errors import ConfigError  # noqa: F401 - raised here, imported from here by callers
+
+
+@dataclass
+class TrainConfig:
+    # --- what to train
+    family: str = "pix2pix"  # pix2pix (paired A|B) or cyclegan (unpaired A and B)
+    preset: str = "pix2pix"  # recipe the defaults come from: pix2pix, cyclegan, huggan
+    # --- data
+    dataset: str = ""  # public dataset to download by name: facades, maps, horse2zebra, ...
+    data: str = ""  # or a local folder: train/ of A|B images, or trainA/ + trainB/
+    data_root: str = ""  # download cache (default: $IMG2IMG_DATA or ~/.cache/img2img/datasets)
+    dataset_url_base: str = ""  # mirror of the Berkeley host (default: $IMG2IMG_DATASET_MIRROR)
+    direction: str = "AtoB"  # AtoB learns A -> B; BtoA swaps the two sides
+    load_size: int = 286  # images are resized to this square size (bicubic) ...
+    crop_size: int = 256  # ... then randomly cropped to this size
+    flip: bool = True  # random horizontal flip (one flip shared by both images of a pair)
+    workers: int = 4  # data-loader worker processes (0: load in the training process)
+    # --- networks
+    generator: str = "unet"  # unet (U-Net), resnet (ResNet blocks) or huggan_unet
+    ngf: int = 64  # generator width (filters in the first layer)
+    norm: str = "batch"  # batch or instance (generator and PatchGAN)
+    dropout: bool = True  # dropout 0.5 in the generator (pix2pix's only noise)
+    num_downs: int = 8  # U-Net depth: 8 is unet_256 (crop a multiple of 256)
+    n_blocks: int = 9  # ResNet blocks: 9 is resnet_9blocks
+    discriminator: str = "patchgan"  # patchgan (70x70 PatchGAN) or huggan (HugGAN's, pix2pix)
+    ndf: int = 64  # discriminator width
+    n_layers_d: int = 3  # PatchGAN depth: 3 gives the 70x70 receptive field
+    # --- objective
+    gan_mode: str = "vanilla"  # vanilla (BCE with logits) or lsgan (least squares)
+    lambda_l1: float = 100.0  # pix2pix: weight of L1(G(A), B)
+    lambda_a: float = 10.0  # cyclegan: weight of the A -> B -> A cycle loss
+    lambda_b: float = 10.0  # cyclegan: weight of the B -> A -> B cycle loss
+    lambda_identity: float = 0.5  # cyclegan: identity loss weight, times lambda_a / lambda_b
+    pool_size: int = 50  # cyclegan: generated images the discriminators replay (0: none)
+    g_first: bool = False  # pix2pix: G step before the D step (HugGAN's order)
+    # --- optimisation
+    lr: float = 2e-4  # Adam learning rate
+    beta1: float = 0.5  # Adam beta1
+    beta2: float = 0.999  # Adam beta2
+    batch_size: int = 1  # images per step (per process under torchrun)
+    n_epochs: int = 100  # epochs at the initial learning rate
+    n_epochs_decay: int = 100  # then epochs of linear decay to zero
+    steps: int = 0  # stop after N optimizer steps (0: every epoch); lr still decays per epoch
+    seed: int = 0  # seeds init, dropout, data order and augmentation, image pools
+    # --- run
+    out: str = ""  # run directory (checkpoints/, weights/, tb/, metrics.jsonl, config.json)
+    save_every: int = 5000  # checkpoint, validate and export every N steps and at the end
+    log_every: int = 50  # scalars to TensorBoard and metrics.jsonl every N steps
+    val_images: int = 50  # held-out images evaluated at each checkpoint (0: none)
+    device: str = ""  # cpu, cuda, cuda:1, mps (default: cuda when available)
+    amp: bool = False  # mixed precision: bf16 where supported, else fp16 with a grad scaler
+    channels_last: bool = False  # NHWC memory format for networks and batches
+    compile: bool = False  # torch.compile the networks
+    export: str = "both"  # cyclegan: generators written to weights/: A2B, B2A or both
+    push_to_hub: str = ""  # Hub repo to publish weights/ to at the end (cyclegan both: -A2B/-B2A)
+
+
+# Only the values that differ from the dataclass defaults (which are pix2pix's).
+PRESETS: dict[str, dict[str, Any]] = {
+    # Isola et al. 2017 / junyanz defaults: U-Net-256, batch norm, dropout, vanilla GAN, L1 100.
+    "pix2pix": {},
+    # Zhu et al. 2017 / junyanz defaults: ResNet-9, instance norm, LSGAN, cycle 10, identity 0.5.
+    "cyclegan": dict(
+        family="cyclegan",
+        generator="resnet",
+        norm="instance",
+        dropout=False,
+        gan_mode="lsgan",
+    ),
+    # huggingface/community-events pix2pix (the huggan/pix2pix-* models): HugGAN U-Net and
+    # discriminator, LSGAN, G step first, 256x256 squash (no crop), 200 epochs at constant lr.
+    "huggan": dict(
+        generator="huggan_unet",
+        discriminator="huggan",
+        gan_mode="lsgan",
+        g_first=True,
+        load_size=256,
+        crop_size=256,
+        n_epochs=200,
+        n_epochs_decay=0,
+    ),
+}
+FAMILY_PRESETS = {"pix2pix": ("pix2pix", "huggan"), "cyclegan": ("cyclegan",)}
+# Fields a resumed run may change; everything else must match the checkpoint's config.
+RESUMABLE = {
+    "steps", "n_epochs", "n_epochs_decay", "save_every", "log_every", "val_images", "device",
+    "amp", "channels_last", "compile", "workers", "export", "push_to_hub", "data",
+    "data_root", "dataset_url_base", "out",
+}  # fmt: skip
+CHOICES = {
+    "family": ("pix2pix", "cyclegan"),
+    "preset": tuple(PRESETS),
+    "direction": ("AtoB", "BtoA"),
+    "generator": ("unet", "resnet", "huggan_unet"),
+    "norm": ("batch", "instance"),
+    "discriminator": ("patchgan", "huggan"),
+    "gan_mode": ("vanilla", "lsgan"),
+    "export": ("A2B", "B2A", "both"),
+}
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def field_help() -> dict[str, str]:
+    """The comment on each field's line of TrainConfig (the flags' help)."""
+    source = inspect.getsource(TrainConfig)
+    return dict(re.findall(r"^\s+(\w+): \w+ = .*?  # (.*)$", source, flags=re.M))
+
+
+def _defaults(name: str, default: Any) -> str:
+    """`v`, or `preset v, ...` where the presets disagree."""
+    if name == "preset":
+        return "the family's"
+    values = {preset: overrides.get(name, default) for preset, overrides in PRESETS.items()}
+    if len(set(map(repr, values.values()))) == 1:
+        return str(default) if default != "" else "none"
+    return ", ".join(f"{preset} {value}" for preset, value in values.items())
+
+
+def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One flag per field; defaults are SUPPRESS so the namespace holds only what was given."""
+    helps = field_help()
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = _TYPES[f.type]
+        text = f"{helps.get(f.name, '')} [default: {_defaults(f.name, f.default)}]"
+        if kind is bool:
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, action=action, default=argparse.SUPPRESS, help=text)
+        else:
+            parser.add_argument(
+                flag, type=kind, default=argparse.SUPPRESS, choices=CHOICES.get(f.name), help=text
+            )
+
+
+def resolve(family: str, given: dict[str, Any], saved: dict[str, Any] | None) -> TrainConfig:
+    """The run's config: preset + flags for a new run; the checkpoint's + flags on resume."""
+    if saved is None:
+        preset = given.get("preset", family)
+        if preset not in FAMILY_PRESETS[family]:
+            raise ConfigError(
+                f"preset {preset!r} is not a {family} recipe; choose from {FAMILY_PRESETS[family]}"
+            )
+        values = {**asdict(TrainConfig()), **PRESETS[preset], **given, "preset": preset}
+    else:
+        changed = sorted(k for k, v in given.items() if k not in RESUMABLE and saved.get(k) != v)
+        if saved.get("family") != family:
+            changed.insert(0, "family")
+        if changed:
+            raise ConfigError(
+                f"--resume continues the saved run; these differ from its config: "
+                f"{', '.join(changed)} (saved: {[saved.get(k) for k in changed]}). "
+                f"Only {', '.join(sorted(RESUMABLE))} may change."
+            )
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        values = {**{k: v for k, v in saved.items() if k in known}, **given}
+    values["family"] = family
+    config = TrainConfig(**values)
+    validate(config)
+    return config
+
+
+def size_multiple(config: TrainConfig) -> int:
+    """What crop_size must be a multiple of, for the chosen generator."""
+    return {"unet": 2**config.num_downs, "resnet": 4, "huggan_unet": 256}[config.generator]
+
+
+def validate(c: TrainConfig) -> None:
+    """Raise ConfigError naming the first field that cannot work."""
+    for name, allowed in CHOICES.items():
+        if getattr(c, name) not in allowed:
+            raise ConfigError(f"{name} must be one of {allowed}, got {getattr(c, name)!r}")
+    if bool(c.dataset) == bool(c.data):
+        raise ConfigError("give exactly one of --dataset NAME or --data DIR")
+    if not c.out:
+        raise ConfigError("--out RUN_DIR is required")
+    positive = ("load_size", "crop_size", "ngf", "ndf", "batch_size", "save_every", "log_every")
+    for name in positive:
+        if getattr(c, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(c, name)}")
+    for name in ("steps", "n_epochs", "n_epochs_decay", "workers", "val_images", "pool_size"):
+        if getattr(c, name) < 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(c, name)}")
+    if c.n_epochs + c.n_epochs_decay < 1:
+        raise ConfigError("--n-epochs plus --n-epochs-decay must be at least 1")
+    if c.crop_size > c.load_size:
+        raise ConfigError(f"--crop-size {c.crop_size} is larger than --load-size {c.load_size}")
+    multiple = size_multiple(c)
+    if c.crop_size % multiple:
+        raise ConfigError(
+            f"--crop-size {c.crop_size} must be a multiple of {multiple} for the "
+            f"{c.generator} generator (num_downs {c.num_downs})"
+        )
+    if c.discriminator == "huggan" and c.family != "pix2pix":
+        raise ConfigError("the huggan discriminator is pix2pix's (it judges A and B together)")
+
+
+def lr_factor(epoch: int, n_epochs: int, n_epochs_decay: int) -> float:
+    """Classic linear policy for 0-based `epoch`: 1, ..., 1, then down towards 0."""
+    return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
