@@ -26,18 +26,24 @@ from torch import nn
 
 from img2img import data, load_generator
 from img2img.catalog import load_catalog
+from img2img.models import PatchGANDiscriminator, build_generator
 from img2img.training import checkpoint as ckpt
-from img2img.training.config import PRESETS, TrainConfig, lr_factor, resolve
-from img2img.training.export import export_names
-from img2img.training.nets import (
-    build_networks,
-    build_optimizers,
-    build_schedulers,
-    generator_config,
+from img2img.training import trainer
+from img2img.training.config import (
+    CHOICES,
+    FAMILY_PRESETS,
+    PRESETS,
+    TrainConfig,
+    lr_factor,
+    resolve,
 )
+from img2img.training.distributed import World
+from img2img.training.export import export_names
+from img2img.training.nets import build_schedulers, generator_config
 from img2img.training.pool import ImagePool
 from img2img.training.precision import choose_precision
-from img2img.training.steps import cyclegan_step, pix2pix_step
+from img2img.training.recipes import RECIPES, recipe
+from img2img.training.steps import pix2pix_step
 
 LR = 2e-4
 TINY = ["--seed", "0", "--ngf", "8", "--ndf", "8"]
@@ -54,14 +60,14 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def load_train_script():
-    """train.py as a module (it is a script, not part of the package)."""
-    if "train_script" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("train_script", ROOT / "train.py")
+def train_cli():
+    """train.py as a module: the command line (parse_args, main); the rest is the package's."""
+    if "train_cli" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("train_cli", ROOT / "train.py")
         module = importlib.util.module_from_spec(spec)
-        sys.modules["train_script"] = module  # dataclasses look their module up
         spec.loader.exec_module(module)
-    return sys.modules["train_script"]
+        sys.modules["train_cli"] = module
+    return sys.modules["train_cli"]
 
 
 # --- golden one-step parity ------------------------------------------------------------------
@@ -71,19 +77,17 @@ def golden_step(fixtures: Path, family: str, dtype: torch.dtype):
     """Our step on the reference's weights and inputs: (reference tensors, nets, losses)."""
     ref = load_file(fixtures / f"train_step_{family}.safetensors")
     config = TrainConfig(**{**PRESETS[family], "ngf": 8, "ndf": 8, "dropout": False})
-    nets = build_networks(config)
+    r = recipe(config)
+    nets = r.networks(config)
     for name, net in nets.items():
         prefix = f"before.{name}."
         net.load_state_dict({k[len(prefix) :]: v for k, v in ref.items() if k.startswith(prefix)})
         net.to(dtype)
-    optimizers = build_optimizers(config, nets)
+    optimizers = r.optimizers(config, nets)
     precision = choose_precision(torch.device("cpu"), amp=False)
     A, B = ref["A"].to(dtype), ref["B"].to(dtype)
-    if family == "pix2pix":
-        losses = pix2pix_step(nets, optimizers, A, B, config, precision)
-    else:
-        pools = {"A": ImagePool(50), "B": ImagePool(50)}
-        losses = cyclegan_step(nets, optimizers, pools, A, B, config, precision)
+    pools = {side: ImagePool(50) for side in r.pools}
+    losses = r.step(nets, optimizers, pools, A, B, config, precision)
     return ref, nets, {k: v.item() for k, v in losses.items()}
 
 
@@ -147,10 +151,10 @@ def test_huggan_recipe_step():
     config = resolve(
         "pix2pix", {"data": "d", "out": "r", "preset": "huggan", "ngf": 8, "ndf": 8}, None
     )
-    nets = build_networks(config)
+    nets = recipe(config).networks(config)
     assert nets["D"](torch.zeros(1, 6, 256, 256)).shape == (1, 1, 16, 16)
     before = {k: v.clone() for k, v in nets["G"].state_dict().items()}
-    optimizers = build_optimizers(config, nets)
+    optimizers = recipe(config).optimizers(config, nets)
     torch.manual_seed(0)
     A, B = torch.rand(2, 1, 3, 256, 256) * 2 - 1
     losses = pix2pix_step(
@@ -159,6 +163,72 @@ def test_huggan_recipe_step():
     assert set(losses) == {"G_GAN", "G_L1", "D_real", "D_fake"}
     assert all(torch.isfinite(v) for v in losses.values())
     assert all(not torch.equal(v, nets["G"].state_dict()[k]) for k, v in before.items())
+
+
+# --- recipes and the trainer ---------------------------------------------------------------------
+
+TINY_NETS = {"data": "d", "out": "r", "ngf": 8, "ndf": 8, "n_blocks": 1}
+# The classic code's creation order: (network, discriminator input channels; 0: a generator).
+CLASSIC_ORDER = {
+    "pix2pix": [("G", 0), ("D", 6)],
+    "cyclegan": [("G_A", 0), ("G_B", 0), ("D_A", 3), ("D_B", 3)],
+}
+
+
+def test_recipes_cover_every_family_and_export_nets_they_build():
+    assert set(RECIPES) == set(CHOICES["family"]) == set(FAMILY_PRESETS) == set(CLASSIC_ORDER)
+    for family, r in RECIPES.items():
+        c = resolve(family, TINY_NETS, None)
+        assert recipe(c) is r and r.name == family
+        nets = r.networks(c)
+        assert list(nets) == [*r.generators, *r.discriminators]
+        assert set(r.exports.values()) <= set(r.generators)
+        trained = [name for names in r.optimized.values() for name in names]
+        assert sorted(trained) == sorted(nets)  # each network in exactly one optimizer
+        for export in CHOICES["export"]:
+            names = export_names(resolve(family, {**TINY_NETS, "export": export}, None))
+            assert names and names.items() <= r.exports.items(), (family, export)
+
+
+@pytest.mark.parametrize("family", sorted(RECIPES))
+def test_seeded_networks_initialise_as_in_the_classic_order(family):
+    c = resolve(family, TINY_NETS, None)
+    torch.manual_seed(0)
+    nets = recipe(c).networks(c)
+    torch.manual_seed(0)
+    for name, channels in CLASSIC_ORDER[family]:
+        if channels:
+            classic = PatchGANDiscriminator(channels, c.ndf, c.n_layers_d, c.norm)
+        else:
+            classic = build_generator(generator_config(c))
+        for key, value in classic.state_dict().items():
+            assert torch.equal(nets[name].state_dict()[key], value), f"{name}.{key}"
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
+@pytest.mark.parametrize("family", sorted(RECIPES))
+def test_trainer_state_restores_into_a_fresh_trainer(family, tmp_path):
+    """Weights, progress, learning rates (read from the restored epoch) and pools."""
+    c = resolve(family, {**TINY_NETS, "n_epochs": 1, "n_epochs_decay": 3, "pool_size": 2}, None)
+    t = trainer.build_trainer(c, World(), torch.device("cpu"), tmp_path)
+    assert list(t.pools) == list(t.recipe.pools)
+    for pool in t.pools.values():
+        pool.query(torch.zeros(1, 3, 4, 4))
+    with torch.no_grad():  # trained weights, unlike a fresh trainer's
+        for p in t.nets[t.recipe.generators[0]].parameters():
+            p.add_(1.0)
+    t.progress.__dict__.update(step=7, epoch=2, batch=1)
+    for scheduler in t.schedulers.values():
+        scheduler.step()
+    rates = {k: o.param_groups[0]["lr"] for k, o in t.optimizers.items()}
+    assert rates == pytest.approx({"G": LR / 2, "D": LR / 2})
+    state = trainer.training_state(t, [trainer.rank_state(t)], {}, "python train.py")
+    fresh = trainer.build_trainer(c, World(), torch.device("cpu"), tmp_path)
+    trainer.restore(fresh, state)
+    assert fresh.progress == t.progress
+    assert {k: o.param_groups[0]["lr"] for k, o in fresh.optimizers.items()} == rates
+    assert trainer.weights_hash(fresh.nets) == trainer.weights_hash(t.nets)
+    assert all(len(p.images) == 1 for p in fresh.pools.values())
 
 
 # --- pieces ------------------------------------------------------------------------------------
@@ -198,7 +268,7 @@ def test_linear_decay_schedule():
 
 
 def test_config_presets_flags_and_resume_rules():
-    train = load_train_script()
+    train = train_cli()
     family, given, resume = train.parse_args(["cyclegan", "--data", "d", "--out", "r"])
     c = resolve(family, given, None)
     assert (c.generator, c.norm, c.gan_mode, c.pool_size, c.lambda_identity) == (
@@ -250,7 +320,7 @@ def test_checkpoint_write_is_all_or_nothing(tmp_path, monkeypatch):
 
 
 def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
-    train = load_train_script()
+    train = train_cli()
     (tmp_path / "empty").mkdir()
     cases = [
         (["pix2pix", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "r")],
@@ -379,7 +449,7 @@ PROJECT_HALVES = {"img2img/night2day": "A2B", "img2img/day2night": "B2A"}
 def test_every_catalog_train_command_builds_that_model():
     """Each catalog model's recorded command parses and trains its architecture, family,
     direction (pix2pix) or exported half of the pair (CycleGAN), on a dataset we can fetch."""
-    train = load_train_script()
+    train = train_cli()
     for entry in load_catalog().values():
         argv = shlex.split(entry.train, comments=True)
         assert argv[:2] == ["python", "train.py"], entry.id

@@ -105,6 +105,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         n_epochs_decay=0,
     ),
 }
+# The presets of each family; its recipe (training/recipes.py, tested to agree) says how it trains.
 FAMILY_PRESETS = {"pix2pix": ("pix2pix", "huggan"), "cyclegan": ("cyclegan",)}
 # Fields a resumed run may change; everything else must match the checkpoint's config.
 RESUMABLE = {
@@ -113,7 +114,7 @@ RESUMABLE = {
     "data_root", "dataset_url_base", "out",
 }  # fmt: skip
 CHOICES = {
-    "family": ("pix2pix", "cyclegan"),
+    "family": tuple(FAMILY_PRESETS),
     "preset": tuple(PRESETS),
     "direction": ("AtoB", "BtoA"),
     "generator": ("unet", "resnet", "huggan_unet"),

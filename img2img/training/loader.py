@@ -1,0 +1,51 @@
+"""A run's data: the training and validation sets (downloaded once under torchrun), the loader.
+
+Samples are keyed by (epoch, index) (training/sampler.py), so a sample and its augmentation
+are a pure function of the key, in whichever worker process it is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .. import data
+from . import distributed
+from .config import TrainConfig
+from .distributed import World
+from .recipes import recipe
+
+
+def load_data(c: TrainConfig, world: World) -> tuple[Dataset, Dataset | None, bool]:
+    """(training set, validation set or None, whether validation pairs are real pairs)."""
+    if c.dataset:
+        if world.main:  # one download; the other ranks wait and then find it cached
+            data.fetch_dataset(c.dataset, c.family, c.data_root, c.dataset_url_base)
+        distributed.barrier(world)
+        root = data.fetch_dataset(c.dataset, c.family, c.data_root, c.dataset_url_base)
+    else:
+        root = Path(c.data)
+    layout = data.detect_layout(root, prefer=recipe(c).layout)
+    augment = data.Augment(c.load_size, c.crop_size, c.flip)
+    train_set, val_set = data.open_datasets(
+        layout, c.family, c.direction, augment, c.seed, c.val_images
+    )
+    return train_set, val_set, layout.kind == "aligned"
+
+
+def make_loader(
+    dataset: Dataset, sampler: Sampler, c: TrainConfig, device: torch.device
+) -> DataLoader:
+    # Samples are pure functions of their (epoch, index) keys, so workers can persist across
+    # epochs; a private generator keeps iterator creation off the global RNG.
+    return DataLoader(
+        dataset,
+        batch_size=c.batch_size,
+        sampler=sampler,
+        num_workers=c.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=c.workers > 0,
+        generator=torch.Generator(),
+    )

@@ -1,0 +1,103 @@
+"""One recipe per model family: what pix2pix and CycleGAN build, step, validate and export.
+
+pix2pix: nets G (A -> B) and D (judges cat(A, B), 6 channels); one Adam each; no pools;
+exports weights/G/. CycleGAN: G_A (A -> B), G_B (B -> A), D_A (judges B), D_B (judges A);
+one Adam for both generators and one for both discriminators, as in the classic code; an
+image pool per side; exports weights/A2B/ (G_A) and weights/B2A/ (G_B). Networks are created
+in the classic order (generators, then discriminators), so a seeded run initialises the same
+way. Everything that differs between the families is read from here: `recipe(c)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..models import build_generator
+from .config import ConfigError, TrainConfig
+from .metrics import BatchMetrics, cyclegan_batch, pix2pix_batch
+from .nets import adam, build_discriminator, generator_config
+from .pool import ImagePool
+from .precision import Precision
+from .steps import Losses, cyclegan_step, pix2pix_step
+
+# (runners, optimizers, pools, real_A, real_B, config, precision) -> detached losses
+Step = Callable[
+    [
+        dict[str, nn.Module],
+        dict[str, torch.optim.Optimizer],
+        dict[str, ImagePool],
+        torch.Tensor,
+        torch.Tensor,
+        TrainConfig,
+        Precision,
+    ],
+    Losses,
+]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str  # the family, as on the command line
+    generators: tuple[str, ...]  # generator networks, created in this order ...
+    discriminators: tuple[str, ...]  # ... then the discriminators
+    judged_channels: int  # discriminator input: 6 judges cat(A, B), 3 one image
+    optimized: dict[str, tuple[str, ...]]  # one Adam per key, over these networks' parameters
+    pools: tuple[str, ...]  # sides with an image pool of generated images (none: no pools)
+    exports: dict[str, str]  # RUN_DIR/weights/<folder> -> the generator written there
+    layout: str  # the dataset layout preferred when a folder has both: aligned / unaligned
+    step: Step  # one optimisation step (a pure function of steps.py)
+    validate_batch: BatchMetrics  # the held-out metrics of one batch (metrics.py)
+
+    def networks(self, c: TrainConfig) -> dict[str, nn.Module]:
+        """Freshly initialised networks (N(0, 0.02) weights), in train mode, on the CPU."""
+        nets = {name: build_generator(generator_config(c)) for name in self.generators}
+        for name in self.discriminators:
+            nets[name] = build_discriminator(c, self.judged_channels)
+        return {name: net.train() for name, net in nets.items()}
+
+    def optimizers(self, c: TrainConfig, nets: dict[str, nn.Module]) -> dict[str, torch.optim.Adam]:
+        """{"G": Adam over every generator, "D": Adam over every discriminator}."""
+        return {k: adam(c, [nets[n] for n in names]) for k, names in self.optimized.items()}
+
+
+def _pix2pix(runners, optimizers, pools, real_A, real_B, c, precision) -> Losses:
+    return pix2pix_step(runners, optimizers, real_A, real_B, c, precision)  # no pools
+
+
+RECIPES: dict[str, Recipe] = {
+    "pix2pix": Recipe(
+        name="pix2pix",
+        generators=("G",),
+        discriminators=("D",),
+        judged_channels=6,
+        optimized={"G": ("G",), "D": ("D",)},
+        pools=(),
+        exports={"G": "G"},
+        layout="aligned",
+        step=_pix2pix,
+        validate_batch=pix2pix_batch,
+    ),
+    "cyclegan": Recipe(
+        name="cyclegan",
+        generators=("G_A", "G_B"),
+        discriminators=("D_A", "D_B"),
+        judged_channels=3,
+        optimized={"G": ("G_A", "G_B"), "D": ("D_A", "D_B")},
+        pools=("A", "B"),
+        exports={"A2B": "G_A", "B2A": "G_B"},
+        layout="unaligned",
+        step=cyclegan_step,
+        validate_batch=cyclegan_batch,
+    ),
+}
+
+
+def recipe(c: TrainConfig) -> Recipe:
+    """The recipe of `c.family` (validated by config.resolve against the same names)."""
+    if c.family not in RECIPES:
+        raise ConfigError(f"family must be one of {tuple(RECIPES)}, got {c.family!r}")
+    return RECIPES[c.family]

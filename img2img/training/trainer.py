@@ -1,0 +1,287 @@
+"""The training run: state, restore, the loop around the recipe's step, checkpoints, export.
+
+run() -> config (fresh, or the checkpoint's on --resume) -> data -> Trainer (nets,
+optimizers, schedulers, pools from the family's recipe) -> train_loop -> save() every
+save_every steps and at the end (checkpoint, validation, export) -> push. Everything a step
+needs is in the Trainer; nothing is carried between steps outside it. RUN_DIR gets
+config.json, checkpoints/last.pt, weights/<folder>/, metrics.jsonl and tb/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt
+from . import distributed
+from .config import ConfigError, TrainConfig, resolve
+from .distributed import World
+from .export import export_generators, export_names, push_exports
+from .loader import load_data, make_loader
+from .metrics import validate
+from .monitor import Monitor
+from .nets import build_schedulers, restore_schedulers
+from .pool import ImagePool
+from .precision import Precision, choose_precision
+from .recipes import Recipe, recipe
+from .sampler import EpochSampler
+
+
+@dataclass
+class Progress:
+    """Where the run is; the learning-rate schedule reads `epoch`."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # current epoch, 0-based
+    batch: int = 0  # batches of the current epoch done (by this process)
+
+    def advance(self, steps_per_epoch: int) -> None:
+        self.step += 1
+        self.batch += 1
+        if self.batch == steps_per_epoch:
+            self.epoch, self.batch = self.epoch + 1, 0
+
+
+# ----------------------------------------------------------------------------- state
+
+
+@dataclass
+class Trainer:
+    """Everything a step, a checkpoint or an export needs (no hidden per-step state)."""
+
+    c: TrainConfig
+    recipe: Recipe  # the family's networks, optimizers, pools, step, metrics, exports
+    world: World
+    device: torch.device
+    run_dir: Path
+    nets: dict[str, torch.nn.Module]  # plain modules: saved and exported
+    runners: dict[str, torch.nn.Module]  # the same, compiled / DDP-wrapped: trained
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR]
+    precision: Precision
+    pools: dict[str, ImagePool]
+    progress: Progress
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_trainer(c: TrainConfig, world: World, device: torch.device, run_dir: Path) -> Trainer:
+    """Fresh state for `c.family` from its recipe, seeded; `runners` are filled by wrap_runners."""
+    r = recipe(c)
+    seed_everything(c.seed + world.rank)  # noise differs per rank; DDP copies rank 0's init
+    nets = {k: v.to(device) for k, v in r.networks(c).items()}
+    if c.channels_last:
+        nets = {k: v.to(memory_format=torch.channels_last) for k, v in nets.items()}
+    optimizers = r.optimizers(c, nets)
+    progress = Progress()
+    schedulers = build_schedulers(c, optimizers, lambda: progress.epoch)
+    n = len(r.pools)  # each process its own pools, seeded apart
+    pools = {
+        side: ImagePool(c.pool_size, c.seed + 7919 * (n * world.rank + i))
+        for i, side in enumerate(r.pools)
+    }
+    precision = choose_precision(device, c.amp)
+    return Trainer(
+        c, r, world, device, run_dir, nets, {}, optimizers, schedulers, precision, pools, progress
+    )
+
+
+def wrap_runners(t: Trainer) -> None:
+    """compile, then DDP (frozen discriminators are then called through DDP's .module)."""
+    for name, net in t.nets.items():
+        runner = torch.compile(net) if t.c.compile else net
+        t.runners[name] = distributed.wrap(runner, t.world, t.device)
+
+
+def rank_state(t: Trainer) -> dict[str, Any]:
+    """What differs per process: its RNG states and image pools."""
+    return {"rng": ckpt.rng_state(), "pools": {k: p.state_dict() for k, p in t.pools.items()}}
+
+
+def training_state(
+    t: Trainer, ranks: list[dict[str, Any]], metrics: dict[str, float], command: str
+) -> dict[str, Any]:
+    """The resume checkpoint's contents (plain values and tensors): `restore` reads it back."""
+    return {
+        "config": asdict(t.c),
+        "progress": asdict(t.progress),
+        "nets": {k: v.state_dict() for k, v in t.nets.items()},
+        "optimizers": {k: v.state_dict() for k, v in t.optimizers.items()},
+        "schedulers": {k: v.state_dict() for k, v in t.schedulers.items()},
+        "scaler": t.precision.scaler.state_dict(),
+        "ranks": ranks,  # rank_state() of every process, in rank order
+        "val": metrics,
+        "command": command,
+    }
+
+
+def restore(t: Trainer, saved: dict[str, Any]) -> None:
+    """Load a training_state into a freshly built (not yet wrapped) trainer."""
+    for name, net in t.nets.items():
+        net.load_state_dict(saved["nets"][name])
+    for name, optimizer in t.optimizers.items():
+        optimizer.load_state_dict(saved["optimizers"][name])
+    if saved["scaler"]:
+        t.precision.scaler.load_state_dict(saved["scaler"])
+    t.progress.__dict__.update(saved["progress"])
+    restore_schedulers(t.schedulers, saved["schedulers"])  # reads the restored progress.epoch
+    ranks = saved["ranks"]
+    if len(ranks) != t.world.size:  # another sharding: restart the epoch, fresh noise
+        print(f"note: resuming a {len(ranks)}-process run on {t.world.size}: epoch restarts")
+        t.progress.batch = 0
+        return
+    ckpt.set_rng_state(ranks[t.world.rank]["rng"])
+    for name, pool in t.pools.items():
+        pool.load_state_dict(ranks[t.world.rank]["pools"][name], t.device)
+
+
+def save(t: Trainer, val_set, paired: bool, monitor: Monitor | None, command: str) -> None:
+    """Checkpoint (all ranks' RNG and pools, rank 0 writes), validate, export."""
+    ranks = distributed.all_gather(rank_state(t), t.world)
+    if not t.world.main:
+        return
+    metrics: dict[str, float] = {}
+    if val_set is not None:
+        metrics, grid = validate(t.nets, val_set, paired, t.device, t.recipe.validate_batch)
+        monitor.validation(t.progress.step, metrics, grid)
+    state = training_state(t, ranks, metrics, command)
+    ckpt.save_checkpoint(state, ckpt.checkpoint_path(t.run_dir))
+    export_generators(t.nets, t.c, t.run_dir, command, t.progress.step)
+
+
+# ----------------------------------------------------------------------------- loop
+
+
+def train_loop(
+    t: Trainer, loader, sampler, steps_per_epoch: int, total: int, monitor, on_save
+) -> None:
+    """Steps until `total`, resuming inside an epoch; on_save() every save_every and at the end."""
+    c, progress = t.c, t.progress
+    fmt = torch.channels_last if c.channels_last else torch.contiguous_format
+    while progress.step < total:
+        sampler.set_epoch(progress.epoch, start=progress.batch * c.batch_size)
+        for batch in loader:
+            A, B = (batch[k].to(t.device, non_blocking=True, memory_format=fmt) for k in "AB")
+            losses = t.recipe.step(t.runners, t.optimizers, t.pools, A, B, c, t.precision)
+            progress.advance(steps_per_epoch)
+            for scheduler in t.schedulers.values():
+                scheduler.step()
+            if monitor is not None:
+                lr = t.optimizers["G"].param_groups[0]["lr"]
+                monitor.step(progress.step, progress.epoch, losses, lr)
+            if progress.step % c.save_every == 0 or progress.step == total:
+                on_save()
+            if progress.step >= total:
+                break
+
+
+def weights_hash(nets: dict[str, torch.nn.Module]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(nets):
+        for key, p in nets[name].named_parameters():
+            digest.update(key.encode() + p.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_in_sync(t: Trainer, monitor: Monitor | None) -> None:
+    """Under torchrun: every rank must end with identical weights (recorded in metrics.jsonl)."""
+    if not t.world.distributed:
+        return
+    hashes = distributed.all_gather(weights_hash(t.nets), t.world)
+    if monitor is not None:
+        monitor.write(
+            {
+                "step": t.progress.step,
+                "ranks": len(hashes),
+                "in_sync": len(set(hashes)) == 1,
+                "hashes": hashes,
+            },
+            "ddp",
+        )
+    if len(set(hashes)) != 1:
+        raise RuntimeError(f"ranks ended with different weights: {hashes}")
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def run(family: str, given: dict[str, Any], resume: bool, command: str) -> int:
+    """Train `family` with the `given` flags (a new run, or continue RUN_DIR on `resume`).
+
+    `command` is recorded in the checkpoint and the model cards. Returns the exit status;
+    raises Img2ImgError subclasses for what the user can fix.
+    """
+    run_dir = Path(given.get("out", "") or ".")
+    path = ckpt.checkpoint_path(run_dir)
+    if not resume and path.exists():
+        raise ConfigError(f"{run_dir} already holds a run: pass --resume, or choose another --out")
+    saved = ckpt.load_checkpoint(path) if resume else None
+    c = resolve(family, given, saved["config"] if saved else None)
+    if saved:  # the model card shows how the run began and how it was continued
+        command = f"{saved.get('command', '')}\n{command}".strip()
+    world = distributed.setup(c.device)
+    try:
+        return _run(c, world, run_dir, saved, command)
+    finally:
+        distributed.teardown(world)
+
+
+def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> int:
+    device = distributed.choose_device(c.device, world)
+    train_set, val_set, paired = load_data(c, world)
+    sampler = EpochSampler(len(train_set), c.seed, world.rank, world.size)
+    loader = make_loader(train_set, sampler, c, device)
+    steps_per_epoch = math.ceil(sampler.per_rank / c.batch_size)
+    epochs_total = (c.n_epochs + c.n_epochs_decay) * steps_per_epoch
+    total = min(c.steps, epochs_total) if c.steps else epochs_total
+    t = build_trainer(c, world, device, run_dir)
+    if saved is not None:
+        restore(t, saved)
+    wrap_runners(t)
+    monitor = None
+    if world.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(asdict(c), indent=2) + "\n")
+        ckpt.remove_stale_temporaries(run_dir / "checkpoints")
+        monitor = Monitor(run_dir, total, t.progress.step, c.log_every)
+        print(
+            f"{c.family} ({c.preset}) on {device}, {t.precision.name}, {world.size} process(es),"
+            f" {len(train_set)} samples, {steps_per_epoch} steps/epoch:"
+            f" step {t.progress.step} -> {total}"
+        )
+        if t.precision.note:
+            print(f"note: {t.precision.note}")
+
+    def on_save() -> None:
+        save(t, val_set, paired, monitor, command)
+
+    try:
+        if t.progress.step < total:
+            train_loop(t, loader, sampler, steps_per_epoch, total, monitor, on_save)
+        check_in_sync(t, monitor)
+    except BaseException:  # flush the logs, end the bar's line; the first error is the one
+        if monitor is not None:
+            with contextlib.suppress(OSError):
+                monitor.close()
+        raise
+    if world.main:
+        monitor.close()
+        if c.push_to_hub:
+            paths = [run_dir / "weights" / folder for folder in export_names(c)]
+            for url in push_exports(paths, c.push_to_hub):
+                print(f"pushed: {url}")
+        print(f"done: step {t.progress.step}; generators in {run_dir / 'weights'}")
+    return 0
