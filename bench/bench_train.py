@@ -25,24 +25,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import append_results, emit  # noqa: E402
 from img2img import execution  # noqa: E402
 from img2img.training.config import resolve  # noqa: E402
-from img2img.training.nets import build_networks, build_optimizers  # noqa: E402
 from img2img.training.pool import ImagePool  # noqa: E402
 from img2img.training.precision import choose_precision  # noqa: E402
-from img2img.training.steps import cyclegan_step, pix2pix_step  # noqa: E402
+from img2img.training.recipes import recipe  # noqa: E402
 
 
-def make_step(family, c, nets, device):
-    optimizers = build_optimizers(c, nets)
+def make_step(c, nets, device):
+    r = recipe(c)
+    optimizers = r.optimizers(c, nets)
     precision = choose_precision(device, c.amp)
-    pools = {d: ImagePool(c.pool_size, i) for i, d in enumerate("AB")}
+    pools = {d: ImagePool(c.pool_size, i) for i, d in enumerate(r.pools)}
     runners = {k: torch.compile(v) if c.compile else v for k, v in nets.items()}
     fmt = torch.channels_last if c.channels_last else torch.contiguous_format
 
     def step(A, B):
         A, B = A.to(device, memory_format=fmt), B.to(device, memory_format=fmt)
-        if family == "pix2pix":
-            return pix2pix_step(runners, optimizers, A, B, c, precision)
-        return cyclegan_step(runners, optimizers, pools, A, B, c, precision)
+        return r.step(runners, optimizers, pools, A, B, c, precision)
 
     return step, precision
 
@@ -60,7 +58,7 @@ def options(device: torch.device, with_compile: bool) -> list[tuple[str, dict]]:
 def bench_family(family: str, steps: int, device, with_compile: bool, rows: list) -> None:
     base = resolve(family, {"data": "unused", "out": "unused"}, None)
     torch.manual_seed(0)
-    init = build_networks(base)
+    init = recipe(base).networks(base)
     A, B = torch.rand(1, 3, 256, 256) * 2 - 1, torch.rand(1, 3, 256, 256) * 2 - 1
     ref_losses, ref_s = None, None
     for label, flags in options(device, with_compile):
@@ -68,7 +66,7 @@ def bench_family(family: str, steps: int, device, with_compile: bool, rows: list
         nets = {k: copy.deepcopy(v).to(device) for k, v in init.items()}
         if c.channels_last:
             nets = {k: v.to(memory_format=torch.channels_last) for k, v in nets.items()}
-        step, _ = make_step(family, c, nets, device)
+        step, _ = make_step(c, nets, device)
         torch.manual_seed(1)  # the same dropout masks and pool draws for every option
         start = time.perf_counter()
         first = {k: float(v) for k, v in step(A, B).items()}  # compiles here if asked

@@ -34,12 +34,13 @@ from img2img.training.config import (
     FAMILY_PRESETS,
     PRESETS,
     TrainConfig,
+    generator_config,
     lr_factor,
     resolve,
 )
 from img2img.training.distributed import World
 from img2img.training.export import export_names
-from img2img.training.nets import build_schedulers, generator_config
+from img2img.training.nets import build_schedulers
 from img2img.training.pool import ImagePool
 from img2img.training.precision import choose_precision
 from img2img.training.recipes import RECIPES, recipe

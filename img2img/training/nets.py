@@ -44,17 +44,6 @@ class HugGANDiscriminator(nn.Module):
         return self.model(x)
 
 
-def generator_config(c: TrainConfig) -> dict[str, Any]:
-    """The generator's constructor arguments (its exported config.json)."""
-    if c.generator == "unet":
-        extra = dict(num_downs=c.num_downs, norm=c.norm, dropout=c.dropout)
-    elif c.generator == "resnet":
-        extra = dict(n_blocks=c.n_blocks, norm=c.norm, dropout=c.dropout)
-    else:
-        extra = {}
-    return dict(architecture=c.generator, in_channels=3, out_channels=3, ngf=c.ngf, **extra)
-
-
 def build_discriminator(c: TrainConfig, in_channels: int) -> nn.Module:
     """c.discriminator over `in_channels` (6 for pix2pix's (A, B) pairs, 3 for one image)."""
     if c.discriminator == "huggan":
@@ -66,20 +55,6 @@ def adam(c: TrainConfig, modules: list[nn.Module]) -> torch.optim.Adam:
     """One Adam over the parameters of all `modules` (in order)."""
     params = itertools.chain(*(m.parameters() for m in modules))
     return torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2))
-
-
-def build_networks(c: TrainConfig) -> dict[str, nn.Module]:
-    """`recipe(c).networks(c)`; kept for bench/bench_train.py."""
-    from .recipes import recipe  # recipes builds on this module
-
-    return recipe(c).networks(c)
-
-
-def build_optimizers(c: TrainConfig, nets: dict[str, nn.Module]) -> dict[str, torch.optim.Adam]:
-    """`recipe(c).optimizers(c, nets)`; kept for bench/bench_train.py."""
-    from .recipes import recipe
-
-    return recipe(c).optimizers(c, nets)
 
 
 def build_schedulers(

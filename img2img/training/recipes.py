@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from ..models import build_generator
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, generator_config
 from .metrics import BatchMetrics, cyclegan_batch, pix2pix_batch
-from .nets import adam, build_discriminator, generator_config
+from .nets import adam, build_discriminator
 from .pool import ImagePool
 from .precision import Precision
 from .steps import Losses, cyclegan_step, pix2pix_step
