@@ -4,6 +4,7 @@ catalog ids before paths, per-model locks, and the catalog shipped as package da
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -190,10 +191,16 @@ def test_every_library_exception_lives_in_errors_and_is_exported():
 @pytest.mark.slow
 def test_installed_package_ships_its_catalog_and_command(tmp_path):
     """`pip install .` gives a working `img2img models` outside the checkout."""
-    target = tmp_path / "site"
+    source, target = tmp_path / "src", tmp_path / "site"
+    source.mkdir()  # a copy: building in place would leave build/ in the checkout
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "img2img", source / "img2img", ignore=shutil.ignore_patterns("__pycache__")
+    )
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(ROOT)],
+         "--target", str(target), str(source)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(target), "HF_HOME": str(tmp_path / "hf")}

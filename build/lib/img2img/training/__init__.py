@@ -1,14 +1,17 @@
 """Training pieces for train.py (pix2pix and CycleGAN), one concept per module.
 
 config.py       TrainConfig (one flag per field), presets pix2pix / cyclegan / huggan
-nets.py         networks, Adam optimizers, linear-decay schedulers; HugGAN discriminator
+recipes.py      one Recipe per family: networks, optimizers, pools, step, metrics, exports
+trainer.py      the run: Trainer state, build / restore / save, the loop, DDP sync check
+loader.py       training and validation sets, the DataLoader
+nets.py         generator / discriminator / Adam / linear-decay scheduler builders; HugGAN D
 losses.py       vanilla / LSGAN adversarial losses, L1
 steps.py        pix2pix_step, cyclegan_step: pure step functions returning losses
 pool.py         the CycleGAN image pool, seeded and resumable
 precision.py    fp32 / bf16 / fp16 + grad scaler
 checkpoint.py   atomic resume checkpoints, RNG state capture
 distributed.py  torchrun: process group, device, DDP, collectives
-metrics.py      validation: L1, PSNR, SSIM, cycle L1, image grids
+metrics.py      validation: L1, PSNR, SSIM, cycle L1, image grids (per-family batch metrics)
 monitor.py      tqdm, TensorBoard, metrics.jsonl
 export.py       weights/<name>/ in the release format, push to the Hub
 """

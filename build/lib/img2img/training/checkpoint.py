@@ -18,13 +18,13 @@ import os
 import pickle
 import random
 import signal
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..atomic import atomic_file, remove_temporaries
 from ..errors import CheckpointError
 
 FORMAT = "img2img-train"
@@ -66,17 +66,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # not possible on every platform; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class _Writer:
     """File writes that keep the OSError: torch.save turns it into a bare RuntimeError."""
 
@@ -106,21 +95,15 @@ def _test_kill_hook(f) -> None:
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """torch.save through a temporary file + fsync + rename: all or nothing."""
+    """torch.save through atomic.atomic_file (temporary + fsync + rename): all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     writer = None
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_file(path) as f:
             writer = _Writer(f)
             torch.save({"format": FORMAT, "version": VERSION, **state}, writer)
             _test_kill_hook(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
-        os.replace(tmp, path)
     except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
         cause = (writer and writer.error) or (e if isinstance(e, OSError) else None)
         if cause is not None:  # disk full, file too large, I/O error: say so, and where
             raise CheckpointError(
@@ -128,7 +111,6 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
                 "the previous checkpoint is unchanged"
             ) from e
         raise
-    _fsync_dir(path.parent)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -150,5 +132,4 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def remove_stale_temporaries(directory: Path) -> None:
     """Delete half-written temporaries left by a run killed while saving."""
-    for tmp in directory.glob(f".{LAST}.*.tmp"):
-        tmp.unlink(missing_ok=True)
+    remove_temporaries(directory, LAST)

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import ConfigError  # noqa: F401 - raised here, imported from here by callers
+from ..models import registry
+from ..models.configurable import defaults_of
 
 
 @dataclass
@@ -105,6 +107,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         n_epochs_decay=0,
     ),
 }
+# The presets of each family; its recipe (training/recipes.py, tested to agree) says how it trains.
 FAMILY_PRESETS = {"pix2pix": ("pix2pix", "huggan"), "cyclegan": ("cyclegan",)}
 # Fields a resumed run may change; everything else must match the checkpoint's config.
 RESUMABLE = {
@@ -113,10 +116,10 @@ RESUMABLE = {
     "data_root", "dataset_url_base", "out",
 }  # fmt: skip
 CHOICES = {
-    "family": ("pix2pix", "cyclegan"),
+    "family": tuple(FAMILY_PRESETS),
     "preset": tuple(PRESETS),
     "direction": ("AtoB", "BtoA"),
-    "generator": ("unet", "resnet", "huggan_unet"),
+    "generator": tuple(registry.ARCHITECTURES),
     "norm": ("batch", "instance"),
     "discriminator": ("patchgan", "huggan"),
     "gan_mode": ("vanilla", "lsgan"),
@@ -186,9 +189,18 @@ def resolve(family: str, given: dict[str, Any], saved: dict[str, Any] | None) ->
     return config
 
 
-def size_multiple(config: TrainConfig) -> int:
+def generator_config(c: TrainConfig) -> dict[str, Any]:
+    """The generator's constructor arguments (its exported config.json): every argument of
+    the registry architecture's constructor that the run config has a field for, the
+    constructor's defaults for the rest (in/out channels: RGB)."""
+    params = defaults_of(registry.get_architecture(c.generator).cls)
+    given = {k: getattr(c, k) for k in params if hasattr(c, k)}
+    return registry.complete_config({"architecture": c.generator, **given})
+
+
+def size_multiple(c: TrainConfig) -> int:
     """What crop_size must be a multiple of, for the chosen generator."""
-    return {"unet": 2**config.num_downs, "resnet": 4, "huggan_unet": 256}[config.generator]
+    return registry.size_multiple(generator_config(c))
 
 
 def validate(c: TrainConfig) -> None:
@@ -215,7 +227,7 @@ def validate(c: TrainConfig) -> None:
     if c.crop_size % multiple:
         raise ConfigError(
             f"--crop-size {c.crop_size} must be a multiple of {multiple} for the "
-            f"{c.generator} generator (num_downs {c.num_downs})"
+            f"the generator {generator_config(c)}"
         )
     if c.discriminator == "huggan" and c.family != "pix2pix":
         raise ConfigError("the huggan discriminator is pix2pix's (it judges A and B together)")

@@ -1,8 +1,9 @@
 """Release the trained generators: RUN_DIR/weights/<name>/ in our format, optionally pushed.
 
-pix2pix writes weights/G/; CycleGAN weights/A2B/ (G_A) and weights/B2A/ (G_B), or the one
-that `export` selects. Each folder is config.json + model.safetensors + a model card, which
-`python -m img2img translate --checkpoint RUN_DIR/weights/G` and the app load directly.
+Each recipe names its exports (pix2pix weights/G/; CycleGAN weights/A2B/ (G_A) and
+weights/B2A/ (G_B)); `--export A2B|B2A` selects one of a pair. Each folder is config.json +
+model.safetensors + a model card, which `python -m img2img translate --checkpoint
+RUN_DIR/weights/G` and the app load directly.
 """
 
 from __future__ import annotations
@@ -15,17 +16,15 @@ from .. import publish
 from ..errors import PushError
 from ..weights import model_card, save_pretrained
 from .config import TrainConfig
-
-# exported folder -> network name, per family
-EXPORTS = {"pix2pix": {"G": "G"}, "cyclegan": {"A2B": "G_A", "B2A": "G_B"}}
+from .recipes import recipe
 
 
 def export_names(c: TrainConfig) -> dict[str, str]:
-    """{folder: network} that this run exports."""
-    names = EXPORTS[c.family]
-    if c.family == "cyclegan" and c.export != "both":
+    """{folder: network} that this run exports: the recipe's, or the one `c.export` names."""
+    names = recipe(c).exports
+    if c.export in names:
         return {c.export: names[c.export]}
-    return names
+    return dict(names)
 
 
 def _title(c: TrainConfig, folder: str) -> str:

@@ -9,7 +9,7 @@ Images are compared in [0, 1].
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -89,29 +89,51 @@ def _paired(out: dict[str, list[torch.Tensor]], prefix: str, fake, real) -> None
     out.setdefault(f"{prefix}SSIM", []).append(ssim(f, r))
 
 
+# (nets, A, B, paired, metric lists to append to) -> (G(A), the grid's third column)
+BatchMetrics = Callable[
+    [dict[str, nn.Module], torch.Tensor, torch.Tensor, bool, dict[str, list[torch.Tensor]]],
+    tuple[torch.Tensor, torch.Tensor],
+]
+
+
+def pix2pix_batch(nets, A, B, paired: bool, values) -> tuple[torch.Tensor, torch.Tensor]:
+    """G(A) against B when the pairs are real; the grid shows A / G(A) / B."""
+    fake_B = nets["G"](A)
+    if paired:
+        _paired(values, "", fake_B, B)
+    return fake_B, B
+
+
+def cyclegan_batch(nets, A, B, paired: bool, values) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cycle L1 of both sides, both directions against real pairs; grid A / G_A(A) / rec A."""
+    G_A, G_B = nets["G_A"], nets["G_B"]
+    fake_B = G_A(A)
+    rec_A, fake_A = G_B(fake_B), G_B(B)
+    rec_B = G_A(fake_A)
+    cycle = (to_unit(rec_A) - to_unit(A)).abs().flatten(1).mean(1)
+    cycle = (cycle + (to_unit(rec_B) - to_unit(B)).abs().flatten(1).mean(1)) / 2
+    values.setdefault("cycle_L1", []).append(cycle)
+    if paired:
+        _paired(values, "B2A_", fake_A, A)
+        _paired(values, "A2B_", fake_B, B)
+    return fake_B, rec_A
+
+
 def validate(
-    nets: dict[str, nn.Module], data: Dataset, paired: bool, device: torch.device, batch: int = 4
+    nets: dict[str, nn.Module],
+    data: Dataset,
+    paired: bool,
+    device: torch.device,
+    per_batch: BatchMetrics,
+    batch: int = 4,
 ) -> tuple[dict[str, float], torch.Tensor]:
-    """Mean metrics over `data` and a (3, H', W') grid: A / G(A) / B, or A / fake B / rec A."""
-    cyclegan = "G_A" in nets
-    G = nets["G_A"] if cyclegan else nets["G"]
+    """Mean metrics over `data` (`per_batch`: the recipe's) and a (3, H', W') image grid."""
     values: dict[str, list[torch.Tensor]] = {}
     rows: list[torch.Tensor] = []
     with evaluating(*nets.values()):
         for A, B in _batches(data, batch):
             A, B = A.to(device), B.to(device)
-            fake_B = G(A)
-            if cyclegan:
-                rec_A, fake_A = nets["G_B"](fake_B), nets["G_B"](B)
-                rec_B = nets["G_A"](fake_A)
-                cycle = (to_unit(rec_A) - to_unit(A)).abs().flatten(1).mean(1)
-                cycle = (cycle + (to_unit(rec_B) - to_unit(B)).abs().flatten(1).mean(1)) / 2
-                values.setdefault("cycle_L1", []).append(cycle)
-                if paired:
-                    _paired(values, "B2A_", fake_A, A)
-            if paired:
-                _paired(values, "A2B_" if cyclegan else "", fake_B, B)
-            third = rec_A if cyclegan else B
+            fake_B, third = per_batch(nets, A, B, paired, values)
             rows += [t for i in range(len(A)) for t in (A[i], fake_B[i], third[i])]
     metrics = {k: torch.cat(v).mean().item() for k, v in values.items()}
     grid = image_grid(to_unit(torch.stack(rows[: 3 * GRID_SAMPLES])).cpu(), columns=3)

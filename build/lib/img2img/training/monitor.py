@@ -9,13 +9,14 @@ dropped from metrics.jsonl and purged from TensorBoard, so each step is logged o
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
+
+from ..atomic import write_text
 
 
 class Monitor:
@@ -78,9 +79,7 @@ def drop_records_after(path: Path, step: int) -> None:
 
     keep = [line.rstrip("\n") + "\n" for line in lines if kept(line)]
     if keep != lines:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(keep), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text(path, "".join(keep))
 
 
 def _summary_writer(path: Path, purge_step: int):

@@ -1,9 +1,9 @@
-"""The networks, optimizers and learning-rate schedulers of a run, built from its config.
+"""Network, optimizer and learning-rate schedule builders, from a run's config.
 
-pix2pix: nets G (A -> B) and D (judges cat(A, B), 6 channels); one Adam each.
-CycleGAN: G_A (A -> B), G_B (B -> A), D_A (judges B), D_B (judges A); one Adam for both
-generators and one for both discriminators, as in the classic code. Creation order is the
-classic one, so a seeded run initialises the same way.
+The pieces every family uses: the generator's constructor arguments, a discriminator
+(PatchGAN, or HugGAN's for pix2pix), an Adam over some networks, and the linear-decay
+schedulers. Which networks a family has, and which Adam updates which, is its recipe
+(training/recipes.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models import PatchGANDiscriminator, build_generator
+from ..models import PatchGANDiscriminator
 from ..models.norm import init_weights
 from .config import TrainConfig, lr_factor
 
@@ -44,47 +44,17 @@ class HugGANDiscriminator(nn.Module):
         return self.model(x)
 
 
-def generator_config(c: TrainConfig) -> dict[str, Any]:
-    """The generator's constructor arguments (its exported config.json)."""
-    if c.generator == "unet":
-        extra = dict(num_downs=c.num_downs, norm=c.norm, dropout=c.dropout)
-    elif c.generator == "resnet":
-        extra = dict(n_blocks=c.n_blocks, norm=c.norm, dropout=c.dropout)
-    else:
-        extra = {}
-    return dict(architecture=c.generator, in_channels=3, out_channels=3, ngf=c.ngf, **extra)
-
-
-def _discriminator(c: TrainConfig, in_channels: int) -> nn.Module:
+def build_discriminator(c: TrainConfig, in_channels: int) -> nn.Module:
+    """c.discriminator over `in_channels` (6 for pix2pix's (A, B) pairs, 3 for one image)."""
     if c.discriminator == "huggan":
         return HugGANDiscriminator(in_channels, c.ndf)
     return PatchGANDiscriminator(in_channels, c.ndf, c.n_layers_d, c.norm)
 
 
-def build_networks(c: TrainConfig) -> dict[str, nn.Module]:
-    """Freshly initialised networks (N(0, 0.02) weights), in train mode, on the CPU."""
-    if c.family == "pix2pix":
-        nets = {"G": build_generator(generator_config(c)), "D": _discriminator(c, 6)}
-    else:
-        nets = {
-            "G_A": build_generator(generator_config(c)),
-            "G_B": build_generator(generator_config(c)),
-            "D_A": _discriminator(c, 3),
-            "D_B": _discriminator(c, 3),
-        }
-    return {name: net.train() for name, net in nets.items()}
-
-
-def build_optimizers(c: TrainConfig, nets: dict[str, nn.Module]) -> dict[str, torch.optim.Adam]:
-    """{"G": Adam over every generator, "D": Adam over every discriminator}."""
-
-    def adam(*modules: nn.Module) -> torch.optim.Adam:
-        params = itertools.chain(*(m.parameters() for m in modules))
-        return torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2))
-
-    if c.family == "pix2pix":
-        return {"G": adam(nets["G"]), "D": adam(nets["D"])}
-    return {"G": adam(nets["G_A"], nets["G_B"]), "D": adam(nets["D_A"], nets["D_B"])}
+def adam(c: TrainConfig, modules: list[nn.Module]) -> torch.optim.Adam:
+    """One Adam over the parameters of all `modules` (in order)."""
+    params = itertools.chain(*(m.parameters() for m in modules))
+    return torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2))
 
 
 def build_schedulers(
@@ -104,12 +74,16 @@ def build_schedulers(
 
 
 def restore_schedulers(
-    schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR], states: dict[str, Any], epoch: int
+    schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR], states: dict[str, Any]
 ) -> None:
-    """Load scheduler states and set the current rates (as LambdaLR.get_lr computes them)."""
+    """Load scheduler states and set the current rates (as LambdaLR.get_lr computes them).
+
+    Call it after the run's progress is restored: the factor ignores its argument and reads
+    the restored epoch through the `epoch()` closure given to build_schedulers.
+    """
     for name, scheduler in schedulers.items():
         scheduler.load_state_dict(states[name])
-        factor = scheduler.lr_lambdas[0](epoch)
+        factor = scheduler.lr_lambdas[0](scheduler.last_epoch)
         for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, strict=True):
             group["lr"] = base * factor
         scheduler._last_lr = [g["lr"] for g in scheduler.optimizer.param_groups]
