@@ -16,6 +16,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -113,6 +114,29 @@ def _fetch_once(url: str, part: Path, timeout: float, progress: bool) -> None:
         raise http.client.IncompleteRead(b"", total - part.stat().st_size)
 
 
+class _BadContent(Exception):
+    """A complete-looking download that fails its content check."""
+
+
+def _check(part: Path, check: Callable[[Path], None] | None) -> None:
+    if check is None:
+        return
+    try:
+        check(part)
+    except Exception as e:  # noqa: BLE001 - any failure means the bytes are not usable
+        part.unlink(missing_ok=True)  # start from zero next time: a prefix of garbage
+        raise _BadContent(str(e).splitlines()[0] if str(e) else type(e).__name__) from e
+
+
+def quarantine(dest: Path) -> Path:
+    """Move a cached file that turned out unusable aside (`<name>.bad`), with its sidecar
+    removed, so the next `download` fetches it again; returns the quarantined path."""
+    bad = dest.with_name(dest.name + ".bad")
+    os.replace(dest, bad)
+    _sidecar(dest).unlink(missing_ok=True)
+    return bad
+
+
 def download(
     url: str,
     dest: Path,
@@ -121,8 +145,15 @@ def download(
     timeout: float = 30.0,
     backoff: float = 1.0,
     progress: bool = True,
+    check: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Download `url` to `dest` unless a verified copy is there already; return `dest`."""
+    """Download `url` to `dest` unless a verified copy is there already; return `dest`.
+
+    `check(path)` proves a new download is what it should be (e.g. that it parses as a
+    checkpoint) before its checksum is recorded: a server that sends no Content-Length and
+    cuts the file short must not get a truncated file trusted forever. A failed check
+    deletes the partial file and counts as a failed attempt (retried).
+    """
     dest = Path(dest)
     if verify_cached(dest, sha256):
         return dest
@@ -135,7 +166,14 @@ def download(
     for attempt in range(retries + 1):
         try:
             _fetch_once(url, part, timeout, progress)
+            _check(part, check)
             break
+        except _BadContent as e:
+            if attempt == retries:
+                raise DownloadError(
+                    f"{url}: the downloaded file is not usable after {retries + 1} attempts "
+                    f"(cut short by the server?): {e}"
+                ) from e
         except urllib.error.HTTPError as e:
             if e.code < 500 or attempt == retries:  # 404/403 will not get better
                 raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from e

@@ -24,9 +24,9 @@ from .catalog import (
     local_dir,
     remote_sources,
 )
-from .download import BERKELEY_HOST, cache_dir, download, is_offline
+from .download import BERKELEY_HOST, cache_dir, download, is_offline, quarantine
 from .errors import CheckpointError, WeightsUnavailableError
-from .weights import find_checkpoint_file, load_generator
+from .weights import find_checkpoint_file, load_generator, read_state_dict
 
 # A deployer may retrain at another width or depth; a different network type is an error.
 ARCH_FIELDS = ("architecture",)
@@ -46,22 +46,46 @@ def _url_dest(source: Source) -> Path:
     return cache_dir() / "urls" / key / Path(source.url).name
 
 
-def _from_hub(source: Source) -> Path:
+def _from_hub(source: Source, fresh: bool) -> Path:
     from huggingface_hub import hf_hub_download  # imported late: it reads HF_* at import
 
     paths = [
-        hf_hub_download(source.repo_id, name, revision=source.revision)
+        hf_hub_download(source.repo_id, name, revision=source.revision, force_download=fresh)
         for name in (source.filename, *source.files)
     ]
     return Path(paths[0])
 
 
-def _fetch(source: Source, progress: bool) -> Path:
+def _parses(path: Path) -> None:
+    """A new download must be a readable checkpoint before its checksum is recorded."""
+    read_state_dict(path)
+
+
+def _fetch(source: Source, progress: bool, fresh: bool = False) -> Path:
     if source.type == "hub":
-        return _from_hub(source)  # hf_hub_download shows its own progress bar
+        return _from_hub(source, fresh)  # hf_hub_download shows its own progress bar
     if source.type == "url":
-        return download(source_url(source), _url_dest(source), source.sha256, progress=progress)
+        url, dest = source_url(source), _url_dest(source)
+        return download(url, dest, source.sha256, progress=progress, check=_parses)
     raise CheckpointError(f"unknown source type {source.type!r}")
+
+
+def _downloaded(path: Path) -> bool:
+    """Whether `path` is a cached download (ours or huggingface_hub's), not a user's file."""
+    from huggingface_hub import constants
+
+    roots = (cache_dir() / "urls", Path(constants.HF_HUB_CACHE))
+    return any(path.absolute().is_relative_to(root.absolute()) for root in roots)
+
+
+def _quarantine(path: Path) -> None:
+    """Take an unusable cached download out of the cache so that it is fetched again."""
+    if path.absolute().is_relative_to((cache_dir() / "urls").absolute()):
+        quarantine(path)
+        return
+    blob = path.resolve()  # huggingface_hub: snapshots/<rev>/<file> -> blobs/<etag>
+    path.unlink(missing_ok=True)
+    blob.unlink(missing_ok=True)
 
 
 def _reason(error: BaseException) -> str:
@@ -77,8 +101,10 @@ def _hint(entry: ModelEntry) -> str:
     return "; ".join(hints)
 
 
-def resolve(model_id: str, progress: bool = True) -> Path:
-    """Local path (file or folder) holding the weights of catalog model `model_id`."""
+def resolve(model_id: str, progress: bool = True, fresh: bool = False) -> Path:
+    """Local path (file or folder) holding the weights of catalog model `model_id`.
+
+    `fresh` downloads again even if the Hub cache has the file (after a quarantine)."""
     entry = get_entry(model_id)
     local = local_dir(entry)
     tried = []
@@ -95,7 +121,7 @@ def resolve(model_id: str, progress: bool = True) -> Path:
         tried.append(f"no public source yet (set {entry.env_var} once it is published)")
     for source in sources:
         try:
-            return _fetch(source, progress)
+            return _fetch(source, progress, fresh)
         except Exception as e:  # noqa: BLE001 - every failure is reported below
             tried.append(f"{source.describe()}: {_reason(e)}")
     raise WeightsUnavailableError(
@@ -125,7 +151,14 @@ def load_model(reference: str | os.PathLike, progress: bool = True) -> nn.Module
     if isinstance(reference, str) and reference in catalog:
         entry = catalog[reference]
         path = resolve(entry.id, progress)
-        module = load_generator(path)
+        try:
+            module = load_generator(path)
+        except CheckpointError:
+            if not _downloaded(path):
+                raise  # the deployer's own file: theirs to fix, never deleted
+            _quarantine(path)  # a cached download that does not load: fetch it once more
+            path = resolve(entry.id, progress, fresh=True)
+            module = load_generator(path)
         _check_catalog_architecture(entry, module, path)
         return module
     path = Path(reference)
