@@ -10,8 +10,8 @@ import zlib
 
 import numpy as np
 import pytest
-from app_server import app_env, free_port, install_fixture_weights, running_app
-from conftest import random_image
+from helpers.app_server import app_env, free_port, install_fixture_weights, running_app
+from helpers.images import random_image
 from PIL import Image
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

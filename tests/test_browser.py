@@ -12,8 +12,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from app_server import app_env, free_port, install_fixture_weights, running_app
-from conftest import ROOT, random_image
+from helpers.app_server import app_env, free_port, install_fixture_weights, running_app
+from helpers.images import random_image
+from helpers.paths import ROOT
 from PIL import Image
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

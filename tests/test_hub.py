@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, tiny_generators
-from servers import FakeHub, FileServer, serving
+from helpers.images import random_image
+from helpers.models import tiny_generators
+from helpers.paths import ROOT
+from helpers.servers import FakeHub, FileServer, serving
 
 from img2img import save_pretrained
 from img2img.catalog import get_entry, is_available, load_catalog, remote_sources
@@ -207,8 +209,6 @@ def test_cli_accepts_catalog_ids(fixtures, env, tmp_path):
     target = Path(env["IMG2IMG_WEIGHTS_DIR"]) / "cyclegan" / "style_monet"
     target.mkdir(parents=True)
     (target / "m.pth").write_bytes((fixtures / "junyanz_resnet9_instance_ngf8.pth").read_bytes())
-    from conftest import random_image
-
     random_image(50, 40).save(tmp_path / "p.png")
     args = ["translate", str(tmp_path / "p.png"), "-o", str(tmp_path / "o")]
     proc = run_python(["-m", "img2img", *args, "--checkpoint", "cyclegan/style_monet"], env)

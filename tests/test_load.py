@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT
+from helpers.paths import ROOT
 
 
 def test_concurrent_clients():

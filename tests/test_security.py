@@ -27,11 +27,13 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from app_server import app_env, free_port, install_fixture_weights, running_app
-from conftest import ROOT, random_image
-from servers import FakeHub, FileServer, serving
-from test_data import aligned_files, unaligned_files, write_files, zip_bytes
-from test_faults import finish, one_line_error, start, train_cmd, user_env
+from helpers.app_server import app_env, free_port, install_fixture_weights, running_app
+from helpers.datasets import aligned_files, unaligned_files, write_files, zip_bytes
+from helpers.images import random_image
+from helpers.models import tiny_generators
+from helpers.paths import ROOT
+from helpers.servers import FakeHub, FileServer, serving
+from helpers.train_proc import finish, one_line_error, start, train_cmd, user_env
 
 from img2img import data, save_pretrained
 from img2img.data import DatasetError
@@ -356,8 +358,6 @@ def test_token_never_in_resolve_errors(tmp_path):
 
 
 def test_token_never_in_push_errors(tmp_path):
-    from conftest import tiny_generators
-
     save_pretrained(tiny_generators()["resnet"], tmp_path / "G")
     with serving(RefusingHub()) as hub:
         env = user_env(HF_HOME=str(tmp_path / "hf"), HF_TOKEN=SECRET, HF_ENDPOINT=hub.url)

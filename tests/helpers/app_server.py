@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import ROOT
+from helpers.paths import ROOT
 
 
 def free_port() -> int:
