@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.catalog import HUGGAN, RESNET, hub_file, hub_source_text, mirror_path
 from helpers.datasets import aligned_files, tar_gz, unaligned_files, write_files, zip_bytes
 from helpers.servers import FakeHub, FileServer, serving
 from helpers.train_proc import finish, one_line_error, run, start, train_cmd, user_env
@@ -70,10 +71,10 @@ def test_downloads_cut_mid_file_are_retried_and_resumable(fixtures, tmp_path):
     scenarios run side by side: they mostly wait out retry back-offs."""
     hub_data = (fixtures / "huggan_unet_div8.pytorch_model.bin").read_bytes()
     url_data = (fixtures / "junyanz_resnet9_instance_ngf8.legacy.pth").read_bytes()
-    url_path = "cyclegan/pretrained_models/horse2zebra.pth"
+    url_path = mirror_path(RESNET)
     cut = 100_000
     with (
-        serving(FakeHub({("huggan/pix2pix-night2day", "pytorch_model.bin"): hub_data})) as hub,
+        serving(FakeHub({hub_file(HUGGAN): hub_data})) as hub,
         serving(FileServer({url_path: url_data})) as berkeley,
     ):
         env = user_env(
@@ -84,13 +85,12 @@ def test_downloads_cut_mid_file_are_retried_and_resumable(fixtures, tmp_path):
         )
         # 1. Every attempt is cut: huggingface_hub retries 5 times, download() 3 times.
         hub.drops, berkeley.drops = [cut] * 6, [cut] * 4
-        procs = [start(resolve_cmd(m), env) for m in ("pix2pix/night2day", "cyclegan/horse2zebra")]
+        procs = [start(resolve_cmd(m), env) for m in (HUGGAN.id, RESNET.id)]
         (hub_rc, hub_out, hub_err), (url_rc, url_out, url_err) = map(finish, procs)
         assert hub_rc == 0 and url_rc == 0, hub_err + url_err
         hub_fail, url_fail = answer(hub_out), answer(url_out)
         assert hub_fail["type"] == url_fail["type"] == "WeightsUnavailableError"
-        hub_source = "Hub huggan/pix2pix-night2day/pytorch_model.bin@main"
-        assert f"{hub_source}: RemoteProtocolError" in hub_fail["error"]
+        assert f"{hub_source_text(HUGGAN)}: RemoteProtocolError" in hub_fail["error"]
         assert "Trying to resume download" in hub_err  # huggingface_hub's own retries
         assert f"{berkeley.url}/{url_path}: failed after 4 attempts" in url_fail["error"]
         assert f"({4 * cut} bytes kept to resume)" in url_fail["error"]
@@ -99,7 +99,7 @@ def test_downloads_cut_mid_file_are_retried_and_resumable(fixtures, tmp_path):
         assert gets == (6, 4)
         # 2. The next run, over a connection that drops once more: both complete.
         hub.drops, berkeley.drops = [cut], [cut]
-        procs = [start(resolve_cmd(m), env) for m in ("pix2pix/night2day", "cyclegan/horse2zebra")]
+        procs = [start(resolve_cmd(m), env) for m in (HUGGAN.id, RESNET.id)]
         (hub_rc, hub_out, hub_err), (url_rc, url_out, url_err) = map(finish, procs)
         assert hub_rc == 0 and url_rc == 0, hub_err + url_err
         assert Path(answer(hub_out)["path"]).read_bytes() == hub_data
