@@ -1,11 +1,11 @@
 """End to end: the app's /translate through gradio_client versus the bare forward.
 
-Measures, with a full-size ResNet-9 (ngf 64, random init, classic .pth) placed under
-IMG2IMG_WEIGHTS_DIR: the cold start of `python app.py` until it answers; the first request
-(the weights file is on disk, the model not yet in memory); then steady /translate calls
-at 512x512 ("full" resolution) versus the bare forward of the same plan at the same size,
-in the same run. Server overhead = client latency - bare forward (decode, pre/post-
-processing, PNG encode, HTTP, queue). Prints JSON; appends to bench/RESULTS.md.
+Measures, with a full-size ResNet-9 (ngf 64, random init, classic .pth; bench/serve.py)
+placed under IMG2IMG_WEIGHTS_DIR: the cold start of `python app.py` until it answers; the
+first request (the weights file is on disk, the model not yet in memory); then steady
+/translate calls at 512x512 ("full" resolution) versus the bare forward of the same plan at
+the same size, in the same run. Server overhead = client latency - bare forward (decode,
+pre/post-processing, PNG encode, HTTP, queue). Prints JSON; appends to bench/RESULTS.md.
 
     .venv/bin/python bench/bench_app.py [--reps 5]
 """
@@ -21,18 +21,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import torch  # noqa: E402
-from app_server import app_env, free_port, running_app  # noqa: E402
-from conftest import random_image  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from bench.common import append_results, emit  # noqa: E402
+from bench.common import append_results, emit, photo  # noqa: E402
+from bench.serve import random_weights, serve  # noqa: E402
 from img2img import Translator  # noqa: E402
-from img2img.models import ResnetGenerator  # noqa: E402
 from img2img.processing import prepare  # noqa: E402
 
 MODEL = "cyclegan/horse2zebra"
@@ -45,24 +43,22 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="img2img-bench-app-"))
-    (tmp / "weights" / MODEL).mkdir(parents=True)
-    torch.manual_seed(0)
-    torch.save(ResnetGenerator().state_dict(), tmp / "weights" / MODEL / "latest_net_G.pth")
-    photo = tmp / "photo.png"
-    random_image(args.size, args.size).save(photo)
+    random_weights(tmp / "weights", [MODEL])
+    image = tmp / "photo.png"
+    photo(args.size, args.size).save(image)
     translator = Translator(device="cpu" if not torch.cuda.is_available() else None)
     model = translator.load(str(tmp / "weights" / MODEL))
-    x = prepare(Image.open(photo).convert("RGB"), None, translator.multiple(model)).tensor
+    x = prepare(Image.open(image).convert("RGB"), None, translator.multiple(model)).tensor
     translator.forward(model, x)  # warm-up, as the app's first request is
-    with running_app(app_env(tmp, free_port())) as app:
+    with serve(tmp) as app:
         client = Client(app.url, analytics_enabled=False, verbose=False)
         start = time.perf_counter()
-        client.predict(handle_file(photo), MODEL, "full", -1, api_name="/translate")
+        client.predict(handle_file(image), MODEL, "full", -1, api_name="/translate")
         first = time.perf_counter() - start
         calls, bare = [], []
         for _ in range(args.reps):  # interleaved, so both see the same machine load
             start = time.perf_counter()
-            client.predict(handle_file(photo), MODEL, "full", -1, api_name="/translate")
+            client.predict(handle_file(image), MODEL, "full", -1, api_name="/translate")
             calls.append(time.perf_counter() - start)
             start = time.perf_counter()
             translator.forward(model, x)

@@ -1,4 +1,4 @@
-"""Shared by the benchmarks: timing, fidelity, machine description, RESULTS.md rows."""
+"""Shared by the benchmarks: timing, fidelity, machine description, inputs, RESULTS.md rows."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -58,6 +60,14 @@ def fidelity(y: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
         "psnr_db": round(psnr, 1) if math.isfinite(psnr) else "inf",
         "max_abs_err": float(err.max()),
     }
+
+
+def photo(w: int, h: int, seed: int = 0) -> Image.Image:
+    """A photo-like RGB input: random colours upsampled, smooth enough to compress like a
+    picture (pure noise would be every codec's worst case)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (max(h // 8, 1), max(w // 8, 1), 3), dtype=np.uint8)
+    return Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC)
 
 
 def emit(row: dict) -> None:

@@ -1,10 +1,11 @@
 """Load test: N concurrent gradio_client users x M requests of mixed sizes against one app.
 
-Starts `python app.py` on loopback with the reference checkpoints installed, warms one
-request up, then fires the load and reports: requests answered (results / clear errors /
-other failures), latency p50/p95/max, the server's RSS at baseline, peak and 15 s after the
-load, and the number of temp files before/after the cleanup TTL. Prints one JSON object and
-appends a row to bench/RESULTS.md.
+Starts `python app.py` on loopback with small random-init generators installed (ngf 8, the
+catalog's architectures; bench/serve.py), warms each model up with one request, then fires
+the load and reports: requests answered (results / clear errors / other failures), latency
+p50/p95/max, the server's RSS at baseline, peak and 15 s after the load, and the number of
+temp files before/after the cleanup TTL. Prints one JSON object and appends a row to
+bench/RESULTS.md.
 
     .venv/bin/python bench/load_test.py [--clients 20] [--requests 5] [--ttl 10]
 """
@@ -22,14 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from app_server import app_env, free_port, install_fixture_weights, running_app  # noqa: E402
-from conftest import FIXTURES, random_image  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
-from bench.common import append_results, machine  # noqa: E402
+from bench.common import append_results, machine, photo  # noqa: E402
+from bench.serve import random_weights, serve  # noqa: E402
 
 SIZES = [(64, 48), (320, 240), (640, 480), (1200, 800), (37, 500)]
 MODELS = ["cyclegan/horse2zebra", "pix2pix/facades_label2photo", "pix2pix/night2day"]
@@ -68,16 +68,14 @@ def one_user(url: str, images: list[Path], requests: int, user: int) -> list[dic
 
 def run(clients: int, requests: int, ttl: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="img2img-load-"))
-    install_fixture_weights(tmp / "weights", FIXTURES)
+    random_weights(tmp / "weights", MODELS, ngf=8)
     images = []
     for k, (w, h) in enumerate(SIZES):
         images.append(tmp / f"in{k}.jpg")
-        random_image(w, h, seed=k).save(images[-1], quality=90)
-    env = app_env(
-        tmp, free_port(), IMG2IMG_TMP_TTL=str(ttl), IMG2IMG_QUEUE_SIZE=str(max(16, clients))
-    )
+        photo(w, h, seed=k).save(images[-1], quality=90)
     temp_dirs = [tmp / "gradio", tmp / "tmp"]
-    with running_app(env) as app:
+    queue = str(max(16, clients))
+    with serve(tmp, IMG2IMG_TMP_TTL=str(ttl), IMG2IMG_QUEUE_SIZE=queue) as app:
         for model in MODELS:  # warm-up: models loaded once, then the baseline
             one_user(app.url, images[:1], 1, MODELS.index(model))
         baseline = rss_mb(app.pid)

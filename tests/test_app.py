@@ -8,8 +8,16 @@ import urllib.request
 
 import numpy as np
 import pytest
-from app_server import app_env, free_port, install_fixture_weights, running_app
-from conftest import ROOT, random_image
+from helpers.app_server import (
+    FIXTURE_WEIGHTS,
+    app_env,
+    free_port,
+    install_fixture_weights,
+    running_app,
+)
+from helpers.catalog import HUGGAN, UNET, first
+from helpers.images import random_image
+from helpers.paths import ROOT
 from PIL import Image
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -32,7 +40,7 @@ def test_translate_returns_an_image_of_the_input_size(app, tmp_path):
     _, client, _, startup_s = app
     print(f"app answered {startup_s:.1f} s after start")
     random_image(300, 180).save(tmp_path / "photo.jpg")
-    for model_id in ("pix2pix/night2day", "cyclegan/horse2zebra", "pix2pix/facades_label2photo"):
+    for model_id in FIXTURE_WEIGHTS:
         out = client.predict(handle_file(tmp_path / "photo.jpg"), model_id, api_name="/translate")
         img = Image.open(out)
         assert img.size == (300, 180) and img.format == "PNG", model_id
@@ -41,7 +49,7 @@ def test_translate_returns_an_image_of_the_input_size(app, tmp_path):
 def test_api_options_and_alpha(app, tmp_path):
     _, client, _, _ = app
     random_image(120, 90, mode="RGBA").save(tmp_path / "alpha.png")
-    model = "pix2pix/facades_label2photo"
+    model = UNET.id  # pix2pix: dropout, so the seed matters
     full = client.predict(
         handle_file(tmp_path / "alpha.png"), model, "full", -1, api_name="/translate"
     )
@@ -62,23 +70,18 @@ def test_bad_upload_gets_a_clear_message_and_server_keeps_serving(app, tmp_path,
     _, client, _, _ = app
     (tmp_path / "bad.png").write_bytes(content)
     with pytest.raises(AppError, match=message) as e:
-        client.predict(
-            handle_file(tmp_path / "bad.png"), "pix2pix/night2day", api_name="/translate"
-        )
+        client.predict(handle_file(tmp_path / "bad.png"), HUGGAN.id, api_name="/translate")
     assert str(tmp_path) not in str(e.value) and "/gradio/" not in str(e.value)
     random_image(32, 32).save(tmp_path / "ok.png")
-    assert client.predict(
-        handle_file(tmp_path / "ok.png"), "pix2pix/night2day", api_name="/translate"
-    )
+    assert client.predict(handle_file(tmp_path / "ok.png"), HUGGAN.id, api_name="/translate")
 
 
 def test_unavailable_and_unknown_models(app, tmp_path):
     _, client, _, _ = app
     random_image(32, 32).save(tmp_path / "ok.png")
-    with pytest.raises(AppError, match="not available.*IMG2IMG_REPO_CYCLEGAN_STYLE_MONET"):
-        client.predict(
-            handle_file(tmp_path / "ok.png"), "cyclegan/style_monet", api_name="/translate"
-        )
+    missing = first(lambda e: e.sources and e.id not in FIXTURE_WEIGHTS)  # offline: no weights
+    with pytest.raises(AppError, match=f"not available.*{missing.env_var}"):
+        client.predict(handle_file(tmp_path / "ok.png"), missing.id, api_name="/translate")
     with pytest.raises(AppError, match="not in the list of choices"):
         client.predict(handle_file(tmp_path / "ok.png"), "cyclegan/nope", api_name="/translate")
 
@@ -94,9 +97,7 @@ def test_only_translate_is_public(app):
 def test_no_file_access_beyond_gradio(app, path):
     url, _, tmp, _ = app
     targets = [
-        path
-        if path != "weights"
-        else str(tmp / "weights" / "pix2pix" / "night2day" / "pytorch_model.bin")
+        path if path != "weights" else str(tmp / "weights" / HUGGAN.id / FIXTURE_WEIGHTS[HUGGAN.id])
     ]
     for target in targets:
         with pytest.raises(urllib.error.HTTPError) as e:

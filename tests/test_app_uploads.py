@@ -10,8 +10,9 @@ import zlib
 
 import numpy as np
 import pytest
-from app_server import app_env, free_port, install_fixture_weights, running_app
-from conftest import random_image
+from helpers.app_server import app_env, free_port, install_fixture_weights, running_app
+from helpers.catalog import RESNET
+from helpers.images import random_image
 from PIL import Image
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -113,7 +114,7 @@ def test_upload(client, tmp_path, name, filename, make, expect):
     path.write_bytes(make())
 
     def call():
-        return client.predict(handle_file(path), "cyclegan/horse2zebra", api_name="/translate")
+        return client.predict(handle_file(path), RESNET.id, api_name="/translate")
 
     if expect[0] == "error":
         with pytest.raises(Exception, match=expect[1]) as e:
@@ -124,13 +125,14 @@ def test_upload(client, tmp_path, name, filename, make, expect):
         assert out.size == expect[1] and out.mode == expect[2]
     ok = tmp_path / "ok.png"
     random_image(24, 24).save(ok)  # the server still serves
-    assert Image.open(
-        client.predict(handle_file(ok), "cyclegan/horse2zebra", api_name="/translate")
-    ).size == (24, 24)
+    assert Image.open(client.predict(handle_file(ok), RESNET.id, api_name="/translate")).size == (
+        24,
+        24,
+    )
 
 
 def test_upload_over_the_size_limit(client, tmp_path):
     big = tmp_path / "huge.png"
     big.write_bytes(b"\x89PNG" + os.urandom(21 * 1024 * 1024))  # app limit: 20 MB
     with pytest.raises(Exception, match="(?i)size|large|413"):
-        client.predict(handle_file(big), "cyclegan/horse2zebra", api_name="/translate")
+        client.predict(handle_file(big), RESNET.id, api_name="/translate")

@@ -12,8 +12,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from app_server import app_env, free_port, install_fixture_weights, running_app
-from conftest import ROOT, random_image
+from helpers.app_server import app_env, free_port, install_fixture_weights, running_app
+from helpers.catalog import RESNET, RESNET_REVERSE
+from helpers.images import random_image
+from helpers.paths import ROOT
 from PIL import Image
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -86,7 +88,7 @@ def test_upload_translate_download(page, tmp_path):
     random_image(320, 200).save(tmp_path / "street.jpg")
     page.locator("#input-image input[type=file]").set_input_files(str(tmp_path / "street.jpg"))
     page.locator("#input-image img").first.wait_for(state="visible")
-    _pick_model(page, "Horse → Zebra")
+    _pick_model(page, RESNET.label)
     page.get_by_text("Round trip A → B → A").wait_for(state="visible")  # a CycleGAN pair
     page.screenshot(path=str(SHOTS / "1-ready.png"), full_page=True)
     page.locator("#go").click()
@@ -106,13 +108,14 @@ def test_upload_translate_download(page, tmp_path):
     page.locator("#round-trip img").first.wait_for(state="visible")
     page.screenshot(path=str(SHOTS / "3-round-trip.png"), full_page=True)
     # The direction switch moves the picker to the pair's reverse model and its card.
-    # (The horse2zebra card already names zebra2horse as its reverse, so wait on the
-    # dropdown's value and on the card's title line, not on the id appearing anywhere.)
+    # (The first card already names the reverse model, so wait on the dropdown's value
+    # and on the card's title line, not on the id appearing anywhere.)
     page.get_by_role("button", name="⇄ Reverse direction").click()
     page.wait_for_function(
-        """() => (document.querySelector('#model input')?.value || '').includes('Zebra → Horse')"""
+        "label => (document.querySelector('#model input')?.value || '').includes(label)",
+        arg=RESNET_REVERSE.label,
     )
-    page.locator("#model-card strong", has_text="Zebra → Horse").first.wait_for()
+    page.locator("#model-card strong", has_text=RESNET_REVERSE.label).first.wait_for()
     card = page.locator("#model-card").inner_text()
     assert "Trained on" in card and "Reverse direction" in card
 

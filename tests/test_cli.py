@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from classic_pipeline import classic_png
-from conftest import ROOT, random_image
+from helpers.classic_pipeline import classic_png
+from helpers.images import random_image
+from helpers.paths import ROOT
 from PIL import Image
 
 from img2img import load_generator, save_pretrained

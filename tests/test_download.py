@@ -6,7 +6,7 @@ import hashlib
 import os
 
 import pytest
-from servers import FileServer, serving
+from helpers.servers import FileServer, serving
 
 from img2img.download import DownloadError, download
 

@@ -12,18 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import resource
 import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT
-from servers import FakeHub, FileServer, serving
-from test_data import aligned_files, tar_gz, unaligned_files, write_files, zip_bytes
+from helpers.catalog import HUGGAN, RESNET, hub_file, hub_source_text, mirror_path
+from helpers.datasets import aligned_files, tar_gz, unaligned_files, write_files, zip_bytes
+from helpers.servers import FakeHub, FileServer, serving
+from helpers.train_proc import finish, one_line_error, run, start, train_cmd, user_env
 
 from img2img import data, load_generator
 from img2img.data import DatasetError
@@ -31,7 +30,6 @@ from img2img.download import download
 from img2img.models import UNetGenerator
 from img2img.training import checkpoint as ckpt
 
-TIMEOUT = 120  # seconds, for every subprocess
 TINY = ["--seed", "0", "--ngf", "8", "--ndf", "8", "--workers", "0", "--log-every", "1"]
 
 RESOLVE = """
@@ -45,65 +43,12 @@ except Img2ImgError as e:
 """
 
 
-def user_env(**extra: str) -> dict[str, str]:
-    """The caller's environment minus HF_* / IMG2IMG_*, one thread per process, plus extra."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "IMG2IMG_"))}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_DISABLE_TELEMETRY="1")
-    env.update(extra)
-    return env
-
-
-def start(args: list[str], env: dict[str, str], max_file_bytes: int = 0) -> subprocess.Popen:
-    """Popen in the repo; max_file_bytes > 0: writes beyond it fail with EFBIG (a full disk)."""
-
-    def limit_file_size() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an OSError, not a killed process
-        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, resource.RLIM_INFINITY))
-
-    return subprocess.Popen(
-        args,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=limit_file_size if max_file_bytes else None,
-    )
-
-
-def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"{proc.args} ran past {TIMEOUT} s:\n{err[-3000:]}")
-    return proc.returncode, out, err
-
-
-def run(args: list[str], env: dict[str, str], max_file_bytes: int = 0) -> tuple[int, str, str]:
-    return finish(start(args, env, max_file_bytes))
-
-
 def resolve_cmd(model_id: str) -> list[str]:
     return [sys.executable, "-c", RESOLVE, model_id]
 
 
 def answer(out: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
-
-
-def train_cmd(*args: str) -> list[str]:
-    return [sys.executable, str(ROOT / "train.py"), *args]
-
-
-def one_line_error(rc: int, err: str) -> str:
-    """train.py's failure: non-zero, no traceback, the message on the last line of stderr."""
-    assert rc not in (0, -signal.SIGKILL), err[-3000:]
-    assert "Traceback" not in err, err[-3000:]
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("error: "), err[-3000:]
-    return last
 
 
 def sha(path: Path) -> str:
@@ -126,10 +71,10 @@ def test_downloads_cut_mid_file_are_retried_and_resumable(fixtures, tmp_path):
     scenarios run side by side: they mostly wait out retry back-offs."""
     hub_data = (fixtures / "huggan_unet_div8.pytorch_model.bin").read_bytes()
     url_data = (fixtures / "junyanz_resnet9_instance_ngf8.legacy.pth").read_bytes()
-    url_path = "cyclegan/pretrained_models/horse2zebra.pth"
+    url_path = mirror_path(RESNET)
     cut = 100_000
     with (
-        serving(FakeHub({("huggan/pix2pix-night2day", "pytorch_model.bin"): hub_data})) as hub,
+        serving(FakeHub({hub_file(HUGGAN): hub_data})) as hub,
         serving(FileServer({url_path: url_data})) as berkeley,
     ):
         env = user_env(
@@ -140,13 +85,12 @@ def test_downloads_cut_mid_file_are_retried_and_resumable(fixtures, tmp_path):
         )
         # 1. Every attempt is cut: huggingface_hub retries 5 times, download() 3 times.
         hub.drops, berkeley.drops = [cut] * 6, [cut] * 4
-        procs = [start(resolve_cmd(m), env) for m in ("pix2pix/night2day", "cyclegan/horse2zebra")]
+        procs = [start(resolve_cmd(m), env) for m in (HUGGAN.id, RESNET.id)]
         (hub_rc, hub_out, hub_err), (url_rc, url_out, url_err) = map(finish, procs)
         assert hub_rc == 0 and url_rc == 0, hub_err + url_err
         hub_fail, url_fail = answer(hub_out), answer(url_out)
         assert hub_fail["type"] == url_fail["type"] == "WeightsUnavailableError"
-        hub_source = "Hub huggan/pix2pix-night2day/pytorch_model.bin@main"
-        assert f"{hub_source}: RemoteProtocolError" in hub_fail["error"]
+        assert f"{hub_source_text(HUGGAN)}: RemoteProtocolError" in hub_fail["error"]
         assert "Trying to resume download" in hub_err  # huggingface_hub's own retries
         assert f"{berkeley.url}/{url_path}: failed after 4 attempts" in url_fail["error"]
         assert f"({4 * cut} bytes kept to resume)" in url_fail["error"]
@@ -155,7 +99,7 @@ def test_downloads_cut_mid_file_are_retried_and_resumable(fixtures, tmp_path):
         assert gets == (6, 4)
         # 2. The next run, over a connection that drops once more: both complete.
         hub.drops, berkeley.drops = [cut], [cut]
-        procs = [start(resolve_cmd(m), env) for m in ("pix2pix/night2day", "cyclegan/horse2zebra")]
+        procs = [start(resolve_cmd(m), env) for m in (HUGGAN.id, RESNET.id)]
         (hub_rc, hub_out, hub_err), (url_rc, url_out, url_err) = map(finish, procs)
         assert hub_rc == 0 and url_rc == 0, hub_err + url_err
         assert Path(answer(hub_out)["path"]).read_bytes() == hub_data

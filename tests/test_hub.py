@@ -14,11 +14,23 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, tiny_generators
-from servers import FakeHub, FileServer, serving
+from helpers.catalog import (
+    HUGGAN,
+    PROJECT,
+    RESNET,
+    UNET,
+    hub_file,
+    hub_source_text,
+    mirror_path,
+    source_type,
+)
+from helpers.images import random_image
+from helpers.models import tiny_generators
+from helpers.paths import ROOT
+from helpers.servers import FakeHub, FileServer, serving
 
 from img2img import save_pretrained
-from img2img.catalog import get_entry, is_available, load_catalog, remote_sources
+from img2img.catalog import ModelEntry, get_entry, is_available, load_catalog, remote_sources
 
 SCRIPT = """
 import json, sys
@@ -62,33 +74,38 @@ def env(tmp_path):
         }
 
 
-def test_catalog_is_complete_and_consistent():
-    catalog = load_catalog()
-    junyanz_cyclegan = [
-        e
-        for e in catalog.values()
-        if "/cyclegan/pretrained_models/" in (e.sources[0].url if e.sources else "")
-    ]
-    assert len(junyanz_cyclegan) == 18
-    pix2pix_urls = {
-        Path(e.sources[0].url).stem
-        for e in catalog.values()
-        if e.sources and "/pix2pix/models-pytorch/" in e.sources[0].url
-    }
-    assert pix2pix_urls == {"edges2shoes", "sat2map", "map2sat", "facades_label2photo", "day2night"}
-    huggan = {e.sources[0].repo_id for e in catalog.values() if e.format == "huggan"}
-    assert huggan == {
-        "huggan/pix2pix-night2day",
-        "huggan/pix2pix-maps",
-        "huggan/pix2pix-edge2shoes",
-    }
-    for entry in catalog.values():
-        assert entry.label and entry.expects and entry.dataset and entry.license_id
-        assert entry.train.startswith("python train.py ")
-        assert entry.project or entry.sources
-        if entry.reverse:
-            assert get_entry(entry.reverse).reverse == entry.id  # pairs point at each other
-    assert get_entry("cyclegan/horse2zebra").reverse == "cyclegan/zebra2horse"
+# The classic (junyanz) originals: Berkeley's folder and the architecture, per family.
+BERKELEY_FOLDER = {"pix2pix": "pix2pix/models-pytorch", "cyclegan": "cyclegan/pretrained_models"}
+ARCHITECTURE = {"pix2pix": "unet", "cyclegan": "resnet"}
+
+
+def mirror_repo(namespace: str, entry: ModelEntry) -> str:
+    """The documented mirror naming scheme: <namespace>/img2img-<family>-<name>."""
+    return f"{namespace}/img2img-{entry.id.replace('/', '-')}"
+
+
+def test_catalog_is_consistent():
+    for entry in load_catalog().values():
+        _check_entry(entry)
+
+
+def _check_entry(entry: ModelEntry) -> None:
+    family, name = entry.id.split("/")
+    assert entry.label and entry.expects and entry.dataset and entry.license_id
+    assert entry.train.startswith(f"python train.py {entry.family} ")
+    assert entry.project == (entry.format == "img2img") == (family == "img2img")
+    assert entry.project or entry.sources
+    if entry.reverse:  # pairs point at each other, and are trained together
+        assert get_entry(entry.reverse).reverse == entry.id
+        assert get_entry(entry.reverse).dataset == entry.dataset
+    if entry.format == "junyanz":  # Berkeley's files are named after the model
+        assert family == entry.family and source_type(entry) == "url"
+        assert mirror_path(entry) == f"{BERKELEY_FOLDER[family]}/{name}.pth"
+        assert entry.architecture["architecture"] == ARCHITECTURE[family]
+    if entry.format == "huggan":
+        repo, filename = hub_file(entry)
+        assert repo.startswith("huggan/pix2pix-") and filename == "pytorch_model.bin"
+        assert entry.family == "pix2pix" and entry.architecture["architecture"] == "huggan_unet"
 
 
 def test_availability_and_source_order(tmp_path, monkeypatch):
@@ -97,61 +114,62 @@ def test_availability_and_source_order(tmp_path, monkeypatch):
     for key in [k for k in os.environ if k.startswith("IMG2IMG_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("IMG2IMG_WEIGHTS_DIR", str(tmp_path))
-    project, classic = get_entry("img2img/night2day"), get_entry("cyclegan/horse2zebra")
+    project, classic = PROJECT, RESNET
+    assert project.env_var == "IMG2IMG_REPO_" + project.id.replace("/", "_").upper()
     assert not is_available(project) and remote_sources(project) == []
     assert is_available(classic) and remote_sources(classic) == list(classic.sources)
-    (tmp_path / "img2img" / "night2day").mkdir(parents=True)  # a local folder counts
+    (tmp_path / project.id).mkdir(parents=True)  # a local folder counts
     assert is_available(project)
-    (tmp_path / "img2img" / "night2day").rmdir()
+    (tmp_path / project.id).rmdir()
     monkeypatch.setenv("IMG2IMG_HUB_NAMESPACE", "me")
     assert is_available(project)
-    assert remote_sources(project)[0].repo_id == "me/img2img-img2img-night2day"
-    assert remote_sources(classic)[0].repo_id == "me/img2img-cyclegan-horse2zebra"
+    assert remote_sources(project)[0].repo_id == mirror_repo("me", project)
+    assert remote_sources(classic)[0].repo_id == mirror_repo("me", classic)
     assert remote_sources(classic)[1:] == list(classic.sources)
 
 
 def test_hub_source_huggan_format(fixtures, env):
     data = (fixtures / "huggan_unet_div8.pytorch_model.bin").read_bytes()
-    with serving(FakeHub({("huggan/pix2pix-night2day", "pytorch_model.bin"): data})) as hub:
+    repo, filename = hub_file(HUGGAN)
+    with serving(FakeHub({(repo, filename): data})) as hub:
         env["HF_ENDPOINT"] = hub.url
-        out = run_resolve("pix2pix/night2day", env)
+        out = run_resolve(HUGGAN.id, env)
         paths = [p for method, p, _ in hub.log]
     assert out["config"]["architecture"] == "huggan_unet"
     assert out["path"].startswith(env["HF_HOME"])  # in the HF cache
-    assert "/huggan/pix2pix-night2day/resolve/main/pytorch_model.bin" in paths
+    assert f"/{repo}/resolve/main/{filename}" in paths
     # The Hub now unreachable (nothing listens on port 9): the cached file still serves.
     env["HF_ENDPOINT"] = "http://127.0.0.1:9"
-    assert run_resolve("pix2pix/night2day", env)["config"]["architecture"] == "huggan_unet"
+    assert run_resolve(HUGGAN.id, env)["config"]["architecture"] == "huggan_unet"
     env["HF_HUB_OFFLINE"] = "1"
-    assert run_resolve("pix2pix/night2day", env)["config"]["architecture"] == "huggan_unet"
+    assert run_resolve(HUGGAN.id, env)["config"]["architecture"] == "huggan_unet"
 
 
 def test_url_source_junyanz_format_with_mirror(fixtures, env):
     data = (fixtures / "junyanz_resnet9_instance_ngf8.legacy.pth").read_bytes()
-    files = {"cyclegan/pretrained_models/horse2zebra.pth": data}
-    with serving(FileServer(files)) as server:
+    with serving(FileServer({mirror_path(RESNET): data})) as server:
         env["IMG2IMG_URL_MIRROR"] = server.url
-        out = run_resolve("cyclegan/horse2zebra", env)
+        out = run_resolve(RESNET.id, env)
         assert len(server.gets()) == 1
-        assert run_resolve("cyclegan/horse2zebra", env)["config"]["n_blocks"] == 9
+        assert run_resolve(RESNET.id, env)["config"]["n_blocks"] == 9
         assert len(server.gets()) == 1  # second load: verified cache, no download
     assert out["config"]["architecture"] == "resnet"
     assert Path(out["path"] + ".sha256").is_file()
     cached = Path(out["path"])
     cached.write_bytes(cached.read_bytes()[:-10] + b"0123456789")  # corrupt the cache
     env["HF_HUB_OFFLINE"] = "1"
-    out = run_resolve("cyclegan/horse2zebra", env)
+    out = run_resolve(RESNET.id, env)
     assert out["type"] == "WeightsUnavailableError"
     assert "not in the cache" in out["error"] and "unset HF_HUB_OFFLINE" in out["error"]
 
 
 def test_local_weights_dir_wins(fixtures, env):
-    target = Path(env["IMG2IMG_WEIGHTS_DIR"]) / "pix2pix" / "facades_label2photo"
+    target = Path(env["IMG2IMG_WEIGHTS_DIR"]) / UNET.id
     target.mkdir(parents=True)
     (target / "latest_net_G.pth").write_bytes(
         (fixtures / "junyanz_unet256_batch_ngf8.pth").read_bytes()
     )
-    out = run_resolve("pix2pix/facades_label2photo", env)
+    out = run_resolve(UNET.id, env)
     assert out["path"] == str(target) and out["config"]["norm"] == "batch"
 
 
@@ -162,55 +180,55 @@ def test_project_model_via_override_repo_in_our_format(tmp_path, env):
         ("me/n2d", name): (tmp_path / "ours" / name).read_bytes()
         for name in ("config.json", "model.safetensors")
     }
-    out = run_resolve("img2img/night2day", env)
+    out = run_resolve(PROJECT.id, env)
     assert out["type"] == "WeightsUnavailableError"
-    assert "IMG2IMG_REPO_IMG2IMG_NIGHT2DAY" in out["error"]
+    assert PROJECT.env_var in out["error"]
     with serving(FakeHub(files)) as hub:
-        env.update(HF_ENDPOINT=hub.url, IMG2IMG_REPO_IMG2IMG_NIGHT2DAY="me/n2d@v1")
-        out = run_resolve("img2img/night2day", env)
+        env.update({"HF_ENDPOINT": hub.url, PROJECT.env_var: "me/n2d@v1"})
+        out = run_resolve(PROJECT.id, env)
         assert any("/me/n2d/resolve/v1/config.json" in p for _, p, _ in hub.log)
     assert out["config"] == model.config
     # IMG2IMG_HUB_NAMESPACE covers every id with the mirror naming scheme
-    files = {("org/img2img-cyclegan-horse2zebra", k[1]): v for k, v in files.items()}
+    files = {(mirror_repo("org", RESNET), k[1]): v for k, v in files.items()}
     with serving(FakeHub(files)) as hub:
-        env.pop("IMG2IMG_REPO_IMG2IMG_NIGHT2DAY")
+        env.pop(PROJECT.env_var)
         env.update(HF_ENDPOINT=hub.url, IMG2IMG_HUB_NAMESPACE="org")
-        assert run_resolve("cyclegan/horse2zebra", env)["config"] == model.config
+        assert run_resolve(RESNET.id, env)["config"] == model.config
 
 
 def test_every_source_failing_is_explained(env):
-    out = run_resolve("pix2pix/sat2map-huggan", env)
+    out = run_resolve(HUGGAN.id, env)
     assert out["type"] == "WeightsUnavailableError"
     msg = out["error"]
-    assert "local folder" in msg and "Hub huggan/pix2pix-maps/pytorch_model.bin@main" in msg
+    assert "local folder" in msg and hub_source_text(HUGGAN) in msg
     assert "What you can do" in msg
     out = run_resolve("pix2pix/nope", env)
-    assert out["type"] == "UnknownModelError" and "pix2pix/night2day" in out["error"]
+    assert out["type"] == "UnknownModelError"
+    assert all(model_id in out["error"] for model_id in load_catalog())  # the valid ids
 
 
 def test_wrong_architecture_for_the_catalog_entry(fixtures, env):
-    target = Path(env["IMG2IMG_WEIGHTS_DIR"]) / "cyclegan" / "horse2zebra"
+    target = Path(env["IMG2IMG_WEIGHTS_DIR"]) / RESNET.id
     target.mkdir(parents=True)
     torch.save(tiny_generators()["unet"].state_dict(), target / "g.pth")
-    out = run_resolve("cyclegan/horse2zebra", env)
-    assert out["type"] == "CheckpointError" and "'resnet'" in out["error"]
+    out = run_resolve(RESNET.id, env)
+    expected = RESNET.architecture["architecture"]
+    assert out["type"] == "CheckpointError" and f"'{expected}'" in out["error"]
 
 
 def test_tokens_never_in_errors(env):
     env["HF_TOKEN"] = "hf_SECRETSECRETSECRET"
-    out = run_resolve("pix2pix/night2day", env)
+    out = run_resolve(HUGGAN.id, env)
     assert "SECRET" not in json.dumps(out)
 
 
 def test_cli_accepts_catalog_ids(fixtures, env, tmp_path):
-    target = Path(env["IMG2IMG_WEIGHTS_DIR"]) / "cyclegan" / "style_monet"
+    target = Path(env["IMG2IMG_WEIGHTS_DIR"]) / RESNET.id
     target.mkdir(parents=True)
     (target / "m.pth").write_bytes((fixtures / "junyanz_resnet9_instance_ngf8.pth").read_bytes())
-    from conftest import random_image
-
     random_image(50, 40).save(tmp_path / "p.png")
     args = ["translate", str(tmp_path / "p.png"), "-o", str(tmp_path / "o")]
-    proc = run_python(["-m", "img2img", *args, "--checkpoint", "cyclegan/style_monet"], env)
+    proc = run_python(["-m", "img2img", *args, "--checkpoint", RESNET.id], env)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "o" / "p.png").is_file()
 
@@ -222,7 +240,7 @@ def test_push_and_mirror_through_the_cli(fixtures, env, tmp_path):
     data = (fixtures / "junyanz_resnet9_instance_ngf8.pth").read_bytes()
     with (
         serving(FakeHub()) as hub,
-        serving(FileServer({"cyclegan/pretrained_models/style_monet.pth": data})) as berkeley,
+        serving(FileServer({mirror_path(RESNET): data})) as berkeley,
     ):
         env.update(HF_ENDPOINT=hub.url, IMG2IMG_URL_MIRROR=berkeley.url, HF_TOKEN="hf_x")
         proc = run_python(
@@ -235,13 +253,13 @@ def test_push_and_mirror_through_the_cli(fixtures, env, tmp_path):
         card = hub.files[("me/mine", "README.md")].decode()
         assert "pipeline_tag: image-to-image" in card
         env["IMG2IMG_HUB_NAMESPACE"] = "org"
-        proc = run_python(["-m", "img2img", "mirror", "cyclegan/style_monet"], env)
+        proc = run_python(["-m", "img2img", "mirror", RESNET.id], env)
         assert proc.returncode == 0, proc.stderr
-        repo = "org/img2img-cyclegan-style_monet"
-        assert "license: bsd-2-clause" in hub.files[(repo, "README.md")].decode()
+        card = hub.files[(mirror_repo("org", RESNET), "README.md")].decode()
+        assert f"license: {RESNET.license_id}" in card
         # a fresh machine (empty cache, Berkeley gone) now loads it from the mirror repo
         env.update(HF_HOME=str(tmp_path / "hf2"), IMG2IMG_URL_MIRROR="http://127.0.0.1:9")
-        out = run_resolve("cyclegan/style_monet", env)
+        out = run_resolve(RESNET.id, env)
         assert out["config"]["architecture"] == "resnet" and out["config"]["ngf"] == 8
 
 

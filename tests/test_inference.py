@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import random_image, tiny_generators
+from helpers.images import random_image
+from helpers.models import tiny_generators
 
 from img2img import Translator, default_device, execution, save_pretrained
 from img2img.models import UNetGenerator

@@ -9,7 +9,8 @@ import zlib
 import numpy as np
 import pytest
 import torch
-from conftest import random_image, tiny_generators
+from helpers.images import random_image
+from helpers.models import tiny_generators
 from PIL import Image
 from torchvision import transforms
 

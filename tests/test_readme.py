@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import ROOT
+from helpers.paths import ROOT
 
 from img2img.catalog import load_catalog
 

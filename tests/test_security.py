@@ -27,11 +27,20 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from app_server import app_env, free_port, install_fixture_weights, running_app
-from conftest import ROOT, random_image
-from servers import FakeHub, FileServer, serving
-from test_data import aligned_files, unaligned_files, write_files, zip_bytes
-from test_faults import finish, one_line_error, start, train_cmd, user_env
+from helpers.app_server import (
+    FIXTURE_WEIGHTS,
+    app_env,
+    free_port,
+    install_fixture_weights,
+    running_app,
+)
+from helpers.catalog import HUGGAN, first, hub_file, hub_source_text, mirror_path, source_type
+from helpers.datasets import aligned_files, unaligned_files, write_files, zip_bytes
+from helpers.images import random_image
+from helpers.models import tiny_generators
+from helpers.paths import ROOT
+from helpers.servers import FakeHub, FileServer, serving
+from helpers.train_proc import finish, one_line_error, start, train_cmd, user_env
 
 from img2img import data, save_pretrained
 from img2img.data import DatasetError
@@ -157,6 +166,10 @@ def test_archive_packed_from_inside_its_folder_is_accepted(tmp_path):
 
 # --- the app: files, errors and logs -------------------------------------------------------
 
+# Catalog models the app has no weights for: one the fake Hub holds but fails to send (500),
+# one whose file the empty Berkeley mirror lacks (404).
+HUB_MISSING = first(lambda e: source_type(e) == "hub" and e.id not in FIXTURE_WEIGHTS)
+URL_MISSING = first(lambda e: source_type(e) == "url" and e.id not in FIXTURE_WEIGHTS)
 URL_CACHE_MARKER = b"URL-CACHE-CONTENT-" + secrets.token_hex(8).encode()
 HF_CACHE_MARKER = b"HF-CACHE-CONTENT-" + secrets.token_hex(8).encode()
 
@@ -169,13 +182,14 @@ def app(fixtures, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("secure-app")
     install_fixture_weights(tmp / "weights", fixtures)
     (tmp / "examples").mkdir()
-    url_cache = tmp / "url-cache" / "urls" / "0123abcd" / "horse2zebra.pth"
-    hf_blob = tmp / "hf" / "hub" / "models--huggan--pix2pix-maps" / "blobs" / "0123abcd"
+    url_cache = tmp / "url-cache" / "urls" / "0123abcd" / Path(mirror_path(URL_MISSING)).name
+    repo_folder = "models--" + hub_file(HUB_MISSING)[0].replace("/", "--")
+    hf_blob = tmp / "hf" / "hub" / repo_folder / "blobs" / "0123abcd"
     for path, marker in ((url_cache, URL_CACHE_MARKER), (hf_blob, HF_CACHE_MARKER)):
         path.parent.mkdir(parents=True)
         path.write_bytes(marker)
-    maps = (fixtures / "huggan_unet_div8.pytorch_model.bin").read_bytes()
-    hub = FakeHub({("huggan/pix2pix-maps", "pytorch_model.bin"): maps})
+    weights = (fixtures / "huggan_unet_div8.pytorch_model.bin").read_bytes()
+    hub = FakeHub({hub_file(HUB_MISSING): weights})
     hub.fail_status, hub.fail_status_count = 500, 10**6
     with serving(hub), serving(FileServer({})) as berkeley:
         env = app_env(
@@ -200,8 +214,8 @@ def app(fixtures, tmp_path_factory):
                     "/proc/self/cwd/app.py": b"import gradio",
                     str(ROOT / "app.py"): b"import gradio",
                     "app.py": b"import gradio",
-                    "./weights/catalog.json": b'"sources"',
-                    str(ROOT / "weights" / "catalog.json"): b'"sources"',
+                    "./img2img/catalog.json": b'"sources"',
+                    str(ROOT / "img2img" / "catalog.json"): b'"sources"',
                     str(url_cache): URL_CACHE_MARKER,
                     str(hf_blob): HF_CACHE_MARKER,
                     **{
@@ -268,7 +282,8 @@ def test_app_serves_no_file_outside_what_gradio_needs(app, tmp_path):
     assert not served
     # Loopback URLs are not fetched on a caller's behalf (no SSRF).
     before = len(app.berkeley.log), len(app.hub.log)
-    for url in (f"{app.berkeley.url}/x.pth", f"{app.hub.url}/huggan/pix2pix-maps/resolve/main/x"):
+    hub_url = f"{app.hub.url}/{hub_file(HUB_MISSING)[0]}/resolve/main/x"
+    for url in (f"{app.berkeley.url}/x.pth", hub_url):
         status, _ = _get(app.url, f"/gradio_api/file={url}")
         assert status == 403, url
     assert (len(app.berkeley.log), len(app.hub.log)) == before
@@ -278,23 +293,16 @@ def test_app_errors_and_log_never_show_the_token(app, tmp_path):
     client = Client(app.url, analytics_enabled=False, verbose=False)
     random_image(48, 32).save(tmp_path / "p.png")
     messages = []
-    for model_id, expect in (
-        ("pix2pix/sat2map-huggan", "Hub huggan/pix2pix-maps/pytorch_model.bin@main"),
-        ("cyclegan/apple2orange", "HTTP 404"),
-    ):
+    for entry, expect in ((HUB_MISSING, hub_source_text(HUB_MISSING)), (URL_MISSING, "HTTP 404")):
         with pytest.raises(AppError, match="not available") as e:
-            client.predict(handle_file(tmp_path / "p.png"), model_id, api_name="/translate")
+            client.predict(handle_file(tmp_path / "p.png"), entry.id, api_name="/translate")
         assert expect in str(e.value)
         messages.append(str(e.value))
     (tmp_path / "bad.png").write_bytes(b"not an image")
     with pytest.raises(AppError, match="not an image") as e:
-        client.predict(
-            handle_file(tmp_path / "bad.png"), "pix2pix/night2day", api_name="/translate"
-        )
+        client.predict(handle_file(tmp_path / "bad.png"), HUGGAN.id, api_name="/translate")
     messages.append(str(e.value))
-    assert client.predict(
-        handle_file(tmp_path / "p.png"), "pix2pix/night2day", api_name="/translate"
-    )
+    assert client.predict(handle_file(tmp_path / "p.png"), HUGGAN.id, api_name="/translate")
     sent = [h.get("authorization") for _, _, h in app.hub.log]
     assert f"Bearer {SECRET}" in sent  # the token was in play ...
     assert all(SECRET not in m for m in messages)  # ... and never came back
@@ -335,9 +343,9 @@ def _assert_secret_sent_never_shown(hub: FakeHub, *texts: str) -> None:
 
 def test_token_never_in_resolve_errors(tmp_path):
     """A Hub that answers 500 to downloads and 404 to unknown repos; a mirror without files."""
-    maps = b"\x80" + bytes(1000)
+    payload = b"\x80" + bytes(1000)
     with (
-        serving(FakeHub({("huggan/pix2pix-maps", "pytorch_model.bin"): maps})) as hub,
+        serving(FakeHub({hub_file(HUB_MISSING): payload})) as hub,
         serving(FileServer({})) as berkeley,
     ):
         hub.fail_status, hub.fail_status_count = 500, 10**6
@@ -348,7 +356,7 @@ def test_token_never_in_resolve_errors(tmp_path):
             IMG2IMG_WEIGHTS_DIR=str(tmp_path / "w"),
             IMG2IMG_URL_MIRROR=berkeley.url,
         )
-        ids = ["pix2pix/sat2map-huggan", "pix2pix/night2day", "cyclegan/horse2zebra"]
+        ids = [HUB_MISSING.id, HUGGAN.id, URL_MISSING.id]  # Hub 500, Hub 404, URL 404
         rc, out, err = finish(start([sys.executable, "-c", RESOLVE_ALL, *ids], env))
     assert rc == 0, err
     assert out.count("are not available") == 3 and "500" in out and "HTTP 404" in out
@@ -356,8 +364,6 @@ def test_token_never_in_resolve_errors(tmp_path):
 
 
 def test_token_never_in_push_errors(tmp_path):
-    from conftest import tiny_generators
-
     save_pretrained(tiny_generators()["resnet"], tmp_path / "G")
     with serving(RefusingHub()) as hub:
         env = user_env(HF_HOME=str(tmp_path / "hf"), HF_TOKEN=SECRET, HF_ENDPOINT=hub.url)

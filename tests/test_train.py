@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, random_image
+from helpers.datasets import aligned_files, tar_gz, unaligned_files, write_files, zip_bytes
+from helpers.images import random_image
+from helpers.paths import ROOT
+from helpers.servers import FakeHub, FileServer, serving
 from safetensors.torch import load_file
-from servers import FakeHub, FileServer, serving
-from test_data import aligned_files, tar_gz, unaligned_files, write_files, zip_bytes
 from torch import nn
 
 from img2img import data, load_generator

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
-from test_data import aligned_files, unaligned_files, write_files
+from helpers.datasets import aligned_files, unaligned_files, write_files
+from helpers.paths import ROOT
 
 from img2img import load_generator
 from img2img.training import checkpoint as ckpt

@@ -7,7 +7,7 @@ import pickle
 
 import pytest
 import torch
-from conftest import tiny_generators
+from helpers.models import tiny_generators
 from safetensors.torch import save_file
 
 from img2img import CheckpointError, load_generator, save_pretrained

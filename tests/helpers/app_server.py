@@ -13,7 +13,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import ROOT
+from helpers.catalog import HUGGAN, RESNET, UNET
+from helpers.paths import ROOT
+
+# The reference fixture each kind of catalog entry gets: IMG2IMG_WEIGHTS_DIR/<id>/<file>.
+FIXTURE_WEIGHTS = {
+    HUGGAN.id: "huggan_unet_div8.pytorch_model.bin",
+    UNET.id: "junyanz_unet256_batch_ngf8.pth",
+    RESNET.id: "junyanz_resnet9_instance_ngf8.pth",
+    RESNET.reverse: "junyanz_resnet9_instance_ngf8.legacy.pth",  # the pair's other half
+}
 
 
 def free_port() -> int:
@@ -24,13 +33,7 @@ def free_port() -> int:
 
 def install_fixture_weights(weights: Path, fixtures: Path) -> None:
     """Reference checkpoints placed under IMG2IMG_WEIGHTS_DIR/<id>/ (what a deployer does)."""
-    placed = {
-        "pix2pix/night2day": "huggan_unet_div8.pytorch_model.bin",
-        "pix2pix/facades_label2photo": "junyanz_unet256_batch_ngf8.pth",
-        "cyclegan/horse2zebra": "junyanz_resnet9_instance_ngf8.pth",
-        "cyclegan/zebra2horse": "junyanz_resnet9_instance_ngf8.legacy.pth",
-    }
-    for model_id, name in placed.items():
+    for model_id, name in FIXTURE_WEIGHTS.items():
         (weights / model_id).mkdir(parents=True, exist_ok=True)
         (weights / model_id / name).write_bytes((fixtures / name).read_bytes())
 
