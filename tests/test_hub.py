@@ -81,6 +81,8 @@ def test_catalog_is_complete_and_consistent():
         "huggan/pix2pix-night2day",
         "huggan/pix2pix-maps",
         "huggan/pix2pix-edge2shoes",
+        "huggan/sim2real_cyclegan",
+        "Chris1/real2sim-512",
     }
     for entry in catalog.values():
         assert entry.label and entry.expects and entry.dataset and entry.license_id
