@@ -1,7 +1,8 @@
 """img2img: Pix2Pix and CycleGAN image-to-image translation.
 
 Public surface:
-    load_generator(path)          any supported checkpoint file or directory -> nn.Module
+    load_generator(path, name)    any supported checkpoint file or directory -> nn.Module
+                                  (name: one network of a file holding a whole CycleGAN)
     save_pretrained(module, dir)  our release format (config.json + model.safetensors)
     Translator                    cached, batched, no-grad inference on PIL images
 """

@@ -10,6 +10,7 @@ is left for the strict load to report.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
@@ -47,25 +48,47 @@ def drop_legacy_instance_norm_stats(state: StateDict) -> StateDict:
     return out
 
 
-def detect_family(state: StateDict) -> str:
-    """The registry name of the first architecture whose key layout `state` has."""
-    for arch in ARCHITECTURES.values():
+def find_family(state: StateDict) -> str | None:
+    """The registry name of the architecture whose key layout `state` has, or None."""
+    for arch in ARCHITECTURES.values():  # matchers are exclusive: at most one accepts
         if arch.matches(state):
             return arch.name
+    return None
+
+
+def detect_family(state: StateDict) -> str:
+    """`find_family`, or a CheckpointError saying what was found and what was tried."""
+    name = find_family(state)
+    if name is not None:
+        return name
+    near = [m for a in ARCHITECTURES.values() if (m := a.near_miss(state))]
     raise CheckpointError(
-        "unrecognised checkpoint layout. Tried: "
+        "unrecognised checkpoint layout. "
+        + "".join(f"Nearly: {m}. " for m in near)
+        + "Tried: "
         + "; ".join(a.about for a in ARCHITECTURES.values())
         + f". Found: {describe_keys(state)}"
     )
 
 
+def key_patterns(state: StateDict, limit: int = 8) -> str:
+    """Keys with layer indices as N, and how often each occurs (`model.N.block.N.weight x18`)."""
+    counts: dict[str, int] = {}
+    for key in state:
+        pattern = re.sub(r"(?<=\.)\d+(?=\.|$)|^\d+(?=\.)", "N", key)
+        counts[pattern] = counts.get(pattern, 0) + 1
+    shown = ", ".join(f"{p} x{n}" for p, n in list(counts.items())[:limit])
+    more = f" (+{len(counts) - limit} more patterns)" if len(counts) > limit else ""
+    return shown + more
+
+
 def describe_keys(state: StateDict, limit: int = 6) -> str:
-    """What a state dict holds, for error messages: tensor count and its first keys/shapes."""
+    """What a state dict holds, for error messages: its key patterns and first keys/shapes."""
     if not state:
         return "no tensors"
     shown = ", ".join(f"{k} {tuple(v.shape)}" for k, v in list(state.items())[:limit])
     more = f" (+{len(state) - limit} more)" if len(state) > limit else ""
-    return f"{len(state)} tensors: {shown}{more}"
+    return f"{len(state)} tensors in key patterns {key_patterns(state)}; first: {shown}{more}"
 
 
 def infer_config(state: StateDict) -> dict[str, Any]:

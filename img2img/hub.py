@@ -141,29 +141,32 @@ def _check_catalog_architecture(entry: ModelEntry, module: nn.Module, source: Pa
         )
 
 
-def load_model(reference: str | os.PathLike, progress: bool = True) -> nn.Module:
+def load_model(
+    reference: str | os.PathLike, progress: bool = True, name: str | None = None
+) -> nn.Module:
     """A generator from a catalog id or a checkpoint path (the CLI's and app's loader).
 
     A string that is a catalog id always means that model (with the catalog's architecture
     check), even if a folder of that name exists here: `./cyclegan/horse2zebra` is a path.
+    `name` picks one network of a file that holds several (see `load_generator`).
     """
     catalog = load_catalog()
     if isinstance(reference, str) and reference in catalog:
         entry = catalog[reference]
         path = resolve(entry.id, progress)
         try:
-            module = load_generator(path)
+            module = load_generator(path, name)
         except CheckpointError:
             if not _downloaded(path):
                 raise  # the deployer's own file: theirs to fix, never deleted
             _quarantine(path)  # a cached download that does not load: fetch it once more
             path = resolve(entry.id, progress, fresh=True)
-            module = load_generator(path)
+            module = load_generator(path, name)
         _check_catalog_architecture(entry, module, path)
         return module
     path = Path(reference)
     if path.exists():
-        return load_generator(path)
+        return load_generator(path, name)
     raise CheckpointError(
         f"{reference} is neither a catalog id nor an existing checkpoint file or folder "
         f"(`img2img models` lists the ids; e.g. {next(iter(catalog))})"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
+from . import bundle
 from .atomic import atomic_file
 from .convert import StateDict, clean_state_dict, infer_config
 from .errors import CheckpointError, ConfigError
@@ -54,24 +54,19 @@ def find_checkpoint_file(directory: Path) -> Path:
 
 def _is_pickle(path: Path) -> bool:
     with open(path, "rb") as f:
-        head = f.read(4)
+        head = f.read(9)
+    # safetensors: a little-endian u64 header length, then the JSON header. Its first byte is
+    # 0x80 for one header length in 256, so that alone must not make a file a pickle.
+    header_len = int.from_bytes(head[:8], "little")
+    if head[8:9] == b"{" and 8 + header_len <= path.stat().st_size:
+        return False
     # torch.save zip archives, or legacy pickles (protocol 2+ opcode 0x80).
-    return head == _ZIP_MAGIC or head[:1] == b"\x80"
+    return head[:4] == _ZIP_MAGIC or head[:1] == b"\x80"
 
 
-def _unwrap(obj: Any, path: Path) -> StateDict:
-    """A plain {name: tensor} dict from what torch.load returned."""
-    if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return dict(obj)
-    if isinstance(obj, Mapping):
-        for key in ("state_dict", "model", "G"):
-            if key in obj and isinstance(obj[key], Mapping):
-                return _unwrap(obj[key], path)
-    raise CheckpointError(f"{path} does not hold a generator state dict (got {type(obj).__name__})")
-
-
-def read_state_dict(path: str | os.PathLike) -> StateDict:
-    """Tensors of a checkpoint file (safetensors, or a pickle through weights_only=True)."""
+def read_checkpoint(path: str | os.PathLike) -> dict[str, StateDict]:
+    """Every network in a checkpoint file, by name (see bundle.py): safetensors, or a pickle
+    read through torch.load(weights_only=True)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
@@ -87,13 +82,19 @@ def read_state_dict(path: str | os.PathLike) -> StateDict:
             ) from e
         except (RuntimeError, EOFError, OSError, ValueError) as e:
             raise CheckpointError(f"cannot read {path} (truncated or corrupt?): {e}") from e
-        return _unwrap(obj, path)
+        return bundle.networks(obj)
     try:
-        return load_file(path, device="cpu")
+        return bundle.networks(load_file(path, device="cpu"))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(
             f"cannot read {path}: neither a safetensors file nor a torch checkpoint ({e})"
         ) from e
+
+
+def read_state_dict(path: str | os.PathLike, name: str | None = None) -> StateDict:
+    """Tensors of one network in a checkpoint file: the one called `name`, or the file's only
+    generator (CheckpointError listing the names when it holds several)."""
+    return bundle.select(read_checkpoint(path), name, str(path))
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -140,11 +141,14 @@ def build_and_load(config: dict[str, Any], state: StateDict, source: str = "") -
     return module.eval()
 
 
-def load_generator(path: str | os.PathLike) -> nn.Module:
+def load_generator(path: str | os.PathLike, name: str | None = None) -> nn.Module:
     """Load a generator from a checkpoint file or directory in any supported family.
 
+    `name` picks one network of a file that holds several (a whole CycleGAN: `G_AB`,
+    `netG_B`, ...); without it such a file must hold exactly one generator.
     Returns the module in eval mode on the CPU, with `.config` (its constructor arguments).
-    Raises CheckpointError when the file is missing, unreadable, unsafe or does not match.
+    Raises CheckpointError when the file is missing, unreadable, unsafe or does not match,
+    or holds several generators and none is named (the message lists their names).
     """
     path = Path(path)
     if path.is_dir():
@@ -154,12 +158,15 @@ def load_generator(path: str | os.PathLike) -> nn.Module:
         weights, config_path = path, path.parent / CONFIG_NAME
     else:
         raise CheckpointError(f"checkpoint not found: {path}")
-    state = clean_state_dict(read_state_dict(weights))
+    state = clean_state_dict(read_state_dict(weights, name))
     # A config.json is ours only beside our weights file; classic files describe themselves.
     if config_path.is_file() and weights.suffix == ".safetensors":
         config = _read_config(config_path)
     else:
-        config = infer_config(state)
+        try:
+            config = infer_config(state)
+        except CheckpointError as e:
+            raise CheckpointError(f"{weights}: {e}") from e
     return build_and_load(config, state, source=str(weights))
 
 

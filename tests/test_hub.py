@@ -102,10 +102,11 @@ def _check_entry(entry: ModelEntry) -> None:
         assert family == entry.family and source_type(entry) == "url"
         assert mirror_path(entry) == f"{BERKELEY_FOLDER[family]}/{name}.pth"
         assert entry.architecture["architecture"] == ARCHITECTURE[family]
-    if entry.format == "huggan":
+    if entry.format == "huggan":  # the HugGAN community event's scripts: one per family
         repo, filename = hub_file(entry)
-        assert repo.startswith("huggan/pix2pix-") and filename == "pytorch_model.bin"
-        assert entry.family == "pix2pix" and entry.architecture["architecture"] == "huggan_unet"
+        assert filename == "pytorch_model.bin"
+        want = {"pix2pix": "huggan_unet", "cyclegan": "huggan_resnet"}[entry.family]
+        assert entry.architecture["architecture"] == want
 
 
 def test_availability_and_source_order(tmp_path, monkeypatch):

@@ -111,6 +111,17 @@ def test_broken_files(tmp_path, content):
         load_generator(tmp_path / "x.pth")
 
 
+def test_safetensors_whose_header_length_starts_with_0x80(tmp_path):
+    """Was: read as a legacy pickle (first byte 0x80) and refused, for 1 header size in 256."""
+    state = tiny_generators()["resnet"].state_dict()
+    for pad in range(256):
+        save_file(state, tmp_path / "m.safetensors", metadata={"pad": "x" * pad})
+        if (tmp_path / "m.safetensors").read_bytes()[0] == 0x80:
+            break
+    assert (tmp_path / "m.safetensors").read_bytes()[0] == 0x80
+    assert load_generator(tmp_path / "m.safetensors").config["architecture"] == "resnet"
+
+
 def test_truncated_safetensors(tmp_path):
     save_pretrained(tiny_generators()["resnet"], tmp_path / "m")
     f = tmp_path / "m" / "model.safetensors"

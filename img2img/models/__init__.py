@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .huggan_resnet import HugGANResnetGenerator
 from .huggan_unet import HugGANUNetGenerator
 from .patchgan import PatchGANDiscriminator
 from .registry import (
@@ -18,6 +19,7 @@ from .unet import UNetGenerator
 __all__ = [
     "ARCHITECTURES",
     "Architecture",
+    "HugGANResnetGenerator",
     "HugGANUNetGenerator",
     "PatchGANDiscriminator",
     "ResnetGenerator",

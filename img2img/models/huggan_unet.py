@@ -121,3 +121,10 @@ def config_from_state(state: dict[str, Any]) -> dict[str, Any]:
         out_channels=int(state["final.2.weight"].shape[0]),
         ngf=int(first.shape[0]),
     )
+
+
+def near_miss(state: dict[str, Any]) -> str | None:
+    """Why a state dict that starts like a HugGAN U-Net is not one (None: it does not)."""
+    if "down1.model.0.weight" in state and "final.2.weight" not in state:
+        return "HugGAN U-Net layout (down1.model.0.weight) without its output conv final.2.weight"
+    return None

@@ -4,10 +4,13 @@ Each architecture module is self-contained and provides, beside its class:
     size_multiple(config) -> int       what input sides must be a multiple of
     matches(state) -> bool             whether a (cleaned) state dict has its key layout
     config_from_state(state) -> dict   its constructor arguments, read off the tensors
+and optionally
+    near_miss(state) -> str | None     why a state dict that resembles it is still not one
+                                       (asked only when no architecture matched)
 Adding a family is one new module plus one line in ARCHITECTURES. Everything else (loading,
 conversion, train.py's choices, the Translator's padding, the tests) reads this table.
-Order matters for recognition: the first architecture whose `matches` accepts a state dict
-reads it.
+Matchers are exclusive (tests/test_families.py checks every family and variant), so the
+order of the table does not decide anything.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from . import huggan_unet, resnet, unet
+from . import huggan_resnet, huggan_unet, resnet, unet
 from .configurable import defaults_of
 
 
@@ -32,11 +35,22 @@ class Architecture:
     matches: Callable[[dict[str, Any]], bool]
     config_from_state: Callable[[dict[str, Any]], dict[str, Any]]
     about: str  # one line for error messages: the family and its telltale keys
+    near_miss: Callable[[dict[str, Any]], str | None]
+
+
+def _no_near_miss(state: dict[str, Any]) -> str | None:
+    return None
 
 
 def _entry(module: ModuleType, cls: type[nn.Module], about: str) -> Architecture:
     return Architecture(
-        cls.architecture, cls, module.size_multiple, module.matches, module.config_from_state, about
+        cls.architecture,
+        cls,
+        module.size_multiple,
+        module.matches,
+        module.config_from_state,
+        about,
+        getattr(module, "near_miss", _no_near_miss),
     )
 
 
@@ -45,7 +59,12 @@ ARCHITECTURES: dict[str, Architecture] = {
     for a in (
         _entry(huggan_unet, huggan_unet.HugGANUNetGenerator, "HugGAN U-Net (down1..down8, final)"),
         _entry(unet, unet.UNetGenerator, "pix2pix U-Net (model.model.0, nested model.model.1)"),
-        _entry(resnet, resnet.ResnetGenerator, "CycleGAN ResNet (model.1 7x7, conv_block)"),
+        _entry(resnet, resnet.ResnetGenerator, "junyanz ResNet (model.1 7x7, conv_block, ConvT)"),
+        _entry(
+            huggan_resnet,
+            huggan_resnet.HugGANResnetGenerator,
+            "HugGAN/community ResNet (model.1 7x7; block, Upsample+Conv or affine IN)",
+        ),
     )
 }
 

@@ -108,20 +108,41 @@ def size_multiple(config: dict[str, Any]) -> int:
     return 4
 
 
+_BLOCK_KEY = re.compile(r"model\.(\d+)\.conv_block\.")
+_HUGGAN_BLOCK_KEY = re.compile(r"model\.\d+\.block\.")
+
+
 def matches(state: dict[str, Any]) -> bool:
-    """junyanz ResNet: `model.1` is the 7x7 input conv (after ReflectionPad2d(3))."""
+    """junyanz ResNet: `model.1` is the 7x7 input conv (after ReflectionPad2d(3)), residual
+    blocks are `conv_block`s, the decoder starts with a ConvTranspose2d right after them, and
+    an affine norm is BatchNorm (running statistics beside its weight). Anything else with a
+    7x7 `model.1` (blocks named `block`, Upsample + Conv, affine InstanceNorm) is
+    huggan_resnet's: the two matchers never claim the same state dict."""
     w = state.get("model.1.weight")
-    return w is not None and w.dim() == 4 and w.shape[-1] == 7
+    if w is None or w.dim() != 4 or tuple(w.shape[-2:]) != (7, 7):
+        return False
+    if any(_HUGGAN_BLOCK_KEY.match(k) for k in state):
+        return False
+    n_blocks = len(_block_indices(state))
+    if f"model.{10 + n_blocks}.weight" not in state:  # no ConvTranspose2d after the blocks
+        return False
+    return "model.2.weight" not in state or "model.2.running_mean" in state
+
+
+def _block_indices(state: dict[str, Any]) -> set[int]:
+    return {int(m.group(1)) for k in state if (m := _BLOCK_KEY.match(k))}
 
 
 def config_from_state(state: dict[str, Any]) -> dict[str, Any]:
     """Constructor arguments read off the tensors of a junyanz ResNet state dict."""
     first = state["model.1.weight"]  # (ngf, in_channels, 7, 7)
-    blocks = {int(m.group(1)) for k in state if (m := re.match(r"model\.(\d+)\.conv_block\.", k))}
-    n_blocks = len(blocks)
+    n_blocks = len(_block_indices(state))
     last = state.get(f"model.{10 + n_blocks + 7}.weight")  # final 7x7 conv
     if last is None:
-        raise CheckpointError(f"ResNet checkpoint with {n_blocks} blocks lacks its output conv")
+        raise CheckpointError(
+            f"junyanz ResNet checkpoint with {n_blocks} conv_block residual blocks lacks its "
+            f"output conv model.{10 + n_blocks + 7}.weight"
+        )
     if "model.2.weight" in state:
         norm = "batch"
     elif "model.1.bias" in state:
