@@ -9,7 +9,8 @@ import json
 
 import pytest
 import torch
-from conftest import random_image, tiny_generators
+from helpers.images import random_image
+from helpers.models import tiny_generators
 from safetensors.torch import load_file, save_file
 from torch import nn
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.models import tiny_config
 from PIL import Image
 
 from img2img import Translator, errors, load_generator, save_pretrained
@@ -25,13 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CODE = "import img2img.catalog as c; print(c.CATALOG_PATH, c.weights_dir())"
 
 
-def tiny(name: str, **overrides) -> torch.nn.Module:
+def tiny(name: str) -> torch.nn.Module:
     """A small generator of registry architecture `name` (ngf 8, few blocks)."""
-    config = {"architecture": name, "ngf": 8, **overrides}
-    if "n_blocks" in defaults_of(ARCHITECTURES[name].cls):
-        config.setdefault("n_blocks", 2)
     torch.manual_seed(0)
-    return build_generator(config)
+    return build_generator(tiny_config(name))
 
 
 def photo(w: int = 64, h: int = 48) -> Image.Image:

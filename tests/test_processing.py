@@ -15,6 +15,7 @@ from PIL import Image
 from torchvision import transforms
 
 from img2img import ImageError, Translator
+from img2img.models import ARCHITECTURES
 from img2img.processing import (
     open_image,
     pad_to_multiple,
@@ -101,7 +102,7 @@ def test_exif_orientation(tmp_path, orientation, expect):
 
 
 @pytest.mark.parametrize("size", [(1, 1), (3000, 17), (17, 3000), (257, 255), (2, 700)])
-@pytest.mark.parametrize("arch", ["unet", "resnet", "huggan_unet"])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_odd_sizes(size, arch):
     out = Translator(device="cpu").translate(tiny_generators()[arch], [random_image(*size)])[0]
     assert out.size == size

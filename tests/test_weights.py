@@ -11,10 +11,11 @@ from helpers.models import tiny_generators
 from safetensors.torch import save_file
 
 from img2img import CheckpointError, load_generator, save_pretrained
+from img2img.models import ARCHITECTURES
 from img2img.weights import read_state_dict
 
 
-@pytest.mark.parametrize("arch", ["unet", "resnet", "huggan_unet"])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_round_trip_our_format(tmp_path, arch):
     model = tiny_generators()[arch]
     save_pretrained(model, tmp_path / arch, card="# card\n", metadata={"dataset": "facades"})
