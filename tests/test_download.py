@@ -93,3 +93,60 @@ def test_offline_uses_cache_and_refuses_network(server, tmp_path, monkeypatch):
     with pytest.raises(DownloadError, match="HF_HUB_OFFLINE"):
         _dl(server, tmp_path / "other.pth")
     assert len(server.gets()) == 1
+
+
+def _checkpoint_bytes(fixtures) -> bytes:
+    return (fixtures / "junyanz_resnet9_instance_ngf8.pth").read_bytes()
+
+
+def test_a_cut_without_content_length_is_caught_by_the_content_check(fixtures, tmp_path):
+    """Was: a server that sends no Content-Length and cuts the file short got the truncated
+    file's sha256 recorded, and every later use failed. Now the new download must parse as
+    a checkpoint before it is trusted; a failed check is retried from zero."""
+    from img2img.weights import read_state_dict
+
+    data = _checkpoint_bytes(fixtures)
+    with serving(FileServer({"g.pth": data})) as server:
+        server.unsized, server.drops = 1, [len(data) // 2]  # looks complete, is half
+        dest = tmp_path / "g.pth"
+        download(f"{server.url}/g.pth", dest, backoff=0, progress=False, check=read_state_dict)
+        assert dest.read_bytes() == data and len(server.gets()) == 2
+        # The same cut, unchecked, is what used to be trusted.
+        server.unsized, server.drops = 1, [len(data) // 2]
+        blind = tmp_path / "blind" / "g.pth"
+        download(f"{server.url}/g.pth", blind, backoff=0, progress=False)
+        assert blind.stat().st_size == len(data) // 2
+        # A server that always cuts: a clear error, nothing trusted.
+        server.unsized, server.drops = 9, [len(data) // 2] * 9
+        never = tmp_path / "never" / "g.pth"
+        with pytest.raises(DownloadError, match="not usable after 2 attempts"):
+            download(
+                f"{server.url}/g.pth", never, retries=1, backoff=0, progress=False,
+                check=read_state_dict,
+            )  # fmt: skip
+        assert not never.exists() and not never.with_name("g.pth.sha256").exists()
+
+
+def test_a_cached_download_that_does_not_load_is_quarantined_and_fetched_again(
+    fixtures, tmp_path, monkeypatch
+):
+    """A truncated file trusted by an older version (its sha256 recorded) no longer fails
+    every request: loading it fails once, it is moved aside and downloaded again."""
+    from helpers.catalog import RESNET, mirror_path
+
+    from img2img import hub
+
+    data = _checkpoint_bytes(fixtures)
+    with serving(FileServer({mirror_path(RESNET): data})) as server:
+        monkeypatch.setenv("IMG2IMG_URL_MIRROR", server.url)
+        monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))
+        monkeypatch.setenv("IMG2IMG_WEIGHTS_DIR", str(tmp_path / "none"))
+        path = hub.resolve(RESNET.id, progress=False)
+        cut = data[: len(data) // 2]
+        path.write_bytes(cut)  # the poisoned cache of an older version: checksum matches
+        path.with_name(path.name + ".sha256").write_text(hashlib.sha256(cut).hexdigest() + "  x\n")
+        model = hub.load_model(RESNET.id, progress=False)
+        assert model.config["architecture"] == "resnet"
+        assert path.read_bytes() == data
+        assert path.with_name(path.name + ".bad").read_bytes() == cut
+        assert len(server.gets()) == 2

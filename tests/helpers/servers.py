@@ -2,7 +2,8 @@
 
 Both run in a daemon thread on 127.0.0.1 with an ephemeral port, serve bytes from a dict,
 honour Range requests, log what they were asked, and can inject faults (drop the connection
-after N bytes, answer 500) so that resume, retry and error paths run for real.
+after N bytes, answer 500, send no Content-Length) so that resume, retry and error paths run
+for real.
 """
 
 from __future__ import annotations
@@ -69,7 +70,11 @@ class _Handler(BaseHTTPRequestHandler):
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Length", str(len(body)))
+        if self.server.take_unsized():  # no length: the body ends where the connection does
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(body)))
         for key, value in extra_headers.items():
             self.send_header(key, value)
         self.end_headers()
@@ -91,6 +96,7 @@ class LoopbackServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.log: list[tuple[str, str, dict]] = []
         self.drops: list[int] = []  # bytes to send before dropping, one per GET
+        self.unsized = 0  # the next N GETs send no Content-Length (a cut is then invisible)
         self.fail_status = 0
         self.fail_status_count = 0
         self.lock = threading.Lock()
@@ -102,6 +108,11 @@ class LoopbackServer(ThreadingHTTPServer):
     def take_drop(self) -> int | None:
         with self.lock:
             return self.drops.pop(0) if self.drops else None
+
+    def take_unsized(self) -> bool:
+        with self.lock:
+            self.unsized, unsized = max(0, self.unsized - 1), self.unsized > 0
+            return unsized
 
     def lookup(self, path: str) -> tuple[bytes, dict[str, str]] | None:
         raise NotImplementedError
