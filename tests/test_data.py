@@ -26,9 +26,9 @@ def test_dataset_names_resolve_per_family():
     assert data.find_dataset("maps", "cyclegan").source == "cyclegan"  # its own archive first
     assert data.find_dataset("night2day", "cyclegan").source == "pix2pix"  # used unpaired
     assert data.find_dataset("pix2pix/maps", "cyclegan").source == "pix2pix"
-    url = data.find_dataset("horse2zebra", "cyclegan").url(data.ORIGINAL_BASE)
+    url = data.find_dataset("horse2zebra", "cyclegan").url(data.BERKELEY_HOST)
     assert url == "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/horse2zebra.zip"
-    url = data.find_dataset("facades", "pix2pix").url(data.ORIGINAL_BASE)
+    url = data.find_dataset("facades", "pix2pix").url(data.BERKELEY_HOST)
     assert url == "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz"
     with pytest.raises(DatasetError, match="unknown dataset 'horse2zebra' for pix2pix.*facades"):
         data.find_dataset("horse2zebra", "pix2pix")
