@@ -13,6 +13,7 @@ Both point at repos in our format (config.json + model.safetensors), e.g. made b
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -97,8 +98,11 @@ def get_entry(model_id: str, catalog: dict[str, ModelEntry] | None = None) -> Mo
     """The entry for `model_id`; an unknown id raises an error listing the valid ones."""
     catalog = load_catalog() if catalog is None else catalog
     if model_id not in catalog:
+        close = difflib.get_close_matches(model_id, list(catalog), n=3, cutoff=0.5)
+        close += [i for i in catalog if i.split("/")[-1] == model_id and i not in close]
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
         raise UnknownModelError(
-            f"unknown model id {model_id!r}; valid ids: {', '.join(sorted(catalog))}"
+            f"unknown model id {model_id!r}; {hint}valid ids: {', '.join(sorted(catalog))}"
         )
     return catalog[model_id]
 

@@ -5,13 +5,17 @@ Resolution order for a catalog id:
 2. the deployer's Hub repo (IMG2IMG_REPO_<ID> or IMG2IMG_HUB_NAMESPACE, see catalog.py);
 3. the entry's sources in order: Hub files through `hf_hub_download` (so HF_HOME, HF_TOKEN,
    HF_ENDPOINT and HF_HUB_OFFLINE work as usual) and original URLs (download.py).
-When every source fails, WeightsUnavailableError lists each one and why.
+When every source fails, WeightsUnavailableError lists each one and why. A source whose
+server cannot be reached (network.py: one short probe per host, remembered) is not tried:
+its cached copy is used if there is one, else it fails at once instead of after the HTTP
+client's timeouts and retries. `availability` says where weights would come from, for free.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
@@ -24,8 +28,9 @@ from .catalog import (
     local_dir,
     remote_sources,
 )
-from .download import BERKELEY_HOST, cache_dir, download, is_offline, quarantine
+from .download import BERKELEY_HOST, cache_dir, download, is_offline, quarantine, verify_cached
 from .errors import CheckpointError, WeightsUnavailableError
+from .network import host_of, reachable
 from .weights import find_checkpoint_file, load_generator, read_state_dict
 
 # A deployer may retrain at another width or depth; a different network type is an error.
@@ -88,6 +93,59 @@ def _quarantine(path: Path) -> None:
     blob.unlink(missing_ok=True)
 
 
+def _endpoint(source: Source) -> str:
+    """The server a source is fetched from (the Hub endpoint, or the URL's mirror)."""
+    if source.type == "hub":
+        from huggingface_hub import constants
+
+        return constants.ENDPOINT
+    return source_url(source)
+
+
+def cached(source: Source) -> Path | None:
+    """The source's file if a complete copy is already in a cache (no network used)."""
+    if source.type == "url":
+        dest = _url_dest(source)
+        return dest if verify_cached(dest, source.sha256) else None
+    from huggingface_hub import try_to_load_from_cache
+
+    paths = [
+        try_to_load_from_cache(source.repo_id, name, revision=source.revision)
+        for name in (source.filename, *source.files)
+    ]
+    return Path(paths[0]) if all(isinstance(p, str) for p in paths) else None
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Where a model's weights would come from right now, without downloading anything."""
+
+    state: str  # "local", "cached", "download" or "unpublished"
+    source: str  # the local folder, the cached source, or the source a download would use
+
+    @property
+    def ready(self) -> bool:
+        return self.state in ("local", "cached")
+
+
+def availability(entry: ModelEntry) -> Availability:
+    """Cheap: file existence only (the checksum is verified when the model loads)."""
+    local = local_dir(entry)
+    if local.is_dir() and any(p.is_file() for p in local.iterdir()):
+        return Availability("local", str(local))
+    sources = remote_sources(entry)
+    for source in sources:
+        if (
+            source.type == "url"
+            and _url_dest(source).is_file()
+            or (source.type == "hub" and cached(source) is not None)
+        ):
+            return Availability("cached", source.describe())
+    if sources:
+        return Availability("download", sources[0].describe())
+    return Availability("unpublished", f"set {entry.env_var} once it is published")
+
+
 def _reason(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
@@ -120,6 +178,12 @@ def resolve(model_id: str, progress: bool = True, fresh: bool = False) -> Path:
     if not sources:
         tried.append(f"no public source yet (set {entry.env_var} once it is published)")
     for source in sources:
+        if not is_offline() and not reachable(_endpoint(source)):  # fail fast, not in 20 s
+            if not fresh and (path := cached(source)) is not None:
+                return path
+            host = "{}:{}".format(*host_of(_endpoint(source)))
+            tried.append(f"{source.describe()}: no network ({host} cannot be reached)")
+            continue
         try:
             return _fetch(source, progress, fresh)
         except Exception as e:  # noqa: BLE001 - every failure is reported below
