@@ -105,17 +105,10 @@ def test_availability_says_where_weights_would_come_from(fixtures, tmp_path, mon
     save_pretrained(model, tmp_path / "weights" / RESNET.id)
     local = hub.availability(RESNET)
     assert local.state == "local" and local.ready
-    with serving(
-        FileServer(
-            {
-                mirror_path(RESNET.reverse and get_entry(RESNET.reverse)): (
-                    fixtures / "junyanz_resnet9_instance_ngf8.pth"
-                ).read_bytes()
-            }
-        )
-    ) as berkeley:
+    reverse = get_entry(RESNET.reverse)
+    data = (fixtures / "junyanz_resnet9_instance_ngf8.pth").read_bytes()
+    with serving(FileServer({mirror_path(reverse): data})) as berkeley:
         monkeypatch.setenv("IMG2IMG_URL_MIRROR", berkeley.url)
-        reverse = get_entry(RESNET.reverse)
         assert hub.availability(reverse).state == "download"
         hub.resolve(reverse.id, progress=False)
         assert hub.availability(reverse).state == "cached"
