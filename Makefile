@@ -5,10 +5,16 @@ PY := $(VENV)/bin/python
 
 .PHONY: test run lint load bench browser clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# `make run` needs only the runtime (requirements.txt); `make test` adds the dev tools. pip
+# prints its progress: the first install downloads torch (~1 min), nothing is hidden.
+$(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 browser:  ## Debian's chromium for the browser tests (Playwright never downloads a browser)
@@ -19,7 +25,7 @@ browser:  ## Debian's chromium for the browser tests (Playwright never downloads
 test: $(VENV)/.installed browser  ## install everything, run the whole test suite
 	$(PY) -m pytest
 
-run: $(VENV)/.installed  ## install everything, serve the app on http://127.0.0.1:7860
+run: $(VENV)/.runtime  ## install the runtime, serve the app on http://127.0.0.1:7860
 	$(PY) app.py
 
 bench: $(VENV)/.installed  ## speed vs the eager fp32 reference: inference, training, app (JSON + bench/RESULTS.md)
