@@ -29,3 +29,12 @@ def test_every_source_file_is_in_the_file_tree():
 def test_the_two_setup_commands():
     assert "make run" in README and "make test" in README
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_spaces_front_matter():
+    """HF Spaces rejects a short_description over 60 characters; every Hub model is listed."""
+    front = README.split("---")[1]
+    short = next(line for line in front.splitlines() if line.startswith("short_description:"))
+    assert len(short.split(":", 1)[1].strip()) <= 60
+    hub_repos = {s.repo_id for e in load_catalog().values() for s in e.sources if s.type == "hub"}
+    assert all(f"  - {repo}" in front for repo in hub_repos)
