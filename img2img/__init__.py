@@ -11,17 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import (
-    CheckpointError,
-    ConfigError,
-    DatasetError,
-    DownloadError,
-    ImageError,
-    Img2ImgError,
-    PushError,
-    UnknownModelError,
-    WeightsUnavailableError,
-)
+from . import errors
+from .errors import *  # noqa: F403 - every library exception is public (errors.__all__)
 
 if TYPE_CHECKING:
     from .inference import Translator, default_device
@@ -50,15 +41,7 @@ def __getattr__(name: str):
 __version__ = "0.1.0"
 
 __all__ = [
-    "CheckpointError",
-    "ConfigError",
-    "DatasetError",
-    "DownloadError",
-    "ImageError",
-    "Img2ImgError",
-    "PushError",
-    "UnknownModelError",
-    "WeightsUnavailableError",
+    *errors.__all__,
     "Translator",
     "default_device",
     "load_generator",
