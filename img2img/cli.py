@@ -22,7 +22,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from . import publish
+from . import evaluate, publish
 from .catalog import load_catalog
 from .errors import Img2ImgError
 from .inference import Translator
@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--private", action="store_true")
     sub.add_parser("models", help="list the catalog ids")
+    evaluate.add_parser(sub)
     return parser
 
 
@@ -188,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return translate_command(args)
     if args.command in ("push", "mirror"):
         return publish_command(args)
+    if args.command == "evaluate":
+        return evaluate.command(args)
     return models_command()
 
 

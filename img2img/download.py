@@ -68,6 +68,19 @@ def verify_cached(dest: Path, expected: str | None = None) -> bool:
     return actual == recorded and (expected is None or actual == expected.lower())
 
 
+def adopt(dest: Path, expected: str) -> bool:
+    """Record the sidecar of a file put at `dest` by hand, if it hashes to `expected`.
+
+    For machines that cannot download: a copy fetched elsewhere is used once it verifies
+    (otherwise `download` would treat the unrecorded file as corrupt and fetch it again).
+    """
+    dest = Path(dest)
+    if not dest.is_file() or _sidecar(dest).is_file() or sha256_of(dest) != expected.lower():
+        return False
+    write_text(_sidecar(dest), f"{expected.lower()}  {dest.name}\n")
+    return True
+
+
 def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse:
     headers = {"User-Agent": USER_AGENT}
     if offset:

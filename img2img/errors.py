@@ -43,6 +43,10 @@ class DatasetError(Img2ImgError, ValueError):
     """A dataset cannot be fetched, extracted or read."""
 
 
+class EvaluationError(Img2ImgError, ValueError):
+    """An evaluation cannot run as asked: unknown metric, unmatched images, too few samples."""
+
+
 class PushError(Img2ImgError):
     """Publishing to the Hub failed; what was to be published is still on disk."""
 
@@ -52,6 +56,7 @@ __all__ = [
     "ConfigError",
     "DatasetError",
     "DownloadError",
+    "EvaluationError",
     "ImageError",
     "Img2ImgError",
     "PushError",

@@ -1,7 +1,8 @@
 """PIL <-> tensor, the value-range contract, and the size policy. Pure functions.
 
 Contract: networks see float tensors (B, 3, H, W) in [-1, 1]; images are 8-bit PIL images.
-`to_tensor` and `to_image` are the only places that convert between the two.
+`to_tensor` / `to_image` (and, on uint8 level tensors, `pixels` / `from_uint8` / `to_uint8`)
+are the only places that convert between the two.
 
 Size policy (ours): keep the aspect ratio, resize the long side to a working size, pad to the
 architecture's multiple (reflect where possible), run, crop the padding off, resize back to
@@ -124,11 +125,31 @@ def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
     """RGB PIL image -> (1, 3, H, W) float32 in [-1, 1]; torchvision ToTensor + Normalize(0.5)."""
+    return from_uint8(pixels(img))
+
+
+def pixels(img: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> its (1, 3, H, W) uint8 levels."""
     if img.mode != "RGB":
-        raise ImageError(f"to_tensor expects an RGB image, got mode {img.mode}")
+        raise ImageError(f"expected an RGB image, got mode {img.mode}")
     x = torch.from_numpy(np.array(img, dtype=np.uint8, copy=True)).permute(2, 0, 1)
+    return x.contiguous().unsqueeze(0)
+
+
+def from_uint8(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., 3, H, W) -> float32 in [-1, 1], the network's value range."""
     # Same ops, same order as the classic pipeline, so outputs match it bit for bit.
-    return x.contiguous().to(torch.float32).div(255).sub(0.5).div(0.5).unsqueeze(0)
+    return x.to(torch.float32).div(255).sub(0.5).div(0.5)
+
+
+def to_uint8(t: torch.Tensor, truncate: bool = False) -> torch.Tensor:
+    """Float (..., 3, H, W) in [-1, 1] -> uint8 levels (clamped), on the tensor's device.
+
+    `truncate` reproduces the classic `((y + 1) / 2 * 255).astype(uint8)`; otherwise values
+    are rounded to the nearest level.
+    """
+    y = t.detach().to(torch.float32).add(1).div(2).mul(255).clamp(0, 255)
+    return (y if truncate else y.round()).to(torch.uint8)
 
 
 def to_image(t: torch.Tensor, truncate: bool = False) -> Image.Image:
@@ -143,9 +164,8 @@ def to_image(t: torch.Tensor, truncate: bool = False) -> Image.Image:
         t = t[0]
     if t.dim() != 3 or t.shape[0] != 3:
         raise ValueError(f"to_image expects (3, H, W), got {tuple(t.shape)}")
-    y = t.detach().to("cpu", torch.float32).add(1).div(2).mul(255).clamp(0, 255)
-    y = y if truncate else y.round()
-    return Image.fromarray(y.to(torch.uint8).permute(1, 2, 0).contiguous().numpy(), mode="RGB")
+    y = to_uint8(t.detach().cpu(), truncate)
+    return Image.fromarray(y.permute(1, 2, 0).contiguous().numpy(), mode="RGB")
 
 
 def working_size(size: tuple[int, int], long_side: int | None) -> tuple[int, int]:

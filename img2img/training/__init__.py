@@ -11,7 +11,7 @@ pool.py         the CycleGAN image pool, seeded and resumable
 precision.py    fp32 / bf16 / fp16 + grad scaler
 checkpoint.py   atomic resume checkpoints, RNG state capture
 distributed.py  torchrun: process group, device, DDP, collectives
-metrics.py      validation: L1, PSNR, SSIM, cycle L1, image grids (per-family batch metrics)
+metrics.py      validation: img2img.quality scores, cycle L1, FID/KID if cheap, image grids
 monitor.py      tqdm, TensorBoard, metrics.jsonl
 export.py       weights/<name>/ in the release format, push to the Hub
 """

@@ -1,53 +1,42 @@
 """Validation on the held-out split: L1, PSNR and SSIM for pairs, cycle L1 for CycleGAN.
 
+The scores are img2img.quality's, the ones `img2img evaluate` reports: per image on 8-bit
+RGB (outputs quantised as the official test pipeline writes them, truncating; targets
+recover their stored levels), then the mean. At crop size 256 a pix2pix validation image
+goes through exactly the official protocol, so its numbers are evaluate's on that split.
+CycleGAN runs add FID and KID (A2B, outputs vs real B; perceptual.py) on the validation
+sample when that is cheap: on a GPU, with the Inception weights already in the cache
+(validation never downloads); they are skipped otherwise. On a sample of val_images (50 by
+default) FID is biased upwards: compare it only between runs with the same sample size.
+
 Generators run as at test time and leave no trace on training: BatchNorm normalises each
 image with its own statistics (no running-stat update), dropout is off, no gradients, and
 no global random numbers are drawn, so validating never changes what training does next.
-Images are compared in [0, 1].
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from .. import perceptual, quality
+from ..errors import EvaluationError, Img2ImgError
 from ..models.norm import set_image_stats
+from ..processing import to_uint8
 
 GRID_SAMPLES = 4  # rows in the TensorBoard image grid
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] -> [0, 1], clamped (the inverse of the value-range contract's normalisation)."""
+    """[-1, 1] -> [0, 1], clamped (for the image grid)."""
     return x.float().add(1).div(2).clamp(0, 1)
-
-
-def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) in [0, 1] -> (N,) peak signal-to-noise ratio in dB."""
-    mse = (x - y).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(1.0 / mse.clamp_min(1e-12))
-
-
-def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """(N, C, H, W) in [0, 1] -> (N,) mean SSIM (Wang et al. 2004, Gaussian 11x11, valid)."""
-    coords = torch.arange(window, dtype=x.dtype, device=x.device) - window // 2
-    g = torch.exp(-(coords**2) / (2 * sigma**2))
-    g = (g / g.sum()).view(1, 1, 1, -1)
-    c = x.shape[1]
-
-    def blur(t: torch.Tensor) -> torch.Tensor:  # separable Gaussian, per channel
-        t = F.conv2d(t, g.expand(c, 1, 1, window), groups=c)
-        return F.conv2d(t, g.view(1, 1, -1, 1).expand(c, 1, window, 1), groups=c)
-
-    mx, my = blur(x), blur(y)
-    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
-    c1, c2 = 0.01**2, 0.03**2
-    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    return s.flatten(1).mean(1)
 
 
 def image_grid(images: torch.Tensor, columns: int, pad: int = 2) -> torch.Tensor:
@@ -82,40 +71,90 @@ def _batches(data: Dataset, batch_size: int) -> Iterator[tuple[torch.Tensor, tor
         yield torch.stack([s["A"] for s in items]), torch.stack([s["B"] for s in items])
 
 
-def _paired(out: dict[str, list[torch.Tensor]], prefix: str, fake, real) -> None:
-    f, r = to_unit(fake), to_unit(real)
-    out.setdefault(f"{prefix}L1", []).append((f - r).abs().flatten(1).mean(1))
-    out.setdefault(f"{prefix}PSNR", []).append(psnr(f, r))
-    out.setdefault(f"{prefix}SSIM", []).append(ssim(f, r))
+@dataclass
+class Collected:
+    """What validation batches accumulate: per-image scores and, for FID/KID, features."""
+
+    scores: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # key -> [(N,)]
+    inception: nn.Module | None = None  # set when FID/KID are wanted (distribution_wanted)
+    features: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # key -> [(N, 2048)]
+
+    def add(self, key: str, values: torch.Tensor) -> None:
+        self.scores.setdefault(key, []).append(values)
+
+    def add_features(self, key: str, images: torch.Tensor) -> None:
+        """uint8 (N, 3, H, W) images -> their Inception rows, if FID/KID are wanted."""
+        if self.inception is not None:
+            rows = perceptual.inception_features(self.inception, images)
+            self.features.setdefault(key, []).append(rows)
+
+    def distribution(self, prefix: str) -> dict[str, float]:
+        """{prefix}FID / {prefix}KID from the rows under {prefix}fake and {prefix}real."""
+        fake, real = (self.features.get(f"{prefix}{k}") for k in ("fake", "real"))
+        if not fake or not real:
+            return {}
+        fake, real = torch.cat(fake), torch.cat(real)
+        if min(len(fake), len(real)) < 2:
+            return {}
+        kid, _ = perceptual.kid(real, fake, subset_size=min(len(real), len(fake)))
+        return {f"{prefix}FID": perceptual.fid(real, fake), f"{prefix}KID": kid}
 
 
-# (nets, A, B, paired, metric lists to append to) -> (G(A), the grid's third column)
+def _paired(out: Collected, prefix: str, fake: torch.Tensor, real: torch.Tensor) -> None:
+    scores = quality.paired_scores(to_uint8(fake, truncate=True), to_uint8(real))
+    for name, values in scores.items():  # keys L1, PSNR, SSIM (A2B_PSNR, ...)
+        out.add(f"{prefix}{name.upper()}", values)
+
+
+def cached_inception(device: torch.device) -> nn.Module | None:
+    """The FID network on `device` if its weights are in the cache (never downloads)."""
+    path = perceptual.cached_weights(perceptual.INCEPTION)
+    return None if path is None else _load_inception(str(device), str(path))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_inception(device: str, path: str) -> nn.Module | None:
+    try:
+        return perceptual.inception(torch.device(device), Path(path))
+    except Img2ImgError:  # torch-fidelity missing or a bad file: no FID, training goes on
+        return None
+
+
+def distribution_wanted(device: torch.device) -> bool:
+    """FID/KID at validation only where cheap: not on the CPU, weights already cached."""
+    return device.type != "cpu" and cached_inception(device) is not None
+
+
+# (nets, A, B, paired, what to add to) -> (G(A), the grid's third column)
 BatchMetrics = Callable[
-    [dict[str, nn.Module], torch.Tensor, torch.Tensor, bool, dict[str, list[torch.Tensor]]],
+    [dict[str, nn.Module], torch.Tensor, torch.Tensor, bool, Collected],
     tuple[torch.Tensor, torch.Tensor],
 ]
 
 
-def pix2pix_batch(nets, A, B, paired: bool, values) -> tuple[torch.Tensor, torch.Tensor]:
+def pix2pix_batch(nets, A, B, paired: bool, out: Collected) -> tuple[torch.Tensor, torch.Tensor]:
     """G(A) against B when the pairs are real; the grid shows A / G(A) / B."""
     fake_B = nets["G"](A)
     if paired:
-        _paired(values, "", fake_B, B)
+        _paired(out, "", fake_B, B)
     return fake_B, B
 
 
-def cyclegan_batch(nets, A, B, paired: bool, values) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cycle L1 of both sides, both directions against real pairs; grid A / G_A(A) / rec A."""
+def cyclegan_batch(nets, A, B, paired: bool, out: Collected) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cycle L1 of both sides, both directions against real pairs, A2B features for FID/KID;
+    the grid shows A / G_A(A) / rec A."""
     G_A, G_B = nets["G_A"], nets["G_B"]
     fake_B = G_A(A)
     rec_A, fake_A = G_B(fake_B), G_B(B)
     rec_B = G_A(fake_A)
-    cycle = (to_unit(rec_A) - to_unit(A)).abs().flatten(1).mean(1)
-    cycle = (cycle + (to_unit(rec_B) - to_unit(B)).abs().flatten(1).mean(1)) / 2
-    values.setdefault("cycle_L1", []).append(cycle)
+    cycle_A = quality.l1(to_uint8(rec_A, truncate=True), to_uint8(A))
+    cycle_B = quality.l1(to_uint8(rec_B, truncate=True), to_uint8(B))
+    out.add("cycle_L1", (cycle_A + cycle_B) / 2)
     if paired:
-        _paired(values, "B2A_", fake_A, A)
-        _paired(values, "A2B_", fake_B, B)
+        _paired(out, "B2A_", fake_A, A)
+        _paired(out, "A2B_", fake_B, B)
+    out.add_features("A2B_fake", to_uint8(fake_B, truncate=True))
+    out.add_features("A2B_real", to_uint8(B))
     return fake_B, rec_A
 
 
@@ -126,15 +165,28 @@ def validate(
     device: torch.device,
     per_batch: BatchMetrics,
     batch: int = 4,
+    distribution: bool | None = None,
 ) -> tuple[dict[str, float], torch.Tensor]:
-    """Mean metrics over `data` (`per_batch`: the recipe's) and a (3, H', W') image grid."""
-    values: dict[str, list[torch.Tensor]] = {}
+    """Mean metrics over `data` (`per_batch`: the recipe's) and a (3, H', W') image grid.
+
+    `distribution`: FID/KID where the recipe collects features (CycleGAN); None decides
+    by `distribution_wanted(device)`. Forced on, the weights must be cached (no download).
+    """
+    out = Collected()
+    if distribution if distribution is not None else distribution_wanted(device):
+        out.inception = cached_inception(device)
+        if out.inception is None:
+            raise EvaluationError(
+                "FID/KID at validation need the Inception weights in the cache "
+                "(`img2img evaluate --metrics fid ...` downloads them once)"
+            )
     rows: list[torch.Tensor] = []
     with evaluating(*nets.values()):
         for A, B in _batches(data, batch):
             A, B = A.to(device), B.to(device)
-            fake_B, third = per_batch(nets, A, B, paired, values)
+            fake_B, third = per_batch(nets, A, B, paired, out)
             rows += [t for i in range(len(A)) for t in (A[i], fake_B[i], third[i])]
-    metrics = {k: torch.cat(v).mean().item() for k, v in values.items()}
+    metrics = {k: torch.cat(v).mean().item() for k, v in out.scores.items()}
+    metrics |= out.distribution("A2B_")
     grid = image_grid(to_unit(torch.stack(rows[: 3 * GRID_SAMPLES])).cpu(), columns=3)
     return metrics, grid
