@@ -18,6 +18,8 @@ from .errors import (
     ImageError,
     Img2ImgError,
     PushError,
+    SeedError,
+    TruncatedImageWarning,
     UnknownModelError,
     WeightsUnavailableError,
 )
@@ -56,6 +58,8 @@ __all__ = [
     "ImageError",
     "Img2ImgError",
     "PushError",
+    "SeedError",
+    "TruncatedImageWarning",
     "UnknownModelError",
     "WeightsUnavailableError",
     "Translator",
