@@ -1,32 +1,55 @@
 """Command line for img2img.
 
-    img2img translate INPUT [INPUT ...] -o OUT_DIR --checkpoint ID_OR_PATH
+    img2img translate INPUT [INPUT ...] -o OUT_DIR --checkpoint ID_OR_PATH [--overwrite]
     img2img push DIR --repo-id NS/NAME
     img2img mirror MODEL_ID --repo-id NS/NAME
     img2img models
 
 (`python -m img2img ...` is the same program.)
 
-translate: each output is OUT_DIR/<input stem>.png. Unreadable inputs are reported and
-skipped; the exit status is 1 if any input failed, 2 if nothing could run at all (bad
-checkpoint, no inputs).
+translate writes one PNG per input and never loses data:
+- Where outputs go. Inputs from one folder (a folder, or files that share one): each output
+  is OUT_DIR/<input stem>.png. Inputs from several folders: the folders are mirrored below
+  OUT_DIR, relative to the deepest folder they share (`a/x.jpg b/c/x.jpg -o out` writes
+  out/a/x.png and out/b/c/x.png), so same-named files from different folders never meet.
+  Inputs of one folder that share a stem keep their extension (x.jpg, x.png -> x.jpg.png,
+  x.png.png); a name still taken (also one differing only in case) gets -2, -3, ... in input
+  order. A file named twice (also through a symlink or a hard link) is translated once.
+- Inputs are never targets: an output path that is an input (the same path, or the same file
+  through a symlink or a hard link) is not written, even with --overwrite; that input fails.
+- An existing output file is kept and the input reported as skipped; --overwrite replaces it.
+  Outputs are written to a temporary file renamed into place: a full disk or a kill never
+  leaves a half-written PNG under an output name, nor removes the previous one.
+- The summary counts the files actually written. A JPEG cut short is translated (its missing
+  rows are grey) with a one-line note.
+
+Exit status: 0 if every input was translated and written; 1 if any input failed (unreadable,
+unwritable, or its output would be an input) or was skipped (its output exists); 2 if nothing
+could run (a bad option or checkpoint, no inputs, OUT_DIR a file or not creatable). When no
+input is left to translate (every output exists), the checkpoint is not even loaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
+from torch import nn
 from tqdm import tqdm
 
 from . import evaluate, publish
+from .atomic import atomic_file
 from .catalog import load_catalog
-from .errors import Img2ImgError
-from .inference import Translator
-from .processing import open_image
+from .errors import Img2ImgError, TruncatedImageWarning
+from .inference import MAX_SEED, Translator, check_seed
+from .processing import MAX_LONG_SIDE, open_image
 
 CHUNK = 8  # images decoded and translated together (bounded memory for big folders)
 
@@ -38,9 +61,22 @@ def _size(value: str) -> int | None:
         n = int(value)
     except ValueError:
         n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"--size takes a positive integer or 'native': {value}")
+    if not 1 <= n <= MAX_LONG_SIDE:
+        raise argparse.ArgumentTypeError(
+            f"--size takes 'native' or an integer from 1 to {MAX_LONG_SIDE} (a working image "
+            f"of {MAX_LONG_SIDE}x{MAX_LONG_SIDE} is as large as the biggest input accepted): "
+            f"{value}"
+        )
     return n
+
+
+def _seed(value: str) -> int:
+    try:
+        return check_seed(int(value))
+    except (ValueError, Img2ImgError):
+        raise argparse.ArgumentTypeError(
+            f"--seed takes an integer from 0 to {MAX_SEED}: {value[:40]}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,14 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--size",
         type=_size,
         default=256,
-        help="working long side in pixels, or 'native' (default 256); output keeps input size",
+        help=f"working long side in pixels (1 to {MAX_LONG_SIDE}), or 'native' (default "
+        "256); output keeps input size",
     )
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
     t.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         default=None,
-        help="dropout variation with this seed (ignored with --official: dropout stays off)",
+        help=f"dropout variation with this seed, 0 to {MAX_SEED} (ignored with --official: "
+        "dropout stays off)",
+    )
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs (default: keep them and skip those inputs); "
+        "inputs are never overwritten",
     )
     p = sub.add_parser("push", help="upload a folder in our format to the Hub")
     p.add_argument("directory", type=Path, metavar="DIR")
@@ -102,61 +146,211 @@ def expand_inputs(inputs: Sequence[str]) -> Iterator[Path]:
             yield path
 
 
-def output_paths(paths: Sequence[Path], out_dir: Path) -> list[Path]:
-    """OUT_DIR/<stem>.png; a repeated stem gets its extension appended (a.jpg -> a.jpg.png)."""
-    seen: set[str] = set()
-    result = []
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, through symlinks: equal for hard links too."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def unique_inputs(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
+    """`paths` without repeats of one file (by inode, else by resolved path), and notes."""
+    seen: dict[object, Path] = {}
+    unique, notes = [], []
     for p in paths:
-        name = p.stem if p.stem not in seen else p.name
-        seen.add(name)
-        result.append(out_dir / f"{name}.png")
+        key = _file_id(p) or os.path.realpath(p)
+        if key in seen:
+            notes.append(f"note: {p} is the same file as {seen[key]}: translated once")
+        else:
+            seen[key] = p
+            unique.append(p)
+    return unique, notes
+
+
+def _folders(paths: Sequence[Path]) -> list[Path]:
+    """Each input's folder relative to the deepest folder all inputs share ('.' for one)."""
+    parents = [Path(os.path.abspath(p.parent)) for p in paths]
+    try:
+        common = Path(os.path.commonpath(parents))
+    except ValueError:  # different drives (Windows): mirror from each drive's root
+        return [Path(p.drive.rstrip(":") or "_", *p.parts[1:]) for p in parents]
+    return [p.relative_to(common) for p in parents]
+
+
+def output_paths(paths: Sequence[Path], out_dir: Path) -> list[Path]:
+    """One distinct output path per input, by the rule in the module docstring."""
+    folders = _folders(paths)
+    stems = Counter((f, p.stem.casefold()) for f, p in zip(folders, paths, strict=True))
+    taken: set[str] = set()  # casefolded: distinct on a case-insensitive disk too
+    result = []
+    for folder, p in zip(folders, paths, strict=True):
+        name = p.stem if stems[folder, p.stem.casefold()] == 1 else p.name
+        target, k = out_dir / folder / f"{name}.png", 2
+        while str(target).casefold() in taken:
+            target, k = out_dir / folder / f"{name}-{k}.png", k + 1
+        taken.add(str(target).casefold())
+        result.append(target)
     return result
 
 
+@dataclass
+class Plan:
+    """What translate will do: the jobs to run, and the inputs it will not translate."""
+
+    jobs: list[tuple[Path, Path]] = field(default_factory=list)  # (input, output)
+    failed: list[str] = field(default_factory=list)  # one message per failed input
+    skipped: list[str] = field(default_factory=list)  # one message per existing output
+
+
+def plan_outputs(paths: Sequence[Path], out_dir: Path, overwrite: bool) -> Plan:
+    """Pair inputs with outputs; an output that is an input, or a folder, fails its input; an
+    existing output is skipped unless `overwrite`."""
+    input_ids = {_file_id(p) for p in paths} - {None}
+    input_paths = {os.path.realpath(p) for p in paths}
+    plan = Plan()
+    for path, target in zip(paths, output_paths(paths, out_dir), strict=True):
+        if _file_id(target) in input_ids or os.path.realpath(target) in input_paths:
+            plan.failed.append(
+                f"not translated {path}: its output {target} is an input, never overwritten"
+            )
+        elif target.is_dir():
+            plan.failed.append(f"cannot write {target}: a folder is in the way")
+        elif os.path.lexists(target) and not overwrite:
+            plan.skipped.append(f"skipped {path}: {target} exists (--overwrite replaces it)")
+        else:
+            plan.jobs.append((path, target))
+    return plan
+
+
+def _make_out_dir(out: Path) -> str | None:
+    """Create OUT_DIR; the reason it cannot be, or None."""
+    if out.exists() and not out.is_dir():
+        return f"-o {out} is a file, not a folder"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return f"cannot create the output folder {out}: {e.strerror or e}"
+    return None
+
+
+def _open(path: Path, translator: Translator, official: bool) -> Image.Image:
+    """open_image, with a truncation warning printed as a one-line note."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruncatedImageWarning)
+        img = open_image(path, translator.max_pixels, exif=not official)
+    for w in caught:
+        if issubclass(w.category, TruncatedImageWarning):
+            tqdm.write(f"note: {path}: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return img
+
+
+def _save(img: Image.Image, target: Path, overwrite: bool) -> str | None:
+    """Write `img` as a PNG through a temporary file; None, or why it could not be written."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)  # a mirrored subfolder
+        if not overwrite and os.path.lexists(target):  # appeared since the plan was made
+            return f"cannot write {target}: it was created meanwhile; kept"
+        with atomic_file(target) as f:
+            img.save(f, format="PNG")
+    except OSError as e:  # disk full, a file in the way: report it, keep going
+        return f"cannot write {target}: {e.strerror or e}"
+    return None
+
+
+def _translate_chunk(
+    translator: Translator, model: nn.Module, images: list[Image.Image], args: argparse.Namespace
+) -> list[Image.Image | str]:
+    """Translated images; an image that cannot be translated is replaced by the reason."""
+    seed = None if args.official else args.seed
+    kwargs = {"size": args.size, "seed": seed, "official": args.official}
+    try:
+        return translator.translate(model, images, **kwargs)
+    except Img2ImgError:  # one odd image (e.g. an unconvertible mode): find it, keep the rest
+        pass
+    results: list[Image.Image | str] = []
+    for img in images:
+        try:
+            results.append(translator.translate(model, [img], **kwargs)[0])
+        except Img2ImgError as e:
+            results.append(str(e))
+    return results
+
+
+def _report(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
 def translate_command(args: argparse.Namespace) -> int:
-    paths = list(expand_inputs(args.inputs))
+    paths, notes = unique_inputs(list(expand_inputs(args.inputs)))
     if not paths:
         print("error: no input images found", file=sys.stderr)
         return 2
-    translator = Translator(device=args.device, plan="eager" if args.official else None)
-    try:
-        model = translator.load(args.checkpoint)
-    except Img2ImgError as e:
-        print(f"error: {e}", file=sys.stderr)
+    problem = _make_out_dir(args.out)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    jobs = list(zip(paths, output_paths(paths, args.out), strict=True))
-    seed = None if args.official else args.seed
-    failed = 0
-    bar = tqdm(total=len(paths), unit="img", desc="translate", file=sys.stderr)
+    plan = plan_outputs(paths, args.out, args.overwrite)
+    for message in [*notes, *plan.failed, *plan.skipped]:
+        _report(message)
+    written = failed = 0
+    if plan.jobs:  # nothing to do (all outputs exist): no need to load the checkpoint
+        translator = Translator(device=args.device, plan="eager" if args.official else None)
+        try:
+            model = translator.load(args.checkpoint)
+        except Img2ImgError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        written, failed = _run_jobs(translator, model, plan.jobs, args)
+    _summary(written, len(paths), len(plan.skipped), failed + len(plan.failed), args.out)
+    return 0 if written == len(paths) else 1
+
+
+def _run_jobs(
+    translator: Translator,
+    model: nn.Module,
+    jobs: list[tuple[Path, Path]],
+    args: argparse.Namespace,
+) -> tuple[int, int]:
+    """Translate and write `jobs` in chunks; (files written, inputs failed)."""
+    written = failed = 0
+    bar = tqdm(total=len(jobs), unit="img", desc="translate", file=sys.stderr)
     for start in range(0, len(jobs), CHUNK):
-        batch, outs = [], []
+        batch, pairs = [], []
         for path, target in jobs[start : start + CHUNK]:
             try:
-                batch.append(open_image(path, translator.max_pixels, exif=not args.official))
-                outs.append(target)
+                batch.append(_open(path, translator, args.official))
+                pairs.append((path, target))
             except Img2ImgError as e:
                 failed += 1
-                tqdm.write(f"skipped {path}: {e}", file=sys.stderr)
+                _report(f"skipped {path}: {e}")
                 bar.update(1)
-        if not batch:
-            continue
-        results = translator.translate(
-            model, batch, size=args.size, seed=seed, official=args.official
-        )
-        for img, target in zip(results, outs, strict=True):
-            try:
-                img.save(target, format="PNG")
-            except OSError as e:  # disk full, a folder in the way: report it, keep going
+        results = _translate_chunk(translator, model, batch, args) if batch else []
+        for result, (path, target) in zip(results, pairs, strict=True):
+            if isinstance(result, str):
+                problem = f"cannot translate {path}: {result}"
+            else:
+                problem = _save(result, target, args.overwrite)
+            if problem:
                 failed += 1
-                if target.is_file():  # no truncated PNG left behind
-                    target.unlink()
-                tqdm.write(f"cannot write {target}: {e.strerror or e}", file=sys.stderr)
+                _report(problem)
+            else:
+                written += 1
             bar.update(1)
     bar.close()
-    done = len(paths) - failed
-    print(f"{done} of {len(paths)} images written to {args.out}", file=sys.stderr)
-    return 1 if failed else 0
+    return written, failed
+
+
+def _summary(written: int, total: int, skipped: int, failed: int, out: Path) -> None:
+    parts = [f"{written} of {total} images written to {out}"]
+    if skipped:
+        parts.append(f"{skipped} skipped: their outputs exist (--overwrite replaces them)")
+    if failed:
+        parts.append(f"{failed} failed")
+    print("; ".join(parts), file=sys.stderr)
 
 
 def publish_command(args: argparse.Namespace) -> int:

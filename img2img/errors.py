@@ -2,7 +2,8 @@
 
 Only app.py turns them into user-facing gr.Error; the CLIs print them without a traceback.
 Each also derives from the built-in its callers would otherwise catch (ValueError, KeyError,
-OSError), so generic handlers keep working.
+OSError), so generic handlers keep working. The one warning the library emits lives here too:
+it is an Img2ImgError as well, so under `-W error` it is handled like the errors.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class UnknownModelError(Img2ImgError, KeyError):
         return str(self.args[0])
 
 
+class SeedError(ConfigError):
+    """A dropout seed that is not an integer from 0 to 2**32 - 1 (inference.MAX_SEED)."""
+
+
 class ImageError(Img2ImgError, ValueError):
     """An input image cannot be decoded, is empty, or is too large to process safely."""
 
@@ -51,6 +56,12 @@ class PushError(Img2ImgError):
     """Publishing to the Hub failed; what was to be published is still on disk."""
 
 
+class TruncatedImageWarning(Img2ImgError, UserWarning):
+    """A warning, not an error: the image decoded, but its data ended early (a JPEG cut short
+    whose missing rows the decoder filled with grey). processing.open_image also marks such an
+    image with `img.info["img2img_truncated"] = True`."""
+
+
 __all__ = [
     "CheckpointError",
     "ConfigError",
@@ -60,6 +71,8 @@ __all__ = [
     "ImageError",
     "Img2ImgError",
     "PushError",
+    "SeedError",
+    "TruncatedImageWarning",
     "UnknownModelError",
     "WeightsUnavailableError",
 ]

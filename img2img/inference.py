@@ -7,11 +7,16 @@
   variation;
 - the execution plan (execution.py) picks dtype, memory format and compilation per device;
   the official mode always runs the eager fp32 reference plan.
+
+Seeds are integers from 0 to MAX_SEED = 2**32 - 1. Torch's CPU generator keeps only the low
+32 bits of a seed (1 and 2**32 + 1 gave the same variation), so larger, negative or
+non-integer seeds are refused with SeedError rather than folded onto another seed.
 """
 
 from __future__ import annotations
 
 import copy
+import numbers
 import os
 import threading
 from collections import OrderedDict
@@ -24,13 +29,29 @@ from PIL import Image
 from torch import nn
 
 from . import execution, processing
-from .errors import ConfigError
+from .errors import ConfigError, SeedError
 from .execution import ExecPlan
 from .hub import load_model
 from .models import registry
 from .models.norm import set_dropout, set_image_stats
 
 Loader = Callable[[str], nn.Module]
+MAX_SEED = 2**32 - 1  # torch's CPU generator (mt19937) is seeded with 32 bits
+
+
+def check_seed(seed: object) -> int | None:
+    """`seed` as a plain int (None stays None); SeedError unless an integer in [0, MAX_SEED].
+
+    Integer types such as numpy's are accepted; bools, floats and strings are not.
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise SeedError(f"the seed must be an integer from 0 to {MAX_SEED}, got {repr(seed)[:40]}")
+    value = int(seed)
+    if not 0 <= value <= MAX_SEED:
+        raise SeedError(f"the seed must be from 0 to {MAX_SEED} (2**32 - 1), got {value}")
+    return value
 
 
 def default_device() -> torch.device:
@@ -188,9 +209,11 @@ class Translator:
         """Translate decoded images; each output has its input's size (256x256 if official).
 
         `checkpoint` is a catalog id, a path, or a module (copied, never changed). `size` is
-        the working long side (None: the image's own size). With a `seed`, dropout is on and
-        each image gets its own seeded variation.
+        the working long side (None: the image's own size). With a `seed` (an integer from 0
+        to MAX_SEED; SeedError otherwise), dropout is on and each image gets its own seeded
+        variation.
         """
+        seed = check_seed(seed)
         if official and self.plan != execution.EAGER:
             raise ConfigError("the official pipeline needs Translator(plan='eager')")
         prepared = self._resolve(checkpoint)

@@ -8,12 +8,37 @@ Size policy (ours): keep the aspect ratio, resize the long side to a working siz
 architecture's multiple (reflect where possible), run, crop the padding off, resize back to
 the original size and put the original alpha back. The "official" policy reproduces the
 classic test pipeline: RGB, bicubic squash to 256x256, truncating uint8 conversion.
+The working long side is at most MAX_LONG_SIDE (6144): the largest multiple of 256 whose
+square (37.7 MP) stays under the 40 MP decode cap, so a working size never makes a bigger
+image than the largest upload we accept would be at its own size.
+
+High-bit-depth grey (PIL modes I;16*, I, F) is scaled linearly to 8 bits, never clipped. The
+range that maps to 0..255 is the mode's own when it has one, else the smallest usual range
+that holds every value, else the image's own min..max:
+- I;16, I;16L, I;16B, I;16N (16-bit files): 0..65535, always (a dark 16-bit scan stays dark);
+- I (32-bit int): 0..255 if every value fits (8-bit data widened, e.g. `L.convert("I")`),
+  else 0..65535 if every value fits (16-bit data), else min..max;
+- F (32-bit float): 0..1 if every finite value fits, else 0..255, else min..max; NaN is
+  black, +inf white, -inf black.
+A constant image outside those ranges becomes black. A tRNS transparent grey level (16-bit
+or 8-bit grey, RGB, palette) becomes the alpha channel.
+
+A JPEG whose data ends early decodes with its missing rows filled grey (libjpeg fills a block
+it has no data for with zero coefficients: exactly 128, 127 for Adobe CMYK). open_image keeps
+such an image but emits TruncatedImageWarning and sets `img.info["img2img_truncated"]`. The
+test is that the bottom-right corner is exactly that fill: a JPEG whose corner really is flat
+50 % grey is reported too (a warning, never a refusal). This finds the rows missing from a
+sequential JPEG (what cameras and phones write) and from a progressive one cut in its first
+scan; a progressive JPEG cut later decodes whole but blurred and is not reported.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import numbers
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +47,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ConfigError, ImageError, TruncatedImageWarning
 
 # Decoded-size cap: a tiny file can declare a huge canvas (decompression bomb).
 DEFAULT_MAX_PIXELS = 40_000_000
 OFFICIAL_SIZE = 256
+# Largest working long side: 6144, the largest multiple of 256 with 6144**2 <= 40 MP.
+MAX_LONG_SIDE = math.isqrt(DEFAULT_MAX_PIXELS) // 256 * 256
 # Smallest padded side: ResNet generators reflect-pad after two stride-2 convolutions.
 MIN_SIDE = 16
 ImageSource = str | os.PathLike | bytes | Image.Image
@@ -85,20 +112,78 @@ def open_image(
     try:
         img.seek(0)  # animated GIF / multi-page TIFF: the first frame
         img.load()
-        return ImageOps.exif_transpose(img) if exif else img
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError) as e:
         raise ImageError(f"cannot decode the image (truncated or corrupt?): {e}") from e
+    missing = missing_jpeg_rows(img)  # before EXIF rotation moves the bottom-right corner
+    img = ImageOps.exif_transpose(img) if exif else img
+    if missing is not None:
+        img.info["img2img_truncated"] = True
+        rows = f"the last {missing} of {h} rows" if missing else "parts of the bottom rows"
+        warnings.warn(
+            TruncatedImageWarning(f"the JPEG is truncated: {rows} are missing (decoded grey)"),
+            stacklevel=2,
+        )
+    return img
 
 
-def _to_8bit_gray(img: Image.Image) -> Image.Image:
-    """High-bit-depth or float single-channel images scaled (not clipped) to 8 bits."""
+# What libjpeg decodes a block without data to (all coefficients zero), per decoded mode.
+_JPEG_FILL = {"L": 128, "RGB": 128, "CMYK": 127}  # Adobe CMYK is stored inverted
+
+
+def missing_jpeg_rows(img: Image.Image) -> int | None:
+    """None if `img` is not a JPEG cut short; else how many whole rows at its bottom are fill.
+
+    A cut inside the last row of blocks leaves 0 whole rows missing but still returns 0.
+    """
+    fill = _JPEG_FILL.get(img.mode)
+    if img.format not in ("JPEG", "MPO") or fill is None:
+        return None
+    w, h = img.size
+    corner = np.asarray(img.crop((max(0, w - 4), max(0, h - 4), w, h)))
+    if not np.all(corner == fill):
+        return None
+    missing = 0
+    while missing < h:  # upwards in strips of 64 rows: bounded memory on a 40 MP image
+        top = max(0, h - missing - 64)
+        strip = np.asarray(img.crop((0, top, w, h - missing))).reshape(h - missing - top, -1)
+        grey = np.all(strip == fill, axis=1)[::-1]  # bottom row first
+        if not grey.all():
+            return missing + int(grey.argmin())
+        missing += len(grey)
+    return missing
+
+
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+_HIGH_DEPTH = ("I", "F", *_SIXTEEN_BIT)
+
+
+def gray_range(mode: str, a: np.ndarray) -> tuple[float, float]:
+    """The values of a high-depth grey image (mode I;16*, I or F) that map to 0 and 255."""
+    if mode in _SIXTEEN_BIT:
+        return 0.0, 65535.0
+    finite = a[np.isfinite(a)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
+    usual = [(0.0, 1.0), (0.0, 255.0)] if mode == "F" else [(0.0, 255.0), (0.0, 65535.0)]
+    for low, high in usual:
+        if low <= lo and hi <= high:
+            return low, high
+    return lo, (hi if hi > lo else lo + 1.0)
+
+
+def _to_8bit_gray(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """A high-depth grey image scaled (not clipped) to mode L, and its tRNS alpha or None."""
     a = np.asarray(img, dtype=np.float64)
-    if img.mode == "F":
-        scale = 255.0 if a.size and np.nanmax(a) <= 1.0 else 1.0
-    else:  # I;16*, I: 16-bit data when anything exceeds 8 bits
-        scale = 1 / 257 if a.size and a.max() > 255 else 1.0
-    a = np.clip(np.nan_to_num(a * scale), 0, 255)
-    return Image.fromarray(np.round(a).astype(np.uint8))
+    lo, hi = gray_range(img.mode, a)
+    a = np.nan_to_num(a, nan=lo, posinf=hi, neginf=lo)
+    levels = np.clip(np.round((a - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
+    gray = Image.fromarray(levels)
+    key = img.info.get("transparency")  # tRNS: one grey level, in the file's own scale
+    if isinstance(key, int | float) and not isinstance(key, bool):
+        alpha = np.where(np.asarray(img) == key, 0, 255).astype(np.uint8)
+        return gray, Image.fromarray(alpha)
+    return gray, None
 
 
 def split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
@@ -110,13 +195,14 @@ def split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
 
 
 def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
-    if img.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        img = _to_8bit_gray(img)
+    if img.mode in _HIGH_DEPTH:
+        gray, alpha = _to_8bit_gray(img)
+        return gray.convert("RGB"), alpha
     if img.mode == "La":  # premultiplied gray+alpha converts only to LA
         img = img.convert("LA")
-    if img.mode == "P" and "transparency" in img.info or img.mode in ("PA", "LA", "RGBa"):
-        img = img.convert("RGBA")
-    if img.mode == "L" and "transparency" in img.info:
+    if img.mode in ("P", "L", "RGB") and "transparency" in img.info:
+        img = img.convert("RGBA")  # tRNS: a transparent colour becomes alpha 0
+    if img.mode in ("PA", "LA", "RGBa"):
         img = img.convert("RGBA")
     if img.mode == "RGBA":
         return img.convert("RGB"), img.getchannel("A")
@@ -177,6 +263,20 @@ def working_size(size: tuple[int, int], long_side: int | None) -> tuple[int, int
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
+def check_long_side(long_side: int | None) -> None:
+    """ConfigError unless `long_side` is None (the image's own size) or 1..MAX_LONG_SIDE."""
+    if long_side is None:
+        return
+    if isinstance(long_side, bool) or not isinstance(long_side, numbers.Integral) or long_side < 1:
+        raise ConfigError(f"the working size must be a positive integer, got {long_side!r}")
+    if long_side > MAX_LONG_SIDE:
+        raise ConfigError(
+            f"the working size is at most {MAX_LONG_SIDE} px (a {MAX_LONG_SIDE}x{MAX_LONG_SIDE} "
+            f"working image is as large as a {DEFAULT_MAX_PIXELS // 1_000_000} MP input), "
+            f"got {long_side}"
+        )
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Pad (B, C, H, W) on the right/bottom up to multiples of `multiple` (>= MIN_SIDE).
 
@@ -194,6 +294,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 
 def prepare(img: Image.Image, long_side: int | None, multiple: int) -> Prepared:
     """Our size policy, forward half: image -> padded network input."""
+    check_long_side(long_side)
     rgb, alpha = split_alpha(img)
     content = working_size(rgb.size, long_side)
     resized = rgb if content == rgb.size else rgb.resize(content, Image.BICUBIC)

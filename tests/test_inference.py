@@ -8,7 +8,8 @@ import torch
 from helpers.images import random_image
 from helpers.models import tiny_generators
 
-from img2img import Translator, default_device, execution, save_pretrained
+from img2img import SeedError, Translator, default_device, execution, save_pretrained
+from img2img.inference import MAX_SEED, check_seed
 from img2img.models import UNetGenerator
 from img2img.models.norm import set_image_stats
 
@@ -137,3 +138,21 @@ def test_compiled_plan_is_faithful_and_warm_for_256():
     want = Translator(device="cpu", plan="eager").translate(model, [img])[0]
     assert np.abs(np.asarray(out, dtype=int) - np.asarray(want, dtype=int)).max() <= 1
     assert t.multiple(model) == 4  # the ResNet multiple, no extra padding: same computation
+
+
+def test_seeds_are_validated_and_never_collide():
+    """Torch's CPU generator keeps 32 bits of a seed: 1 and 2**32 + 1 used to give one
+    variation, 2**64 a bare overflow. Seeds outside 0..MAX_SEED are refused instead."""
+    t = Translator(device="cpu")
+    model = tiny_generators()["unet"]
+    with torch.no_grad():  # random-init outputs are ~0; amplify them so dropout shows
+        model.model.model[3].weight.mul_(30)
+    img = random_image(32, 32)
+    for bad in (MAX_SEED + 1, 2**32 + 1, 2**64, -1, "7", 1.0, True):
+        with pytest.raises(SeedError, match=str(MAX_SEED)):
+            t.translate(model, [img], seed=bad)
+    assert check_seed(np.int64(5)) == 5 and check_seed(None) is None
+    top = np.asarray(t.translate(model, [img], seed=MAX_SEED)[0])
+    zero = np.asarray(t.translate(model, [img], seed=0)[0])
+    assert not np.array_equal(top, zero)  # the largest seed is a variation of its own
+    assert np.array_equal(np.asarray(t.translate(model, [img], seed=np.int64(0))[0]), zero)

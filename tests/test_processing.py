@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 
 import numpy as np
@@ -14,9 +15,11 @@ from helpers.models import tiny_generators
 from PIL import Image
 from torchvision import transforms
 
-from img2img import ImageError, Translator
+from img2img import ConfigError, ImageError, Translator, TruncatedImageWarning
 from img2img.models import ARCHITECTURES
 from img2img.processing import (
+    DEFAULT_MAX_PIXELS,
+    MAX_LONG_SIDE,
     open_image,
     pad_to_multiple,
     prepare_official,
@@ -202,3 +205,109 @@ def test_size_helpers():
     assert pad_to_multiple(torch.zeros(1, 1, 20, 37), 4).shape == (1, 1, 20, 40)
     thin = pad_to_multiple(torch.zeros(1, 3, 1, 256), 256)  # reflection impossible here
     assert thin.shape == (1, 3, 256, 256)
+
+
+def _gray(values, dtype) -> list[list[int]]:
+    rgb, alpha = split_alpha(Image.fromarray(np.array(values, dtype=dtype)))
+    assert alpha is None
+    return np.asarray(rgb)[..., 0].tolist()
+
+
+@pytest.mark.parametrize(
+    "values,dtype,expect",
+    [
+        # float: 0..1 -> x255; else 0..255 as levels; else the image's own min..max
+        ([[0, 0.5], [1, 0.25]], np.float32, [[0, 128], [255, 64]]),
+        ([[0, 100], [255, 3]], np.float32, [[0, 100], [255, 3]]),
+        ([[0, 250], [500, 1000]], np.float32, [[0, 64], [128, 255]]),
+        ([[-1, 0], [1, 0.5]], np.float32, [[0, 128], [255, 191]]),
+        ([[np.nan, np.inf], [-np.inf, 0.5]], np.float32, [[0, 255], [0, 128]]),
+        # 32-bit int: 0..255 as levels; else 0..65535 (16-bit data); else min..max
+        ([[0, 255], [7, 128]], np.int32, [[0, 255], [7, 128]]),
+        ([[0, 65535], [32896, 257]], np.int32, [[0, 255], [128, 1]]),
+        ([[0, 70000], [-70000, 35000]], np.int32, [[128, 255], [0, 191]]),
+        ([[100_000, 100_000]], np.int32, [[0, 0]]),  # constant, outside every range: black
+        # 16-bit: always its own range, so a dark 16-bit image stays dark
+        ([[0, 255], [200, 65]], np.uint16, [[0, 1], [1, 0]]),
+        ([[0, 65535], [32896, 257]], np.uint16, [[0, 255], [128, 1]]),
+    ],
+    ids=["f-unit", "f-levels", "f-wide", "f-negative", "f-nonfinite"]
+    + ["i-levels", "i-16bit", "i-wide", "i-constant", "i16-dark", "i16-full"],
+)
+def test_high_depth_grey_is_scaled_never_clipped(values, dtype, expect):
+    assert _gray(values, dtype) == expect
+
+
+def _png_bytes(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("depth", ["16-bit grey", "8-bit RGB"])
+def test_trns_transparency_becomes_alpha(depth):
+    a = (np.arange(48 * 40).reshape(40, 48) * 27).astype(np.uint16)
+    if depth == "16-bit grey":
+        img, key, hidden = Image.fromarray(a), int(a[5, 7]), a == a[5, 7]
+    else:
+        img = random_image(48, 40)
+        key = img.getpixel((7, 5))
+        hidden = np.all(np.asarray(img) == key, axis=-1)
+    decoded = open_image(_png_bytes(img, transparency=key))
+    assert decoded.info["transparency"] == key
+    rgb, alpha = split_alpha(decoded)
+    assert alpha is not None and rgb.mode == "RGB"
+    assert np.array_equal(np.asarray(alpha) == 0, hidden) and hidden.any()
+    out = Translator(device="cpu").translate(tiny_generators()["resnet"], [decoded])[0]
+    assert out.mode == "RGBA" and np.array_equal(np.asarray(out.getchannel("A")), alpha)
+
+
+def _jpeg(mode: str = "RGB", size: tuple[int, int] = (64, 48), **kw) -> bytes:
+    buf = io.BytesIO()
+    random_image(*size).convert(mode).save(buf, format="JPEG", quality=90, **kw)
+    return buf.getvalue()
+
+
+def _cut_in_first_scan(data: bytes) -> bytes:
+    """A progressive JPEG cut 300 bytes into its first (DC) scan, with its end marker."""
+    return data[: data.index(b"\xff\xda") + 300] + b"\xff\xd9"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _jpeg()[:1200] + b"\xff\xd9",
+        _jpeg(subsampling=0)[: len(_jpeg(subsampling=0)) * 3 // 4] + b"\xff\xd9",
+        _jpeg("L")[:900] + b"\xff\xd9",
+        _jpeg("CMYK")[:3000] + b"\xff\xd9",
+        _cut_in_first_scan(_jpeg(size=(256, 192), progressive=True)),
+    ],
+    ids=["rgb-420", "rgb-444", "grey", "cmyk", "progressive"],
+)
+def test_jpeg_with_missing_rows_warns_and_is_flagged(data):
+    with pytest.warns(TruncatedImageWarning, match="truncated") as caught:
+        img = open_image(data)
+    assert img.info["img2img_truncated"] is True
+    assert "rows" in str(caught[0].message)
+    assert split_alpha(img)[0].size == img.size  # still usable
+
+
+@pytest.mark.parametrize(
+    "data",
+    [_jpeg(), _jpeg("L"), _jpeg("CMYK"), _jpeg(progressive=True), _png_bytes(random_image(8, 8))],
+    ids=["rgb", "grey", "cmyk", "progressive", "png"],
+)
+def test_complete_images_do_not_warn(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        img = open_image(data)
+    assert "img2img_truncated" not in img.info
+
+
+def test_working_size_is_capped():
+    model, img = tiny_generators()["resnet"], random_image(8, 8)
+    for size in (MAX_LONG_SIDE + 1, 0, -5, 2.5):
+        with pytest.raises(ConfigError, match="working size"):
+            Translator(device="cpu").translate(model, [img], size=size)
+    assert MAX_LONG_SIDE % 256 == 0 and MAX_LONG_SIDE**2 <= DEFAULT_MAX_PIXELS
+    assert (MAX_LONG_SIDE + 256) ** 2 > DEFAULT_MAX_PIXELS
