@@ -98,13 +98,19 @@ def get_entry(model_id: str, catalog: dict[str, ModelEntry] | None = None) -> Mo
     """The entry for `model_id`; an unknown id raises an error listing the valid ones."""
     catalog = load_catalog() if catalog is None else catalog
     if model_id not in catalog:
-        close = difflib.get_close_matches(model_id, list(catalog), n=3, cutoff=0.5)
-        close += [i for i in catalog if i.split("/")[-1] == model_id and i not in close]
+        close = suggestions(model_id, catalog)
         hint = f"did you mean {' or '.join(close)}? " if close else ""
         raise UnknownModelError(
             f"unknown model id {model_id!r}; {hint}valid ids: {', '.join(sorted(catalog))}"
         )
     return catalog[model_id]
+
+
+def suggestions(text: str, catalog: dict[str, ModelEntry] | None = None) -> list[str]:
+    """Catalog ids a mistyped id probably meant (close spellings; the name without family)."""
+    catalog = load_catalog() if catalog is None else catalog
+    close = difflib.get_close_matches(text, list(catalog), n=3, cutoff=0.5)
+    return close + [i for i in catalog if i.split("/")[-1] == text and i not in close]
 
 
 def override_source(entry: ModelEntry) -> Source | None:

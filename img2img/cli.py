@@ -48,7 +48,7 @@ from . import evaluate, publish
 from .atomic import atomic_file
 from .catalog import load_catalog
 from .errors import Img2ImgError, TruncatedImageWarning
-from .inference import MAX_SEED, Translator, check_seed
+from .inference import MAX_SEED, Translator, check_seed, has_dropout
 from .processing import MAX_LONG_SIDE, open_image
 
 CHUNK = 8  # images decoded and translated together (bounded memory for big folders)
@@ -86,12 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     t.add_argument("-o", "--out", required=True, type=Path, metavar="OUT_DIR")
     t.add_argument(
-        "--checkpoint", required=True, help="checkpoint file or directory, or a catalog id"
+        "--checkpoint",
+        required=True,
+        help="a catalog id (see `img2img models`), or a checkpoint file or directory",
     )
     t.add_argument(
         "--official",
         action="store_true",
-        help="reproduce the classic test.py pipeline bit for bit (256x256 squash, fp32)",
+        help="the classic test.py pipeline with dropout off: RGB, 256x256 bicubic squash, "
+        "BatchNorm with each image's own statistics, truncating 8-bit output, fp32 (classic "
+        "test.py also keeps dropout on, which makes its outputs random; this is its "
+        "deterministic form, reproduced bit for bit)",
     )
     t.add_argument(
         "--size",
@@ -127,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: $IMG2IMG_HUB_NAMESPACE/img2img-<family>-<name>",
     )
     m.add_argument("--private", action="store_true")
-    sub.add_parser("models", help="list the catalog ids")
+    sub.add_parser("models", help="list the catalog ids and which have weights on disk")
     evaluate.add_parser(sub)
     return parser
 
@@ -298,12 +303,14 @@ def translate_command(args: argparse.Namespace) -> int:
         _report(message)
     written = failed = 0
     if plan.jobs:  # nothing to do (all outputs exist): no need to load the checkpoint
-        translator = Translator(device=args.device, plan="eager" if args.official else None)
         try:
+            translator = Translator(device=args.device, plan="eager" if args.official else None)
             model = translator.load(args.checkpoint)
         except Img2ImgError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        if args.seed is not None and not args.official and not has_dropout(model):
+            _report(f"note: --seed {args.seed} changes nothing: this generator has no dropout")
         written, failed = _run_jobs(translator, model, plan.jobs, args)
     _summary(written, len(paths), len(plan.skipped), failed + len(plan.failed), args.out)
     return 0 if written == len(paths) else 1
@@ -370,10 +377,16 @@ def publish_command(args: argparse.Namespace) -> int:
     return 0
 
 
+READY = {"local": "ready (local)", "cached": "ready (cached)", "download": "download"}
+
+
 def models_command() -> int:
+    """Every catalog id, its label, and whether its weights are on disk (no network used)."""
+    from .hub import availability
+
     for entry in load_catalog().values():
-        note = "  (not yet published)" if entry.project else ""
-        print(f"{entry.id:36s} {entry.label}{note}")
+        state = availability(entry).state
+        print(f"{entry.id:36s} {READY.get(state, 'not yet published'):18s} {entry.label}")
     return 0
 
 
@@ -385,7 +398,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return publish_command(args)
     if args.command == "evaluate":
         return evaluate.command(args)
-    return models_command()
+    try:
+        return models_command()
+    except BrokenPipeError:  # `img2img models | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from .catalog import (
     load_catalog,
     local_dir,
     remote_sources,
+    suggestions,
 )
 from .download import BERKELEY_HOST, cache_dir, download, is_offline, quarantine, verify_cached
 from .errors import CheckpointError, WeightsUnavailableError
@@ -231,7 +232,9 @@ def load_model(
     path = Path(reference)
     if path.exists():
         return load_generator(path, name)
+    close = suggestions(str(reference), catalog)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
     raise CheckpointError(
-        f"{reference} is neither a catalog id nor an existing checkpoint file or folder "
-        f"(`img2img models` lists the ids; e.g. {next(iter(catalog))})"
+        f"{reference} is neither a catalog id nor an existing checkpoint file or folder; "
+        f"{hint}`img2img models` lists the ids"
     )

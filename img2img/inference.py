@@ -63,6 +63,30 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch.device, refused with a precise ConfigError if it is not here."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError(f"unknown device {device!r}: use cpu, cuda, cuda:N or mps") from e
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"device {device!r} asked for, but no CUDA GPU is available here")
+        if dev.index is not None and dev.index >= count:
+            raise ConfigError(f"device {device!r} asked for, but there are {count} CUDA GPU(s)")
+    if dev.type == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        raise ConfigError(f"device {device!r} asked for, but Apple MPS is not available here")
+    return dev
+
+
+def has_dropout(model: nn.Module) -> bool:
+    """Whether a seed can change this generator's output (only dropout draws random numbers)."""
+    return any(isinstance(m, nn.Dropout) for m in model.modules())
+
+
 def size_multiple(model: nn.Module) -> int:
     """Spatial multiple a generator needs (2 ** downsamplings), from the registry."""
     config = getattr(model, "config", None)
@@ -109,7 +133,7 @@ class Translator:
     ) -> None:
         if norm_stats not in ("image", "running"):
             raise ConfigError(f"norm_stats must be 'image' or 'running', got {norm_stats!r}")
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = check_device(device) if device is not None else default_device()
         if plan is None:
             plan = execution.auto_plan(self.device)
         self.plan = execution.make_plan(plan) if isinstance(plan, str) else plan

@@ -173,3 +173,48 @@ def test_unwritable_output_is_reported_and_the_rest_written(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "cannot write" in err and "a.png" in err
     assert Image.open(out / "b.png").size == (20, 16)
+
+
+# --- first use: the newcomer's mistakes get one clear line ---------------------------------
+
+
+def test_a_missing_gpu_is_one_line_and_exit_2(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    random_image(32, 32).save(tmp_path / "a.png")
+    args = ["translate", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--checkpoint"]
+    assert main([*args, str(tmp_path), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: device 'cuda' asked for, but no CUDA GPU is available here"
+
+
+def test_a_typo_in_an_id_gets_suggestions(tmp_path, capsys):
+    from helpers.catalog import RESNET
+
+    random_image(32, 32).save(tmp_path / "a.png")
+    args = ["translate", str(tmp_path / "a.png"), "-o", str(tmp_path / "o")]
+    assert main([*args, "--checkpoint", RESNET.id[:-2]]) == 2
+    assert f"did you mean {RESNET.id}" in capsys.readouterr().err
+
+
+def test_models_lists_availability(tmp_path, monkeypatch, capsys):
+    from helpers.catalog import PROJECT, RESNET
+
+    from img2img.catalog import load_catalog
+
+    monkeypatch.setenv("IMG2IMG_WEIGHTS_DIR", str(tmp_path / "w"))
+    monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))
+    save_pretrained(ResnetGenerator(ngf=8, n_blocks=1), tmp_path / "w" / RESNET.id)
+    assert main(["models"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert list(rows) == list(load_catalog())
+    assert "ready (local)" in rows[RESNET.id]
+    assert "not yet published" in rows[PROJECT.id]
+
+
+def test_a_seed_for_a_generator_without_dropout_says_it_changes_nothing(tmp_path, capsys):
+    save_pretrained(ResnetGenerator(ngf=8, n_blocks=1), tmp_path / "G")
+    random_image(32, 32).save(tmp_path / "a.png")
+    args = ["translate", str(tmp_path / "a.png"), "-o", str(tmp_path / "o")]
+    assert main([*args, "--checkpoint", str(tmp_path / "G"), "--seed", "3"]) == 0
+    assert "--seed 3 changes nothing: this generator has no dropout" in capsys.readouterr().err
