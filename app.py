@@ -24,7 +24,10 @@ except ImportError:
 
 
 import base64  # noqa: E402
+import binascii  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -38,7 +41,13 @@ from img2img.catalog import get_entry, grouped, is_available, load_catalog  # no
 
 ROOT = Path(__file__).resolve().parent
 MAX_SIDE = int(os.environ.get("IMG2IMG_MAX_SIDE", 1024))
-MAX_UPLOAD = "20mb"
+MAX_UPLOAD = 20 * 1024**2  # bytes: Gradio's max_file_size, and every other way an image comes in
+# Decoded-size cap handed to open_image: room for the 48-50 MP photos that fit MAX_UPLOAD, at
+# most ~200 MB of RGBA per decode, and only IMG2IMG_CONCURRENCY decodes run at once.
+MAX_PIXELS = 50_000_000
+# Request bodies other than Gradio's multipart upload: a MAX_UPLOAD image as base64, plus room.
+MAX_BODY = 4 * -(-MAX_UPLOAD // 3) + 64 * 1024
+MAX_SEED = 2**63 - 1  # torch.manual_seed's reproducible range (the Translator checks it too)
 FAST_SIZE = 256
 DEFAULT_MODEL = os.environ.get("IMG2IMG_DEFAULT_MODEL", "pix2pix/night2day")
 EXAMPLES_DIR = Path(os.environ.get("IMG2IMG_EXAMPLES_DIR", ROOT / "examples"))
@@ -63,6 +72,12 @@ def translator():
         return _translator
 
 
+def _too_big(size: int) -> gr.Error:
+    return gr.Error(
+        f"The photo is {size / 2**20:.1f} MB, over the {MAX_UPLOAD / 2**20:.0f} MB upload limit."
+    )
+
+
 def _raw_upload(payload):
     """Image preprocess that hands the upload to our decoder untouched.
 
@@ -70,12 +85,32 @@ def _raw_upload(payload):
     file or a decompression bomb becomes an opaque "could not preprocess" error. We return
     the uploaded file's path (or the bytes of a webcam/clipboard data URL) and let
     img2img.processing.open_image decode it, with its size cap and precise messages.
+    The byte cap holds for every way in, checked before anything is decoded: Gradio's upload
+    route enforces max_file_size, but an inline data URL in the event's JSON, or a URL that
+    Gradio fetches for the caller, would not meet it.
     """
     if payload is None:
         return None
     if payload.url and payload.url.startswith("data:"):
-        return base64.b64decode(payload.url.split(",", 1)[1])
+        header, _, encoded = payload.url.partition(",")
+        if len(encoded) * 3 // 4 > MAX_UPLOAD:  # base64: 4 characters per 3 bytes
+            raise _too_big(len(encoded) * 3 // 4)
+        if not header.endswith(";base64"):
+            raise gr.Error("An inline image must be a base64 data URL.")
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise gr.Error("The inline image is not valid base64.") from e
+    if payload.path and os.path.isfile(payload.path):
+        if (size := os.path.getsize(payload.path)) > MAX_UPLOAD:
+            raise _too_big(size)
     return payload.path
+
+
+def _seed_as_sent(payload):
+    """Seed preprocess: the value as sent, so that _seed() gives the one clear message
+    (stock gr.Number fails on text, and on huge numbers only at torch.manual_seed)."""
+    return payload
 
 
 def raw_image(**kwargs) -> gr.Image:
@@ -84,6 +119,62 @@ def raw_image(**kwargs) -> gr.Image:
     # every Component subclass, which would fail in a read-only app directory.
     component.preprocess = _raw_upload
     return component
+
+
+def seed_number(value: int, **kwargs) -> gr.Number:
+    component = gr.Number(value, precision=0, **kwargs)
+    component.preprocess = _seed_as_sent  # an instance override, as in raw_image
+    return component
+
+
+class BodyCap:
+    """ASGI middleware: a request body over `limit` bytes gets 413 before Gradio reads it.
+
+    Gradio reads an event's JSON whole, parses it and keeps its values in the session before
+    any event code runs: six refused 119 MB inline images still took the server from 0.8 to
+    3.3 GB. Its multipart upload route (max_file_size, checked as it streams) is exempt.
+    """
+
+    def __init__(self, app, limit: int = MAX_BODY):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"].rstrip("/").endswith("/gradio_api/upload"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None:  # the HTTP server passes on no more than is declared
+            if declared.isdigit() and int(declared) <= self.limit:
+                return await self.app(scope, receive, send)
+            return await self._refuse(receive, send)
+        if b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
+            return await self.app(scope, receive, send)  # no body
+        messages, seen = [{"more_body": True}], 0  # chunked: read it here, up to the cap
+        while messages[-1].get("more_body"):
+            messages.append(await receive())
+            seen += len(messages[-1].get("body", b""))
+            if seen > self.limit:
+                return await self._refuse(receive, send)
+        replay = iter(messages[1:])
+
+        async def replayed():
+            return next(replay, None) or await receive()
+
+        return await self.app(scope, replayed, send)
+
+    async def _refuse(self, receive, send) -> None:
+        # Read the rest (bounded, nothing kept) so that the client gets the answer rather
+        # than a broken pipe while it is still sending.
+        drained, message = 0, {"more_body": True}
+        while message.get("more_body") and drained < 16 * self.limit:
+            message = await receive()
+            drained += len(message.get("body", b""))
+        body = json.dumps(
+            {"detail": f"Request too large: images are limited to {MAX_UPLOAD // 2**20} MB."}
+        ).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 # ---------------------------------------------------------------------------- catalog view
@@ -116,19 +207,28 @@ def model_card(model_id: str) -> str:
     return "\n".join(lines)
 
 
-def on_model_change(model_id: str):
-    e = get_entry(model_id)
-    pair, pix2pix = e.reverse is not None, e.family == "pix2pix"  # pix2pix nets have dropout
-    return (
-        model_card(model_id),
-        gr.update(visible=pair),
-        gr.update(visible=pair, value=False),
-        gr.update(visible=pix2pix),
-    )
-
-
-def reverse_model(model_id: str) -> str:
-    return get_entry(model_id).reverse or model_id
+def _model_views_js() -> tuple[str, str]:
+    """The picker's events, run in the browser: there is nothing of them to call on the
+    server (Gradio refuses an event without a backend function), so the UI exposes no
+    internal API beyond its translate event. Returns (on model change, on swap)."""
+    views = {
+        e.id: {
+            "card": model_card(e.id),
+            "pair": e.reverse is not None,
+            "pix2pix": e.family == "pix2pix",  # pix2pix nets have dropout
+            "reverse": e.reverse or e.id,
+        }
+        for e in load_catalog().values()
+    }
+    table = json.dumps(views, ensure_ascii=True)
+    change = f"""(id) => {{
+        const m = {table}[id];
+        if (!m) return [];
+        const show = (visible, rest) => ({{__type__: "update", visible, ...rest}});
+        return [m.card, show(m.pair), show(m.pair, {{value: false}}), show(m.pix2pix)];
+    }}"""
+    swap = f"(id) => ({table}[id] || {{reverse: id}}).reverse"
+    return change, swap
 
 
 # ---------------------------------------------------------------------------- translation
@@ -139,7 +239,7 @@ def _decode(upload) -> Image.Image:
         raise gr.Error("Upload a photo first (drop a file, paste, or use the webcam).")
     from img2img.processing import open_image, working_size
 
-    img = open_image(upload)
+    img = open_image(upload, max_pixels=MAX_PIXELS)
     if max(img.size) > MAX_SIDE:  # outputs never exceed MAX_SIDE: keep responses light
         img = img.resize(working_size(img.size, MAX_SIDE), Image.LANCZOS)
     return img
@@ -178,6 +278,64 @@ def _save_png(img: Image.Image) -> str:
     return str(path)
 
 
+def _path_roots() -> list[tuple[str, str]]:
+    """Server folders an error message may name, each with the placeholder sent instead,
+    longest first (the HF cache lies in HF_HOME, which may lie in the home folder)."""
+    from huggingface_hub import constants
+
+    from img2img.catalog import weights_dir
+    from img2img.download import cache_dir
+
+    roots = {
+        "<weights>": weights_dir(),
+        "<cache>": cache_dir(),
+        "<hf-cache>": Path(constants.HF_HUB_CACHE),
+        "<hf-home>": Path(constants.HF_HOME),
+        "<uploads>": Path(gr.utils.get_upload_folder()),
+        "<outputs>": OUTPUT_DIR,
+        "<app>": ROOT,
+        "<tmp>": Path(tempfile.gettempdir()),
+        "~": Path.home(),
+    }
+    pairs = {}
+    for name, path in roots.items():
+        for spelling in (str(path.absolute()), str(path.resolve())):
+            pairs.setdefault(spelling.rstrip("/"), name)
+    return sorted(pairs.items(), key=lambda p: -len(p[0]))
+
+
+# Whatever absolute path is left: keep its last part (not inside URLs or placeholders).
+_ABSOLUTE = re.compile(r"(?<![\w:/.<>~-])/(?:[^\s/'\"`]+/)+")
+
+
+def public_message(text: str) -> str:
+    """`text` without absolute server paths: it goes to API clients (the log keeps all)."""
+    for path, name in _path_roots():
+        if path:
+            text = text.replace(path, name)
+    return _ABSOLUTE.sub("…/", text)
+
+
+def _seed(value, none_below_zero: bool) -> int | None:
+    """The seed as an int in 0 .. MAX_SEED (negative: None, where the API allows it)."""
+    if isinstance(value, str):  # a client may send the number as text
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if value is None and none_below_zero:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and value == value and abs(value) != float("inf") and value == int(value):
+        seed = int(value)
+        if seed < 0 and none_below_zero:
+            return None
+        if 0 <= seed <= MAX_SEED:
+            return seed
+    low = "-1 (none) or 0" if none_below_zero else "0"
+    raise gr.Error(f"The seed must be a whole number from {low} to 2^63 - 1 ({MAX_SEED}).")
+
+
 def _translate(upload, model_id, resolution, seed, round_trip, progress):
     """Shared by the UI and the API: returns (input, output, reconstruction, status)."""
     import torch
@@ -195,7 +353,7 @@ def _translate(upload, model_id, resolution, seed, round_trip, progress):
         back = _run(entry.reverse, out, size, seed) if round_trip and entry.reverse else None
         run_s = time.perf_counter() - start
     except Img2ImgError as e:
-        raise gr.Error(str(e)) from e
+        raise gr.Error(public_message(str(e))) from e
     except torch.OutOfMemoryError as e:
         raise gr.Error("Out of memory: try the fast 256 px resolution.") from e
     t = translator()
@@ -217,7 +375,7 @@ def translate_ui(
     round_trip,
     progress=TRACK_PROGRESS,
 ):
-    seed = int(seed or 0) if vary else None
+    seed = _seed(0 if seed is None else seed, none_below_zero=False) if vary else None
     img, out, back, status = _translate(upload, model_id, resolution, seed, round_trip, progress)
     try:
         download = _save_png(out)
@@ -230,10 +388,12 @@ def translate_ui(
 def translate(image, model_id, resolution="fast", seed=-1, progress=TRACK_PROGRESS):
     """API: translate `image` with catalog model `model_id`; returns the PNG.
 
+    image: a file of at most 20 MB and 50 megapixels (an upload, or a base64 data URL);
     resolution: "fast" (256 px working size) or "full" (the photo's own size, capped);
-    seed: -1 for the deterministic output, >= 0 for a seeded dropout variation (pix2pix).
+    seed: -1 for the deterministic output, or a whole number from 0 to 2^63 - 1 for a seeded
+    dropout variation (pix2pix); anything else is refused.
     """
-    seed = None if seed is None or seed < 0 else int(seed)
+    seed = _seed(seed, none_below_zero=True)
     return _translate(image, model_id, resolution, seed, False, progress)[1]
 
 
@@ -270,7 +430,7 @@ def build_demo() -> gr.Blocks:
                 resolution = gr.Radio(resolutions, value="fast", label="Resolution")
                 with gr.Row(visible=get_entry(default).family == "pix2pix") as variation:
                     vary = gr.Checkbox(label="Dropout variation (pix2pix)")
-                    seed = gr.Number(0, precision=0, minimum=0, label="Seed")
+                    seed = seed_number(0, minimum=0, maximum=MAX_SEED, label="Seed")
                 go = gr.Button("Translate", variant="primary", elem_id="go")
             with gr.Column():
                 slider = gr.ImageSlider(label="Before / after", format="png", elem_id="slider")
@@ -293,11 +453,15 @@ def build_demo() -> gr.Blocks:
             else []
         )
         if examples:
-            gr.Examples([[str(p)] for p in examples], inputs=[image], cache_examples=False)
-        model.change(
-            on_model_change, model, [card, swap, round_trip, variation], api_visibility="private"
-        )
-        swap.click(reverse_model, model, model, api_visibility="private")
+            gr.Examples(
+                [[str(p)] for p in examples],
+                inputs=[image],
+                cache_examples=False,
+                api_visibility="private",
+            )
+        on_change_js, on_swap_js = _model_views_js()
+        model.change(None, model, [card, swap, round_trip, variation], js=on_change_js)
+        swap.click(None, model, model, js=on_swap_js)
         go.click(
             translate_ui,
             [image, model, resolution, vary, seed, round_trip],
@@ -306,7 +470,7 @@ def build_demo() -> gr.Blocks:
         )
         # The documented API: (image, model_id[, resolution, seed]) -> PNG.
         api_resolution = gr.Radio(resolutions, value="fast", label="Resolution", visible=False)
-        api_seed = gr.Number(-1, precision=0, label="Seed (-1: none)", visible=False)
+        api_seed = seed_number(-1, label="Seed (-1: none; 0 .. 2^63 - 1)", visible=False)
         api_out = gr.Image(format="png", type="pil", visible=False)
         gr.Button(visible=False).click(
             translate, [image, model, api_resolution, api_seed], api_out, api_name="translate"
@@ -319,8 +483,10 @@ def build_demo() -> gr.Blocks:
 
 
 def launch_kwargs() -> dict:
-    """No file access beyond Gradio's own: block the repo, weights and caches explicitly."""
+    """No file access beyond Gradio's own: block the repo, weights and caches explicitly;
+    no request body over MAX_BODY (but uploads, capped at MAX_UPLOAD by Gradio itself)."""
     from huggingface_hub import constants
+    from starlette.middleware import Middleware
 
     blocked = [ROOT, Path(constants.HF_HOME), Path.home() / ".cache", Path("/etc")]
     return dict(
@@ -328,6 +494,7 @@ def launch_kwargs() -> dict:
         blocked_paths=[str(p) for p in blocked],
         show_error=False,
         theme=gr.themes.Soft(),
+        app_kwargs={"middleware": [Middleware(BodyCap)]},
     )
 
 

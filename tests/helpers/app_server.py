@@ -1,8 +1,12 @@
-"""Start `python app.py` as a user would, on a free loopback port, for the app tests."""
+"""Start `python app.py` as a user would, on a free loopback port, for the app tests; call
+its events over raw HTTP as any client (a browser, or an attacker) can."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -12,6 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from helpers.catalog import HUGGAN, RESNET, UNET
 from helpers.paths import ROOT
@@ -97,3 +104,77 @@ def running_app(env: dict[str, str], timeout: float = 90) -> Iterator[AppProcess
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def data_url_value(content: bytes, mime: str = "image/png") -> dict[str, Any]:
+    """An image value as Gradio's queue accepts it inline: a FileData whose url is a
+    base64 data URL (no upload, so no max_file_size)."""
+    encoded = base64.b64encode(content).decode()
+    return {
+        "url": f"data:{mime};base64,{encoded}",
+        "path": None,
+        "meta": {"_type": "gradio.FileData"},
+    }
+
+
+def dependencies(url: str) -> list[dict[str, Any]]:
+    """The page's events, as the browser reads them from /config."""
+    return httpx.get(f"{url}/config", timeout=30).json()["dependencies"]
+
+
+def fn_index(url: str, api_name: str) -> int:
+    return next(d["id"] for d in dependencies(url) if d.get("api_name") == api_name)
+
+
+@dataclass
+class QueueResult:
+    join_status: int  # of POST /gradio_api/queue/join
+    detail: str  # the join's refusal, if any
+    success: bool | None = None  # of process_completed (None: never joined)
+    output: dict[str, Any] | None = None
+
+    @property
+    def error(self) -> str:
+        return self.detail if self.success is None else str((self.output or {}).get("error"))
+
+
+def queue_call(url: str, fn: int, data: list[Any]) -> QueueResult:
+    """What the page does for an event: POST /gradio_api/queue/join {data, fn_index,
+    session_hash}, then read the result from the /gradio_api/queue/data event stream."""
+    session = secrets.token_hex(8)
+    payload = {"data": data, "fn_index": fn, "session_hash": session, "event_data": None}
+    content = json.dumps(payload).encode()
+    join = httpx.post(
+        f"{url}/gradio_api/queue/join",
+        content=content,
+        headers={"content-type": "application/json"},
+        timeout=120,
+    )
+    if join.status_code != 200:
+        return QueueResult(join.status_code, join.text)
+    params = {"session_hash": session}
+    with httpx.stream("GET", f"{url}/gradio_api/queue/data", params=params, timeout=120) as s:
+        for line in s.iter_lines():
+            message = json.loads(line[5:]) if line.startswith("data:") else {}
+            if message.get("msg") == "process_completed":
+                return QueueResult(200, "", message.get("success"), message.get("output"))
+    raise AssertionError(f"no process_completed for fn_index {fn}")
+
+
+def vm_rss_mb(pid: int) -> int:
+    """The process's resident memory (VmRSS), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def run_predict(url: str, fn: int, data: list[Any]) -> tuple[int, dict[str, Any]]:
+    """The page's route for events outside the queue (queue=False): POST /run/predict."""
+    session = secrets.token_hex(8)
+    payload = {"data": data, "fn_index": fn, "session_hash": session, "event_data": None}
+    response = httpx.post(f"{url}/gradio_api/run/predict", json=payload, timeout=120)
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, {"error": response.text}

@@ -1,0 +1,228 @@
+"""The app as any HTTP client reaches it, browser or not: raw requests to Gradio's queue
+(issue 10). Every event the page declares is tried by its fn_index; inline data: URLs
+meet the same byte and pixel caps as uploads, before anything is decoded; seeds outside
+0 .. 2^63 - 1 get a clear message; error messages name no server folder."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import threading
+import zlib
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from helpers.app_server import (
+    FIXTURE_WEIGHTS,
+    app_env,
+    data_url_value,
+    dependencies,
+    fn_index,
+    free_port,
+    install_fixture_weights,
+    queue_call,
+    run_predict,
+    running_app,
+    vm_rss_mb,
+)
+from helpers.catalog import RESNET, UNET, first
+from helpers.images import random_image
+from helpers.paths import ROOT
+from PIL import Image
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+MB = 2**20
+UPLOAD_CAP = 20 * MB  # app.MAX_UPLOAD: Gradio's max_file_size
+# The events that run on the server: the API, the page's own translation (same code path
+# and caps as the API: a browser is an HTTP client too, so it cannot be told apart), and
+# Gradio's example loader (an index into the deployer's example files). Nothing else.
+SERVER_EVENTS = {"translate", "translate_ui", "load_example"}
+# Catalog models that get a corrupt file, or nothing, under IMG2IMG_WEIGHTS_DIR.
+CORRUPT = first(lambda e: e.sources and e.id not in FIXTURE_WEIGHTS)
+MISSING = first(lambda e: e.sources and e.id not in FIXTURE_WEIGHTS and e.id != CORRUPT.id)
+
+
+def _png(w: int = 40, h: int = 30) -> bytes:
+    buf = io.BytesIO()
+    random_image(w, h).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _bomb() -> bytes:  # a valid PNG header declaring 100000 x 100000 pixels
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="module")
+def app(fixtures, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("api")
+    install_fixture_weights(tmp / "weights", fixtures)
+    (tmp / "weights" / CORRUPT.id).mkdir(parents=True)
+    (tmp / "weights" / CORRUPT.id / "latest_net_G.pth").write_bytes(b"PK\x03\x04 cut short")
+    (tmp / "examples").mkdir()
+    random_image(48, 32).save(tmp / "examples" / "one.png")
+    with running_app(app_env(tmp, free_port())) as proc:
+        client = Client(proc.url, analytics_enabled=False, verbose=False)
+        yield SimpleNamespace(url=proc.url, pid=proc.pid, tmp=tmp, client=client)
+
+
+def _inputs(url: str, dependency: dict) -> list:
+    """Plausible values for an event's inputs, by component type (as the page sends)."""
+    types = {c["id"]: c["type"] for c in _components(url)}
+    value = {
+        "image": data_url_value(_png()),
+        "dropdown": RESNET.id,
+        "radio": "fast",
+        "checkbox": False,
+        "number": 0,
+        "dataset": 0,
+    }
+    return [value.get(types[i]) for i in dependency["inputs"]]
+
+
+def _components(url: str) -> list[dict]:
+    return httpx.get(f"{url}/config", timeout=30).json()["components"]
+
+
+def test_only_the_translation_events_run_on_the_server(app):
+    """Every event of the page, called by fn_index exactly as the page does it, through the
+    queue and through /run/predict: only SERVER_EVENTS run; the UI's own events (model
+    picker, direction switch) run in the browser and the server refuses them."""
+    ran, refused = set(), set()
+    for dependency in dependencies(app.url):
+        name = dependency.get("api_name") or f"fn{dependency['id']}"
+        data = _inputs(app.url, dependency)
+        result = queue_call(app.url, dependency["id"], data)
+        status, direct = run_predict(app.url, dependency["id"], data)
+        if result.success or (status == 200 and "data" in direct):
+            ran.add(name)
+        else:
+            refused.add(name)
+    assert ran == SERVER_EVENTS, (ran, refused)
+    assert refused, "the page declares no event of its own any more?"
+
+
+def test_the_api_lists_only_translate(app):
+    api = app.client.view_api(print_info=False, return_format="dict")
+    assert set(api["named_endpoints"]) == {"/translate"} and not api["unnamed_endpoints"]
+
+
+@pytest.mark.parametrize("event", ["translate", "translate_ui"])
+@pytest.mark.parametrize(
+    "size,expect",
+    [
+        (UPLOAD_CAP + 4096, "over the 20 MB upload limit"),  # refused before decoding
+        (3 * UPLOAD_CAP, "Request too large: images are limited to 20 MB"),  # before reading
+    ],
+    ids=["just-over", "3x"],
+)
+def test_inline_image_over_the_upload_cap_is_refused(app, event, size, expect):
+    content = _png()
+    content += b"\x00" * (size - len(content))  # a PNG's bytes, then padding
+    data = [data_url_value(content), RESNET.id, "fast", -1]
+    if event == "translate_ui":
+        data = [data[0], RESNET.id, "fast", False, 0, False]
+    result = queue_call(app.url, fn_index(app.url, event), data)
+    assert not result.success and expect in result.error
+    ok = queue_call(app.url, fn_index(app.url, event), [data_url_value(_png()), *data[1:]])
+    assert ok.success, ok  # a small inline image is fine, and the server still serves
+
+
+def test_chunked_body_over_the_cap_is_refused(app):
+    """A body sent in chunks declares no length: it is counted as it arrives."""
+    head = b'{"data": [{"url": "data:image/png;base64,'
+    tail = b'"}], "fn_index": %d, "session_hash": "chunked"}' % fn_index(app.url, "translate")
+
+    def chunks():
+        yield head
+        for _ in range(30):
+            yield b"A" * MB
+        yield tail
+
+    response = httpx.post(
+        f"{app.url}/gradio_api/queue/join",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+        timeout=120,
+    )
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert response.status_code == 413 and "limited to 20 MB" in response.text
+
+
+def test_inline_bomb_meets_the_pixel_cap(app):
+    result = queue_call(
+        app.url, fn_index(app.url, "translate"), [data_url_value(_bomb()), RESNET.id, "fast", -1]
+    )
+    assert not result.success and "limit" in result.error
+
+
+def test_six_oversized_inline_images_at_once_cost_no_memory(app):
+    """The fault as reported: concurrent oversized data URLs took the server from 1.7 to
+    4.8 GB. Their bodies are refused before Gradio reads them; RSS stays put."""
+    content = _png() + b"\x00" * (3 * UPLOAD_CAP)
+    value, fn = data_url_value(content), fn_index(app.url, "translate")
+    before = vm_rss_mb(app.pid)
+    results = [None] * 6
+
+    def send(i: int) -> None:
+        results[i] = queue_call(app.url, fn, [value, RESNET.id, "fast", -1])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    grown = vm_rss_mb(app.pid) - before
+    print(f"server RSS {before} MB before, +{grown} MB after six 80 MB requests")
+    assert all(r.join_status == 413 for r in results), results
+    assert grown < 100  # the 480 MB of bodies were not kept (before: gigabytes)
+
+
+@pytest.mark.parametrize("seed", [2**64, 2**63, "abc", "", 1.5, float("1e30")])
+def test_bad_seed_gets_a_clear_message(app, tmp_path, seed):
+    random_image(40, 30).save(tmp_path / "p.png")
+    with pytest.raises(AppError, match=r"seed must be a whole number .* 2\^63 - 1"):
+        app.client.predict(
+            handle_file(tmp_path / "p.png"), UNET.id, "fast", seed, api_name="/translate"
+        )
+    # The page's event checks it the same way (dropout variation on).
+    data = [data_url_value(_png()), UNET.id, "fast", True, seed, False]
+    result = queue_call(app.url, fn_index(app.url, "translate_ui"), data)
+    assert not result.success and "seed must be a whole number" in result.error
+
+
+def test_seed_range_ends_are_accepted_and_documented(app, tmp_path):
+    random_image(40, 30).save(tmp_path / "p.png")
+    for seed in (0, 2**63 - 1, -1):
+        out = app.client.predict(
+            handle_file(tmp_path / "p.png"), UNET.id, "fast", seed, api_name="/translate"
+        )
+        assert Image.open(out).size == (40, 30)
+    api = app.client.view_api(print_info=False, return_format="dict")
+    assert "2^63 - 1" in str(api["named_endpoints"]["/translate"])
+
+
+@pytest.mark.parametrize("model", [CORRUPT, MISSING], ids=["corrupt", "missing"])
+def test_errors_name_no_server_folder(app, tmp_path, model):
+    random_image(40, 30).save(tmp_path / "p.png")
+    with pytest.raises(AppError) as e:
+        app.client.predict(handle_file(tmp_path / "p.png"), model.id, api_name="/translate")
+    message = str(e.value)
+    print(message)
+    assert model.id in message and "<weights>" in message
+    for folder in (app.tmp, ROOT, tmp_path, os.path.expanduser("~"), "/tmp/"):
+        assert str(folder) not in message
