@@ -47,7 +47,7 @@ MAX_UPLOAD = 20 * 1024**2  # bytes: Gradio's max_file_size, and every other way 
 MAX_PIXELS = 50_000_000
 # Request bodies other than Gradio's multipart upload: a MAX_UPLOAD image as base64, plus room.
 MAX_BODY = 4 * -(-MAX_UPLOAD // 3) + 64 * 1024
-MAX_SEED = 2**63 - 1  # torch.manual_seed's reproducible range (the Translator checks it too)
+MAX_SEED = 2**32 - 1  # = img2img.inference.MAX_SEED (torch keeps 32 bits; torch-free here)
 FAST_SIZE = 256
 DEFAULT_MODEL = os.environ.get("IMG2IMG_DEFAULT_MODEL", "pix2pix/night2day")
 EXAMPLES_DIR = Path(os.environ.get("IMG2IMG_EXAMPLES_DIR", ROOT / "examples"))
@@ -333,7 +333,7 @@ def _seed(value, none_below_zero: bool) -> int | None:
         if 0 <= seed <= MAX_SEED:
             return seed
     low = "-1 (none) or 0" if none_below_zero else "0"
-    raise gr.Error(f"The seed must be a whole number from {low} to 2^63 - 1 ({MAX_SEED}).")
+    raise gr.Error(f"The seed must be a whole number from {low} to 2^32 - 1 ({MAX_SEED}).")
 
 
 def _translate(upload, model_id, resolution, seed, round_trip, progress):
@@ -390,7 +390,7 @@ def translate(image, model_id, resolution="fast", seed=-1, progress=TRACK_PROGRE
 
     image: a file of at most 20 MB and 50 megapixels (an upload, or a base64 data URL);
     resolution: "fast" (256 px working size) or "full" (the photo's own size, capped);
-    seed: -1 for the deterministic output, or a whole number from 0 to 2^63 - 1 for a seeded
+    seed: -1 for the deterministic output, or a whole number from 0 to 2^32 - 1 for a seeded
     dropout variation (pix2pix); anything else is refused.
     """
     seed = _seed(seed, none_below_zero=True)
@@ -470,7 +470,7 @@ def build_demo() -> gr.Blocks:
         )
         # The documented API: (image, model_id[, resolution, seed]) -> PNG.
         api_resolution = gr.Radio(resolutions, value="fast", label="Resolution", visible=False)
-        api_seed = seed_number(-1, label="Seed (-1: none; 0 .. 2^63 - 1)", visible=False)
+        api_seed = seed_number(-1, label="Seed (-1: none; 0 .. 2^32 - 1)", visible=False)
         api_out = gr.Image(format="png", type="pil", visible=False)
         gr.Button(visible=False).click(
             translate, [image, model, api_resolution, api_seed], api_out, api_name="translate"

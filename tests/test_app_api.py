@@ -1,7 +1,7 @@
 """The app as any HTTP client reaches it, browser or not: raw requests to Gradio's queue
 (issue 10). Every event the page declares is tried by its fn_index; inline data: URLs
 meet the same byte and pixel caps as uploads, before anything is decoded; seeds outside
-0 .. 2^63 - 1 get a clear message; error messages name no server folder."""
+0 .. 2^32 - 1 get a clear message; error messages name no server folder."""
 
 from __future__ import annotations
 
@@ -192,10 +192,10 @@ def test_six_oversized_inline_images_at_once_cost_no_memory(app):
     assert grown < 100  # the 480 MB of bodies were not kept (before: gigabytes)
 
 
-@pytest.mark.parametrize("seed", [2**64, 2**63, "abc", "", 1.5, float("1e30")])
+@pytest.mark.parametrize("seed", [2**64, 2**32, "abc", "", 1.5, float("1e30")])
 def test_bad_seed_gets_a_clear_message(app, tmp_path, seed):
     random_image(40, 30).save(tmp_path / "p.png")
-    with pytest.raises(AppError, match=r"seed must be a whole number .* 2\^63 - 1"):
+    with pytest.raises(AppError, match=r"seed must be a whole number .* 2\^32 - 1"):
         app.client.predict(
             handle_file(tmp_path / "p.png"), UNET.id, "fast", seed, api_name="/translate"
         )
@@ -207,13 +207,27 @@ def test_bad_seed_gets_a_clear_message(app, tmp_path, seed):
 
 def test_seed_range_ends_are_accepted_and_documented(app, tmp_path):
     random_image(40, 30).save(tmp_path / "p.png")
-    for seed in (0, 2**63 - 1, -1):
+    for seed in (0, 2**32 - 1, -1):
         out = app.client.predict(
             handle_file(tmp_path / "p.png"), UNET.id, "fast", seed, api_name="/translate"
         )
         assert Image.open(out).size == (40, 30)
     api = app.client.view_api(print_info=False, return_format="dict")
-    assert "2^63 - 1" in str(api["named_endpoints"]["/translate"])
+    assert "2^32 - 1" in str(api["named_endpoints"]["/translate"])
+
+
+def test_the_app_seed_range_is_the_library_s():
+    import ast
+
+    from img2img.inference import MAX_SEED
+
+    tree = ast.parse((ROOT / "app.py").read_text())
+    value = next(
+        n.value
+        for n in tree.body
+        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", None) == "MAX_SEED"
+    )
+    assert eval(compile(ast.Expression(value), "app.py", "eval")) == MAX_SEED
 
 
 @pytest.mark.parametrize("model", [CORRUPT, MISSING], ids=["corrupt", "missing"])
