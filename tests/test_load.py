@@ -12,7 +12,15 @@ from helpers.paths import ROOT
 
 
 def test_concurrent_clients():
-    args = ["--clients", "6", "--requests", "2", "--ttl", "3", "--no-record"]
+    args = [
+        "--clients",
+        "6",
+        "--requests",
+        "2",
+        "--ttl",
+        "10",
+        "--no-record",
+    ]  # TTL above the queue wait
     proc = subprocess.run(
         [sys.executable, "bench/load_test.py", *args],
         cwd=ROOT,
