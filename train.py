@@ -8,7 +8,10 @@
 config -> data -> nets -> loop(step functions) -> checkpoints -> export / push
 (img2img/training/trainer.py; each family's recipe in img2img/training/recipes.py).
 RUN_DIR gets config.json, checkpoints/last.pt (the whole training state), weights/ (each
-generator: config.json + model.safetensors + README.md), metrics.jsonl and tb/ (TensorBoard).
+generator: config.json + model.safetensors + README.md), metrics.jsonl, tb/ (TensorBoard)
+and train.lock (one train.py per RUN_DIR). SIGTERM or Ctrl-C: the current step ends, a
+checkpoint and the generators are saved, exit 0 (--resume continues exactly); a second
+signal aborts at once (exit 143 / 130).
 """
 
 from __future__ import annotations
@@ -69,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # disk full while logging, unreadable folder, ...: no traceback
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before training started (then it stops cleanly)
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

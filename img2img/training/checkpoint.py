@@ -8,8 +8,10 @@ intact; a write that fails (disk full) is a CheckpointError naming the file, and
 checkpoint is left as it was. It is read back with `torch.load(weights_only=True)` only, so
 every value in it is a tensor or a plain Python container/number/string.
 
-Test hook: IMG2IMG_TEST_KILL_IN_SAVE=N makes the process SIGKILL itself halfway through
-writing its N-th checkpoint (tests/test_faults.py); unset, it costs one environment lookup.
+Test hooks (tests/test_faults.py, tests/test_train_interrupts.py): IMG2IMG_TEST_KILL_IN_SAVE=N
+makes the process SIGKILL itself halfway through writing its N-th checkpoint;
+IMG2IMG_TEST_KILL_AFTER_SAVE=N right after its N-th checkpoint is in place, before the
+generators are exported. Unset, each costs one environment lookup per checkpoint.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ FORMAT = "img2img-train"
 VERSION = 1
 LAST = "last.pt"
 KILL_IN_SAVE = "IMG2IMG_TEST_KILL_IN_SAVE"
-_saves = 0  # checkpoints this process has started to write (for the test hook)
+KILL_AFTER_SAVE = "IMG2IMG_TEST_KILL_AFTER_SAVE"
+_saves = 0  # checkpoints this process has started to write (for the test hooks)
 
 
 def checkpoint_path(run_dir: str | os.PathLike) -> Path:
@@ -85,8 +88,6 @@ class _Writer:
 
 def _test_kill_hook(f) -> None:
     """IMG2IMG_TEST_KILL_IN_SAVE=N: leave half of the N-th checkpoint on disk and die."""
-    global _saves
-    _saves += 1
     if os.environ.get(KILL_IN_SAVE) == str(_saves):
         f.flush()
         f.truncate(f.tell() // 2)
@@ -96,6 +97,8 @@ def _test_kill_hook(f) -> None:
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """torch.save through atomic.atomic_file (temporary + fsync + rename): all or nothing."""
+    global _saves
+    _saves += 1
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = None
     try:
@@ -111,6 +114,8 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
                 "the previous checkpoint is unchanged"
             ) from e
         raise
+    if os.environ.get(KILL_AFTER_SAVE) == str(_saves):  # test hook: die before the export
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -234,5 +234,8 @@ def validate(c: TrainConfig) -> None:
 
 
 def lr_factor(epoch: int, n_epochs: int, n_epochs_decay: int) -> float:
-    """Classic linear policy for 0-based `epoch`: 1, ..., 1, then down towards 0."""
-    return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
+    """Classic linear policy for 0-based `epoch`: 1, ..., 1, then down towards 0.
+
+    Never below 0: a run whose training set changed size on --resume may count one epoch
+    more than planned, and a negative rate would climb the loss."""
+    return max(0.0, 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1))

@@ -10,7 +10,7 @@ save and export. A single process (no torchrun) runs the same code with world si
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -23,6 +23,7 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    flags: Any = field(default=None, compare=False, repr=False)  # CPU group for any_rank
 
     @property
     def main(self) -> bool:
@@ -33,17 +34,24 @@ class World:
         return self.size > 1
 
 
+def launched_rank() -> int:
+    """This process's rank as torchrun set it (0 without torchrun), before setup()."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+
+
 def setup(device: str) -> World:
     """Join the torchrun process group when there is one."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
-    world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and not device.startswith("cpu")
     if use_cuda:
-        torch.cuda.set_device(world.local_rank)
+        torch.cuda.set_device(local_rank)
     dist.init_process_group("nccl" if use_cuda else "gloo")
-    return world
+    # A per-step stop flag over NCCL would sync the GPU every step: flags go over gloo.
+    flags = dist.new_group(backend="gloo") if use_cuda else None
+    return World(rank, size, local_rank, flags)
 
 
 def choose_device(flag: str, world: World) -> torch.device:
@@ -79,6 +87,15 @@ def all_gather(obj: Any, world: World) -> list[Any]:
     out: list[Any] = [None] * world.size
     dist.all_gather_object(out, obj)
     return out
+
+
+def any_rank(flag: bool, world: World) -> bool:
+    """True on every rank when `flag` is true on at least one (a one-int all-reduce on CPU)."""
+    if not world.distributed:
+        return flag
+    value = torch.tensor([int(flag)])
+    dist.all_reduce(value, op=dist.ReduceOp.MAX, group=world.flags)
+    return bool(value.item())
 
 
 def barrier(world: World) -> None:

@@ -4,17 +4,29 @@ Each recipe names its exports (pix2pix weights/G/; CycleGAN weights/A2B/ (G_A) a
 weights/B2A/ (G_B)); `--export A2B|B2A` selects one of a pair. Each folder is config.json +
 model.safetensors + a model card, which `python -m img2img translate --checkpoint
 RUN_DIR/weights/G` and the app load directly.
+
+An export is current when it holds the checkpoint's generator: config.json records the step
+(`_trained_steps`) and the model card's sha256 (`_card_sha256`), model.safetensors holds
+exactly the generator's tensors, and README.md is the card written with them. A run killed
+between its checkpoint and its export, or whose export hit a full disk, leaves weights/
+missing or a save behind; `stale_exports` finds it and --resume exports again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import nn
 
 from .. import publish
+from ..atomic import remove_temporaries
 from ..errors import PushError
-from ..weights import model_card, save_pretrained
+from ..weights import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, model_card, save_pretrained
 from .config import TrainConfig
 from .recipes import recipe
 
@@ -36,11 +48,18 @@ def _title(c: TrainConfig, folder: str) -> str:
 
 
 def export_generators(
-    nets: dict[str, nn.Module], c: TrainConfig, run_dir: Path, command: str, step: int
+    nets: dict[str, nn.Module],
+    c: TrainConfig,
+    run_dir: Path,
+    command: str,
+    step: int,
+    folders: list[str] | None = None,
 ) -> list[Path]:
-    """Write every exported generator; returns their folders."""
+    """Write the exported generators (or those in `folders`); returns their folders."""
     paths = []
     for folder, name in export_names(c).items():
+        if folders is not None and folder not in folders:
+            continue
         net = nets[name]
         card = model_card(
             net.config,
@@ -49,9 +68,56 @@ def export_generators(
             dataset=c.dataset,  # "" for a local folder: the card then says "unknown"
             train=command,
         )
-        meta = {"trained_steps": step, "direction": c.direction, "preset": c.preset}
+        meta = {
+            "trained_steps": step,
+            "direction": c.direction,
+            "preset": c.preset,
+            "card_sha256": hashlib.sha256(card.encode()).hexdigest(),
+        }
         paths.append(save_pretrained(net, run_dir / "weights" / folder, card=card, metadata=meta))
     return paths
+
+
+def _why_stale(net: nn.Module, folder: Path, step: int) -> str:
+    """'' if `folder` holds `net` as exported at `step`, else what is wrong with it."""
+    try:
+        config = json.loads((folder / CONFIG_NAME).read_text())
+        state = load_file(folder / WEIGHTS_NAME)
+        card = (folder / CARD_NAME).read_bytes()
+    except (OSError, ValueError, SafetensorError) as e:  # missing, cut short, not JSON
+        return f"incomplete ({type(e).__name__})"
+    if not isinstance(config, dict):
+        return f"incomplete ({CONFIG_NAME} is not an object)"
+    if config.get("_trained_steps") != step:
+        return f"from step {config.get('_trained_steps')}"
+    if config.get("_card_sha256") != hashlib.sha256(card).hexdigest():
+        return "its model card is not the one written with it"
+    mine = net.state_dict()
+    same = state.keys() == mine.keys() and all(
+        torch.equal(state[k], v.detach().cpu()) for k, v in mine.items()
+    )
+    return "" if same else "other weights"
+
+
+def stale_exports(
+    nets: dict[str, nn.Module], c: TrainConfig, run_dir: Path, step: int
+) -> dict[str, str]:
+    """{folder: why} of the exports that do not hold this checkpoint's generators."""
+    stale = {}
+    for folder, name in export_names(c).items():
+        why = _why_stale(nets[name], run_dir / "weights" / folder, step)
+        if why:
+            stale[folder] = why
+    return stale
+
+
+def remove_stale_temporaries(c: TrainConfig, run_dir: Path) -> None:
+    """Delete the temporaries an export killed mid-write left in weights/<folder>/."""
+    for folder in export_names(c):
+        directory = run_dir / "weights" / folder
+        if directory.is_dir():
+            for name in (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME):
+                remove_temporaries(directory, name)
 
 
 def push_exports(paths: list[Path], repo_id: str) -> list[str]:

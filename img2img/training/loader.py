@@ -15,6 +15,7 @@ from .. import data
 from . import distributed
 from .config import TrainConfig
 from .distributed import World
+from .interrupt import ignore_stop_signals
 from .recipes import recipe
 
 
@@ -39,7 +40,9 @@ def make_loader(
     dataset: Dataset, sampler: Sampler, c: TrainConfig, device: torch.device
 ) -> DataLoader:
     # Samples are pure functions of their (epoch, index) keys, so workers can persist across
-    # epochs; a private generator keeps iterator creation off the global RNG.
+    # epochs; a private generator keeps iterator creation off the global RNG. Workers ignore
+    # SIGINT / SIGTERM (training/interrupt.py): a worker killed by a terminal's Ctrl-C would
+    # fail the step that the training process is finishing before it saves.
     return DataLoader(
         dataset,
         batch_size=c.batch_size,
@@ -48,4 +51,9 @@ def make_loader(
         pin_memory=device.type == "cuda",
         persistent_workers=c.workers > 0,
         generator=torch.Generator(),
+        worker_init_fn=_worker_init,
     )
+
+
+def _worker_init(worker_id: int) -> None:
+    ignore_stop_signals()  # after torch's own handlers, which let SIGTERM kill a worker

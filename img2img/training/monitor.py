@@ -1,9 +1,13 @@
 """Seeing progress: a tqdm bar (losses, it/s, ETA), TensorBoard, and RUN_DIR/metrics.jsonl.
 
 Only rank 0 monitors. Losses arrive as device tensors every step and are read back to the
-host only every `log_every` steps (one sync), averaged over the steps in between. A run
-resumed from step N repeats the steps after N: their records from the interrupted run are
-dropped from metrics.jsonl and purged from TensorBoard, so each step is logged once.
+host only every `log_every` steps (one sync), averaged over the steps since the previous
+multiple of `log_every`: a record at step S averages steps S - log_every + 1 ... S. The
+losses of the steps since the last record go into every checkpoint (`pending_state`), so a
+run resumed from step N averages exactly the steps an uninterrupted run averages and writes
+the same train records. A resumed run repeats the steps after N: their records from the
+interrupted run are dropped from metrics.jsonl and purged from TensorBoard, so each step is
+logged once.
 """
 
 from __future__ import annotations
@@ -20,13 +24,21 @@ from ..atomic import write_text
 
 
 class Monitor:
-    def __init__(self, run_dir: Path, total: int, initial: int, log_every: int) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        total: int,
+        initial: int,
+        log_every: int,
+        pending: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        """`pending`: a checkpoint's pending_state(): losses not yet logged at step `initial`."""
         self.run_dir, self.log_every = run_dir, log_every
         self.bar = tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True)
         drop_records_after(run_dir / "metrics.jsonl", initial)
         self.jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         self.writer = _summary_writer(run_dir / "tb", purge_step=initial + 1)
-        self.pending: dict[str, list[torch.Tensor]] = {}
+        self.pending = {k: list(v.unbind()) for k, v in (pending or {}).items()}
         self.started = time.perf_counter()
 
     def step(self, step: int, epoch: int, losses: dict[str, torch.Tensor], lr: float) -> None:
@@ -36,10 +48,18 @@ class Monitor:
         self.bar.update(1)
         if step % self.log_every:
             return
-        means = {k: torch.stack(v).float().mean().item() for k, v in self.pending.items()}
+        # Restored values are on the CPU; each series is stacked where its newest value is.
+        means = {
+            k: torch.stack([x.to(v[-1].device) for x in v]).float().mean().item()
+            for k, v in self.pending.items()
+        }
         self.pending.clear()
         self.bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
         self.write({"step": step, "epoch": epoch, "lr": lr, **means}, "train")
+
+    def pending_state(self) -> dict[str, torch.Tensor]:
+        """{loss: (n,) CPU tensor} of the steps since the last record, for the checkpoint."""
+        return {k: torch.stack([x.detach().cpu() for x in v]) for k, v in self.pending.items()}
 
     def validation(self, step: int, metrics: dict[str, float], grid: torch.Tensor | None) -> None:
         self.write({"step": step, **metrics}, "val")

@@ -18,7 +18,10 @@ class EpochSampler(Sampler):
 
     The order is a pure function of (seed, epoch) (like DistributedSampler: padded to a
     multiple of the world size, rank r takes every world-th index from r). `set_epoch(e,
-    start)` skips the first `start` samples of this rank, to resume in the middle of an epoch.
+    start)` skips the first `start` samples of this rank, to resume in the middle of an epoch;
+    a `start` at or past the end of the epoch is a ValueError, never an empty epoch (a loop
+    waiting for the next batch would spin forever: the trainer moves such a position to the
+    next epoch first, see trainer.fit_position).
     """
 
     def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1, shuffle: bool = True):
@@ -27,6 +30,8 @@ class EpochSampler(Sampler):
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
+        if not 0 <= start < self.per_rank:
+            raise ValueError(f"start {start} is outside an epoch of {self.per_rank} samples")
         self.epoch, self.start = epoch, start
 
     def __len__(self) -> int:

@@ -1,10 +1,16 @@
 """The training run: state, restore, the loop around the recipe's step, checkpoints, export.
 
-run() -> config (fresh, or the checkpoint's on --resume) -> data -> Trainer (nets,
-optimizers, schedulers, pools from the family's recipe) -> train_loop -> save() every
-save_every steps and at the end (checkpoint, validation, export) -> push. Everything a step
-needs is in the Trainer; nothing is carried between steps outside it. RUN_DIR gets
-config.json, checkpoints/last.pt, weights/<folder>/, metrics.jsonl and tb/.
+run() -> lock RUN_DIR -> config (fresh, or the checkpoint's on --resume) -> data -> Trainer
+(nets, optimizers, schedulers, pools from the family's recipe) -> exports brought up to the
+checkpoint -> train_loop -> save() every save_every steps, at the end and on SIGTERM / SIGINT
+(checkpoint, validation, export) -> push. Everything a step needs is in the Trainer; nothing
+is carried between steps outside it. RUN_DIR gets train.lock, config.json,
+checkpoints/last.pt, weights/<folder>/, metrics.jsonl and tb/.
+
+A run is done when its exports hold its last checkpoint's generators: every save writes the
+checkpoint, then the exports; a resumed run first exports again whatever is missing or
+behind (a process killed in between, a full disk), so `--resume` of a finished run
+completes it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import hashlib
 import json
 import math
 import random
+import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +29,11 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
-from . import distributed
+from . import distributed, export, runlock
 from .config import ConfigError, TrainConfig, resolve
 from .distributed import World
 from .export import export_generators, export_names, push_exports
+from .interrupt import StopRequest, stop_on_signals
 from .loader import load_data, make_loader
 from .metrics import validate
 from .monitor import Monitor
@@ -43,12 +51,39 @@ class Progress:
     step: int = 0  # optimizer steps done
     epoch: int = 0  # current epoch, 0-based
     batch: int = 0  # batches of the current epoch done (by this process)
+    samples: int = 0  # training-set size the position refers to (0: not recorded)
 
     def advance(self, steps_per_epoch: int) -> None:
         self.step += 1
         self.batch += 1
-        if self.batch == steps_per_epoch:
+        if self.batch >= steps_per_epoch:
             self.epoch, self.batch = self.epoch + 1, 0
+
+
+def fit_position(progress: Progress, samples: int, steps_per_epoch: int) -> str:
+    """Fit a restored position to the training set found now; returns a note, or "".
+
+    The saved batch can be past the end of the epoch when the set shrank (images deleted,
+    --data pointing to a smaller folder): that epoch counts as complete and the next one
+    starts. Otherwise the epoch continues at the same batch, in the new set's order.
+    """
+    saved, progress.samples = progress.samples, samples
+    was = f"{saved} when saved" if saved else "another size when saved"
+    if progress.batch >= steps_per_epoch:
+        note = (
+            f"note: the training set has {samples} samples ({was}): the saved position, "
+            f"batch {progress.batch} of epoch {progress.epoch}, is past the end of its "
+            f"{steps_per_epoch} steps per epoch; epoch {progress.epoch} counts as complete "
+            f"and epoch {progress.epoch + 1} starts"
+        )
+        progress.epoch, progress.batch = progress.epoch + 1, 0
+        return note
+    if saved and saved != samples:
+        return (
+            f"note: the training set has {samples} samples ({was}): epoch {progress.epoch} "
+            f"continues at batch {progress.batch}, in the order of the new set"
+        )
+    return ""
 
 
 # ----------------------------------------------------------------------------- state
@@ -128,8 +163,11 @@ def training_state(
     }
 
 
-def restore(t: Trainer, saved: dict[str, Any]) -> None:
-    """Load a training_state into a freshly built (not yet wrapped) trainer."""
+def restore(t: Trainer, saved: dict[str, Any], samples: int = 0, steps_per_epoch: int = 0) -> None:
+    """Load a training_state into a freshly built (not yet wrapped) trainer.
+
+    `samples` / `steps_per_epoch` (the training set found now): fit the position to them.
+    """
     for name, net in t.nets.items():
         net.load_state_dict(saved["nets"][name])
     for name, optimizer in t.optimizers.items():
@@ -137,10 +175,14 @@ def restore(t: Trainer, saved: dict[str, Any]) -> None:
     if saved["scaler"]:
         t.precision.scaler.load_state_dict(saved["scaler"])
     t.progress.__dict__.update(saved["progress"])
+    note = fit_position(t.progress, samples, steps_per_epoch) if steps_per_epoch else ""
+    if note and t.world.main:
+        print(note)
     restore_schedulers(t.schedulers, saved["schedulers"])  # reads the restored progress.epoch
     ranks = saved["ranks"]
     if len(ranks) != t.world.size:  # another sharding: restart the epoch, fresh noise
-        print(f"note: resuming a {len(ranks)}-process run on {t.world.size}: epoch restarts")
+        if t.world.main:
+            print(f"note: resuming a {len(ranks)}-process run on {t.world.size}: epoch restarts")
         t.progress.batch = 0
         return
     ckpt.set_rng_state(ranks[t.world.rank]["rng"])
@@ -148,31 +190,47 @@ def restore(t: Trainer, saved: dict[str, Any]) -> None:
         pool.load_state_dict(ranks[t.world.rank]["pools"][name], t.device)
 
 
-def save(t: Trainer, val_set, paired: bool, monitor: Monitor | None, command: str) -> None:
-    """Checkpoint (all ranks' RNG and pools, rank 0 writes), validate, export."""
+def save(
+    t: Trainer, val_set, paired: bool, monitor: Monitor | None, command: str, check: bool = True
+) -> None:
+    """Checkpoint (all ranks' RNG and pools, rank 0 writes), validate (if `check`), export."""
     ranks = distributed.all_gather(rank_state(t), t.world)
     if not t.world.main:
         return
     metrics: dict[str, float] = {}
-    if val_set is not None:
+    if val_set is not None and check:
         metrics, grid = validate(t.nets, val_set, paired, t.device, t.recipe.validate_batch)
         monitor.validation(t.progress.step, metrics, grid)
     state = training_state(t, ranks, metrics, command)
+    state["log_pending"] = monitor.pending_state()  # losses logged at the next record
     ckpt.save_checkpoint(state, ckpt.checkpoint_path(t.run_dir))
     export_generators(t.nets, t.c, t.run_dir, command, t.progress.step)
+
+
+def complete_exports(t: Trainer, command: str) -> None:
+    """Export again what does not hold the restored checkpoint's generators (rank 0)."""
+    export.remove_stale_temporaries(t.c, t.run_dir)
+    stale = export.stale_exports(t.nets, t.c, t.run_dir, t.progress.step)
+    for folder, why in stale.items():
+        print(f"note: weights/{folder} is not the checkpoint's ({why}): exporting it again")
+    if stale:
+        export_generators(t.nets, t.c, t.run_dir, command, t.progress.step, list(stale))
 
 
 # ----------------------------------------------------------------------------- loop
 
 
 def train_loop(
-    t: Trainer, loader, sampler, steps_per_epoch: int, total: int, monitor, on_save
-) -> None:
-    """Steps until `total`, resuming inside an epoch; on_save() every save_every and at the end."""
+    t: Trainer, loader, sampler, steps_per_epoch: int, total: int, monitor, on_save, stop
+) -> bool:
+    """Steps until `total`, resuming inside an epoch; on_save(validate) every save_every, at
+    the end, and after the step during which `stop` (a StopRequest) got a signal (then
+    without validation). Returns whether it stopped early."""
     c, progress = t.c, t.progress
     fmt = torch.channels_last if c.channels_last else torch.contiguous_format
     while progress.step < total:
         sampler.set_epoch(progress.epoch, start=progress.batch * c.batch_size)
+        before = progress.step
         for batch in loader:
             A, B = (batch[k].to(t.device, non_blocking=True, memory_format=fmt) for k in "AB")
             losses = t.recipe.step(t.runners, t.optimizers, t.pools, A, B, c, t.precision)
@@ -182,10 +240,17 @@ def train_loop(
             if monitor is not None:
                 lr = t.optimizers["G"].param_groups[0]["lr"]
                 monitor.step(progress.step, progress.epoch, losses, lr)
-            if progress.step % c.save_every == 0 or progress.step == total:
-                on_save()
+            stopping = distributed.any_rank(bool(stop.signum), t.world)
+            early = stopping and progress.step < total
+            if progress.step % c.save_every == 0 or progress.step == total or early:
+                on_save(not early)  # a stop skips validation: the scheduler's clock runs
+            if early:
+                return True
             if progress.step >= total:
                 break
+        if progress.step == before:  # never spin on an empty epoch
+            raise RuntimeError(f"epoch {progress.epoch} from batch {progress.batch} is empty")
+    return False
 
 
 def weights_hash(nets: dict[str, torch.nn.Module]) -> str:
@@ -224,19 +289,30 @@ def run(family: str, given: dict[str, Any], resume: bool, command: str) -> int:
     `command` is recorded in the checkpoint and the model cards. Returns the exit status;
     raises Img2ImgError subclasses for what the user can fix.
     """
-    run_dir = Path(given.get("out", "") or ".")
+    if not given.get("out"):
+        raise ConfigError("--out RUN_DIR is required")
+    run_dir = Path(given["out"])
     path = ckpt.checkpoint_path(run_dir)
-    if not resume and path.exists():
-        raise ConfigError(f"{run_dir} already holds a run: pass --resume, or choose another --out")
-    saved = ckpt.load_checkpoint(path) if resume else None
-    c = resolve(family, given, saved["config"] if saved else None)
-    if saved:  # the model card shows how the run began and how it was continued
-        command = f"{saved.get('command', '')}\n{command}".strip()
-    world = distributed.setup(c.device)
-    try:
-        return _run(c, world, run_dir, saved, command)
-    finally:
-        distributed.teardown(world)
+    if not resume:  # a flag that cannot work creates nothing
+        resolve(family, given, None)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    # Locked before anything in RUN_DIR is read or written (rank 0 alone writes there); a
+    # --resume of a folder that does not exist fails below with "no checkpoint".
+    locked = distributed.launched_rank() == 0 and run_dir.is_dir()
+    with runlock.hold(run_dir) if locked else contextlib.nullcontext():
+        if not resume and path.exists():
+            raise ConfigError(
+                f"{run_dir} already holds a run: pass --resume, or choose another --out"
+            )
+        saved = ckpt.load_checkpoint(path) if resume else None
+        c = resolve(family, given, saved["config"] if saved else None)
+        if saved:  # the model card shows how the run began and how it was continued
+            command = f"{saved.get('command', '')}\n{command}".strip()
+        world = distributed.setup(c.device)
+        try:
+            return _run(c, world, run_dir, saved, command)
+        finally:
+            distributed.teardown(world)
 
 
 def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> int:
@@ -248,15 +324,18 @@ def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> in
     epochs_total = (c.n_epochs + c.n_epochs_decay) * steps_per_epoch
     total = min(c.steps, epochs_total) if c.steps else epochs_total
     t = build_trainer(c, world, device, run_dir)
+    t.progress.samples = len(train_set)
     if saved is not None:
-        restore(t, saved)
+        restore(t, saved, len(train_set), steps_per_epoch)
     wrap_runners(t)
     monitor = None
     if world.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(asdict(c), indent=2) + "\n")
         ckpt.remove_stale_temporaries(run_dir / "checkpoints")
-        monitor = Monitor(run_dir, total, t.progress.step, c.log_every)
+        if saved is not None:
+            complete_exports(t, command)
+        pending = saved.get("log_pending") if saved is not None else None
+        monitor = Monitor(run_dir, total, t.progress.step, c.log_every, pending)
         print(
             f"{c.family} ({c.preset}) on {device}, {t.precision.name}, {world.size} process(es),"
             f" {len(train_set)} samples, {steps_per_epoch} steps/epoch:"
@@ -265,23 +344,41 @@ def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> in
         if t.precision.note:
             print(f"note: {t.precision.note}")
 
-    def on_save() -> None:
-        save(t, val_set, paired, monitor, command)
+    def on_save(check: bool) -> None:
+        save(t, val_set, paired, monitor, command, check)
 
+    stopped = False
     try:
-        if t.progress.step < total:
-            train_loop(t, loader, sampler, steps_per_epoch, total, monitor, on_save)
-        check_in_sync(t, monitor)
+        with stop_on_signals(announce=world.main, repeat_aborts=not world.distributed) as stop:
+            if t.progress.step < total:
+                stopped = train_loop(
+                    t, loader, sampler, steps_per_epoch, total, monitor, on_save, stop
+                )
+            check_in_sync(t, monitor)
+            if world.main:
+                monitor.close()
     except BaseException:  # flush the logs, end the bar's line; the first error is the one
         if monitor is not None:
             with contextlib.suppress(OSError):
                 monitor.close()
         raise
     if world.main:
-        monitor.close()
-        if c.push_to_hub:
-            paths = [run_dir / "weights" / folder for folder in export_names(c)]
-            for url in push_exports(paths, c.push_to_hub):
-                print(f"pushed: {url}")
-        print(f"done: step {t.progress.step}; generators in {run_dir / 'weights'}")
+        _report(t, stop, stopped, total)
     return 0
+
+
+def _report(t: Trainer, stop: StopRequest, stopped: bool, total: int) -> None:
+    """The last line (rank 0); push to the Hub when the run is complete."""
+    c, run_dir, step = t.c, t.run_dir, t.progress.step
+    if stopped:
+        again = shlex.join(["python", "train.py", c.family, "--out", str(run_dir), "--resume"])
+        print(
+            f"stopped by {stop.name} at step {step} of {total}: checkpoint and generators "
+            f"saved in {run_dir}; continue with: {again}"
+        )
+        return
+    if c.push_to_hub:
+        paths = [run_dir / "weights" / folder for folder in export_names(c)]
+        for url in push_exports(paths, c.push_to_hub):
+            print(f"pushed: {url}")
+    print(f"done: step {step}; generators in {run_dir / 'weights'}")
