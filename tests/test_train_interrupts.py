@@ -38,8 +38,8 @@ from safetensors.torch import load_file
 
 from img2img.training import checkpoint as ckpt
 from img2img.training import runlock
+from img2img.training.progress import Progress, fit_position
 from img2img.training.sampler import EpochSampler
-from img2img.training.trainer import Progress, fit_position
 
 STEPS = 40
 TINY = ["--seed", "0", "--ngf", "8", "--ndf", "8", "--num-downs", "5", "--load-size", "36"]
@@ -157,7 +157,7 @@ def test_a_second_signal_aborts_at_once_and_the_last_checkpoint_resumes(data, st
         os.kill(proc.pid, sig)
     rc, stdout, err = finish(proc)
     assert rc in (128 + signal.SIGINT, 128 + signal.SIGTERM), err[-3000:]
-    assert err.rstrip().endswith("again: aborted; --resume continues the last checkpoint")
+    assert err.rstrip().endswith("again: aborted (work since the last checkpoint is lost)")
     assert "Traceback" not in err and "stopped by" not in stdout
     assert saved_step(out) == 20
     rc, stdout, err = run(resume(out), user_env())

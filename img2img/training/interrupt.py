@@ -109,7 +109,7 @@ class StopRequest:
                 _write_line(f"{sig.name}: stopping after this step (checkpoint and export){again}")
         elif self.repeat_aborts:
             if self.announce:
-                _write_line(f"{sig.name} again: aborted; --resume continues the last checkpoint")
+                _write_line(f"{sig.name} again: aborted (work since the last checkpoint is lost)")
             os._exit(128 + sig)
 
     def forget(self) -> None:
