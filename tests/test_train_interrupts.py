@@ -38,8 +38,8 @@ from safetensors.torch import load_file
 
 from img2img.training import checkpoint as ckpt
 from img2img.training import runlock
+from img2img.training.progress import Progress, fit_position
 from img2img.training.sampler import EpochSampler
-from img2img.training.trainer import Progress, fit_position
 
 STEPS = 40
 TINY = ["--seed", "0", "--ngf", "8", "--ndf", "8", "--num-downs", "5", "--load-size", "36"]
@@ -121,20 +121,24 @@ def test_sigterm_mid_run_saves_and_the_resumed_run_is_the_uninterrupted_one(
     same_run(out, straight)
 
 
-def test_ctrl_c_to_the_process_group_with_loader_workers_stops_cleanly(data, straight, tmp_path):
-    """A terminal's Ctrl-C sends SIGINT to every process of the group: the workers ignore it
-    (no traceback from them, no failed step), the training process saves and exits 0."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_signal_to_the_process_group_with_loader_workers_stops_cleanly(
+    data, straight, tmp_path, sig
+):
+    """A terminal's Ctrl-C sends SIGINT to every process of the group, SLURM its SIGTERM to
+    every process of the job: the workers ignore it (no traceback from them, no failed step),
+    the training process saves and exits 0, and the workers end with it."""
     out = tmp_path / "run"
     proc = start(train(data, out, "--steps", str(STEPS), "--workers", "2"), user_env(), 0, True)
     wait_until(lambda: logged(out, 3), proc, "a train record")
     workers = children(proc.pid)
     assert len(workers) == 2
-    os.killpg(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, sig)
     rc, stdout, err = finish(proc)
     assert rc == 0, err[-3000:]
-    assert "SIGINT: stopping after this step" in err
+    assert f"{sig.name}: stopping after this step" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    assert stdout.strip().splitlines()[-1].startswith("stopped by SIGINT at step ")
+    assert stdout.strip().splitlines()[-1].startswith(f"stopped by {sig.name} at step ")
     wait_until(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), None, "exits")
     rc, _, err = run(resume(out, "--workers", "2"), user_env())
     assert rc == 0, err[-3000:]
@@ -153,7 +157,7 @@ def test_a_second_signal_aborts_at_once_and_the_last_checkpoint_resumes(data, st
         os.kill(proc.pid, sig)
     rc, stdout, err = finish(proc)
     assert rc in (128 + signal.SIGINT, 128 + signal.SIGTERM), err[-3000:]
-    assert err.rstrip().endswith("again: aborted; --resume continues the last checkpoint")
+    assert err.rstrip().endswith("again: aborted (work since the last checkpoint is lost)")
     assert "Traceback" not in err and "stopped by" not in stdout
     assert saved_step(out) == 20
     rc, stdout, err = run(resume(out), user_env())

@@ -4,7 +4,9 @@
 process group (NCCL on GPUs, gloo on CPUs), give each process its GPU, wrap the trained
 networks in DistributedDataParallel (gradients averaged, so every rank holds the same
 weights), shard the data with training.sampler.EpochSampler, and let rank 0 alone log, validate,
-save and export. A single process (no torchrun) runs the same code with world size 1.
+save and export. A stop signal reaches the ranks at different moments: `any_rank` makes them
+agree, after each step, on whether to stop (a rank stopping alone would leave the others
+waiting in a collective). A single process (no torchrun) runs the same code with world size 1.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ temporaries it may leave are removed by the next --resume.
 Signals are counted by a thread reading Python's signal wakeup fd, not by the main thread's
 handler: that one runs only between bytecodes, so during a long C call (a CPU backward takes
 seconds) two signals would merge into one and the second could not abort. Forked children
-(DataLoader workers) ignore both signals and drop the wakeup fd: the main process decides.
+(DataLoader workers) drop the wakeup fd and ignore SIGINT; `worker_signals` then makes a
+worker obey only its parent's SIGTERM: the main process decides.
 Under torchrun repeated signals are one request: torchrun forwards every signal it receives
 to each rank and escalates to SIGKILL itself (after 30 s).
 """
@@ -30,10 +31,27 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _active: list[StopRequest] = []  # the request being watched in this process, if any
 
 
-def ignore_stop_signals() -> None:
-    """In a worker process: leave SIGINT / SIGTERM to the training process."""
-    for s in SIGNALS:
-        signal.signal(s, signal.SIG_IGN)
+def worker_signals() -> None:
+    """In a DataLoader worker: ignore SIGINT; obey SIGTERM from the parent process only.
+
+    The parent's SIGTERM is how DataLoader and multiprocessing end a worker at exit (and
+    they then wait for it: ignoring it would hang the exit). A SIGTERM sent to the whole
+    process group or job (`kill -TERM -PGID`, SLURM) must not kill a worker under a
+    training process that is finishing its step: it is blocked and read by a thread that
+    knows the sender. Where sigwaitinfo is missing (macOS), torch's own handling stays.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not hasattr(signal, "sigwaitinfo"):
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # threads made later inherit it
+    threading.Thread(target=_obey_parent_sigterm, name="worker-sigterm", daemon=True).start()
+
+
+def _obey_parent_sigterm() -> None:
+    while True:
+        info = signal.sigwaitinfo({signal.SIGTERM})
+        if info.si_pid == os.getppid():
+            os._exit(0)
 
 
 def _after_fork_in_child() -> None:
@@ -41,7 +59,8 @@ def _after_fork_in_child() -> None:
         return
     with contextlib.suppress(ValueError, OSError):  # ValueError: not the main thread
         signal.set_wakeup_fd(-1)
-        ignore_stop_signals()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent ends its children with it
     for request in _active:
         request.forget()
     _active.clear()
@@ -90,7 +109,7 @@ class StopRequest:
                 _write_line(f"{sig.name}: stopping after this step (checkpoint and export){again}")
         elif self.repeat_aborts:
             if self.announce:
-                _write_line(f"{sig.name} again: aborted; --resume continues the last checkpoint")
+                _write_line(f"{sig.name} again: aborted (work since the last checkpoint is lost)")
             os._exit(128 + sig)
 
     def forget(self) -> None:

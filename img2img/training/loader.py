@@ -15,7 +15,7 @@ from .. import data
 from . import distributed
 from .config import TrainConfig
 from .distributed import World
-from .interrupt import ignore_stop_signals
+from .interrupt import worker_signals
 from .recipes import recipe
 
 
@@ -41,8 +41,8 @@ def make_loader(
 ) -> DataLoader:
     # Samples are pure functions of their (epoch, index) keys, so workers can persist across
     # epochs; a private generator keeps iterator creation off the global RNG. Workers ignore
-    # SIGINT / SIGTERM (training/interrupt.py): a worker killed by a terminal's Ctrl-C would
-    # fail the step that the training process is finishing before it saves.
+    # SIGINT and any SIGTERM but their parent's (training/interrupt.py): a worker killed by a
+    # terminal's Ctrl-C would fail the step the training process is finishing before it saves.
     return DataLoader(
         dataset,
         batch_size=c.batch_size,
@@ -56,4 +56,4 @@ def make_loader(
 
 
 def _worker_init(worker_id: int) -> None:
-    ignore_stop_signals()  # after torch's own handlers, which let SIGTERM kill a worker
+    worker_signals()  # after torch's own handlers, which let any SIGTERM kill a worker

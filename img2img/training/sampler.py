@@ -21,7 +21,7 @@ class EpochSampler(Sampler):
     start)` skips the first `start` samples of this rank, to resume in the middle of an epoch;
     a `start` at or past the end of the epoch is a ValueError, never an empty epoch (a loop
     waiting for the next batch would spin forever: the trainer moves such a position to the
-    next epoch first, see trainer.fit_position).
+    next epoch first, see progress.fit_position).
     """
 
     def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1, shuffle: bool = True):

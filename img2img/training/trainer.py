@@ -40,51 +40,9 @@ from .monitor import Monitor
 from .nets import build_schedulers, restore_schedulers
 from .pool import ImagePool
 from .precision import Precision, choose_precision
+from .progress import Progress, fit_position
 from .recipes import Recipe, recipe
 from .sampler import EpochSampler
-
-
-@dataclass
-class Progress:
-    """Where the run is; the learning-rate schedule reads `epoch`."""
-
-    step: int = 0  # optimizer steps done
-    epoch: int = 0  # current epoch, 0-based
-    batch: int = 0  # batches of the current epoch done (by this process)
-    samples: int = 0  # training-set size the position refers to (0: not recorded)
-
-    def advance(self, steps_per_epoch: int) -> None:
-        self.step += 1
-        self.batch += 1
-        if self.batch >= steps_per_epoch:
-            self.epoch, self.batch = self.epoch + 1, 0
-
-
-def fit_position(progress: Progress, samples: int, steps_per_epoch: int) -> str:
-    """Fit a restored position to the training set found now; returns a note, or "".
-
-    The saved batch can be past the end of the epoch when the set shrank (images deleted,
-    --data pointing to a smaller folder): that epoch counts as complete and the next one
-    starts. Otherwise the epoch continues at the same batch, in the new set's order.
-    """
-    saved, progress.samples = progress.samples, samples
-    was = f"{saved} when saved" if saved else "another size when saved"
-    if progress.batch >= steps_per_epoch:
-        note = (
-            f"note: the training set has {samples} samples ({was}): the saved position, "
-            f"batch {progress.batch} of epoch {progress.epoch}, is past the end of its "
-            f"{steps_per_epoch} steps per epoch; epoch {progress.epoch} counts as complete "
-            f"and epoch {progress.epoch + 1} starts"
-        )
-        progress.epoch, progress.batch = progress.epoch + 1, 0
-        return note
-    if saved and saved != samples:
-        return (
-            f"note: the training set has {samples} samples ({was}): epoch {progress.epoch} "
-            f"continues at batch {progress.batch}, in the order of the new set"
-        )
-    return ""
-
 
 # ----------------------------------------------------------------------------- state
 
@@ -174,7 +132,7 @@ def restore(t: Trainer, saved: dict[str, Any], samples: int = 0, steps_per_epoch
         optimizer.load_state_dict(saved["optimizers"][name])
     if saved["scaler"]:
         t.precision.scaler.load_state_dict(saved["scaler"])
-    t.progress.__dict__.update(saved["progress"])
+    t.progress.__dict__.update({"samples": 0, **saved["progress"]})  # 0: not recorded
     note = fit_position(t.progress, samples, steps_per_epoch) if steps_per_epoch else ""
     if note and t.world.main:
         print(note)
@@ -202,7 +160,8 @@ def save(
         metrics, grid = validate(t.nets, val_set, paired, t.device, t.recipe.validate_batch)
         monitor.validation(t.progress.step, metrics, grid)
     state = training_state(t, ranks, metrics, command)
-    state["log_pending"] = monitor.pending_state()  # losses logged at the next record
+    if monitor is not None:  # the losses that the next record averages
+        state["log_pending"] = monitor.pending_state()
     ckpt.save_checkpoint(state, ckpt.checkpoint_path(t.run_dir))
     export_generators(t.nets, t.c, t.run_dir, command, t.progress.step)
 
@@ -221,7 +180,14 @@ def complete_exports(t: Trainer, command: str) -> None:
 
 
 def train_loop(
-    t: Trainer, loader, sampler, steps_per_epoch: int, total: int, monitor, on_save, stop
+    t: Trainer,
+    loader,
+    sampler,
+    steps_per_epoch: int,
+    total: int,
+    monitor,
+    on_save,
+    stop: StopRequest,
 ) -> bool:
     """Steps until `total`, resuming inside an epoch; on_save(validate) every save_every, at
     the end, and after the step during which `stop` (a StopRequest) got a signal (then
@@ -325,7 +291,7 @@ def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> in
     total = min(c.steps, epochs_total) if c.steps else epochs_total
     t = build_trainer(c, world, device, run_dir)
     t.progress.samples = len(train_set)
-    if saved is not None:
+    if saved is not None:  # fits the saved position to the set found now
         restore(t, saved, len(train_set), steps_per_epoch)
     wrap_runners(t)
     monitor = None
