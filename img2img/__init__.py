@@ -20,6 +20,7 @@ from .errors import (
     Img2ImgError,
     PushError,
     UnknownModelError,
+    VideoError,
     WeightsUnavailableError,
 )
 
@@ -58,6 +59,7 @@ __all__ = [
     "Img2ImgError",
     "PushError",
     "UnknownModelError",
+    "VideoError",
     "WeightsUnavailableError",
     "Translator",
     "default_device",
