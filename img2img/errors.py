@@ -40,6 +40,11 @@ class ImageError(Img2ImgError, ValueError):
     """An input image cannot be decoded, is empty, or is too large to process safely."""
 
 
+class VideoError(Img2ImgError, ValueError):
+    """A video cannot be read (missing, corrupt, no video stream), is over a limit, or
+    cannot be written in the requested container."""
+
+
 class DownloadError(Img2ImgError, OSError):
     """A download failed for good (after retries), or its checksum did not match."""
 
@@ -74,5 +79,6 @@ __all__ = [
     "SeedError",
     "TruncatedImageWarning",
     "UnknownModelError",
+    "VideoError",
     "WeightsUnavailableError",
 ]

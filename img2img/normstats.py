@@ -1,0 +1,193 @@
+"""Normalisation statistics shared by many forwards: recorded once, then held fixed.
+
+InstanceNorm, and our BatchNorm2d in image-statistics mode (the pix2pix test semantics),
+normalise every input with its own per-channel mean and variance. When one picture is cut into
+windows, or a clip into frames, each piece then gets its own statistics and so its own tone:
+seams between windows, flicker between frames. This module records the statistics of each
+such layer's input over some forwards (pooled: the mean and variance of everything seen) and
+runs later forwards with those statistics instead of each input's own.
+
+Layers concerned (`stat_layers`): nn.InstanceNorm2d that normalises with its input's
+statistics (affine or not) and models.norm.BatchNorm2d with `image_stats` on, i.e. every norm
+of every registry architecture. A BatchNorm that uses its running statistics already treats
+all pieces alike and is left alone.
+
+Mechanism: forward hooks registered for the duration of a `with use_stats(...)` block. They
+act only in the context (thread) that entered the block (a ContextVar), so a Translator's
+cached model stays usable by other threads meanwhile. Hooked forwards run eagerly (never the
+compiled runner: hooks would force recompilation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import execution
+from .errors import ConfigError
+from .models.norm import BatchNorm2d
+
+# The state of the innermost `use_stats` block of this context; hooks of other blocks idle.
+_ACTIVE: contextvars.ContextVar[object | None] = contextvars.ContextVar("normstats", default=None)
+
+
+@dataclass
+class ChannelStats:
+    """Pooled per-channel statistics of everything a layer saw: count, mean, sum of squares."""
+
+    count: int
+    mean: torch.Tensor  # (C,) float64, on the CPU
+    m2: torch.Tensor  # (C,) float64: sum of squared deviations from the mean
+
+    @classmethod
+    def of(cls, x: torch.Tensor) -> ChannelStats:
+        """Statistics of a (B, C, H, W) activation over batch and space."""
+        var, mean = torch.var_mean(x.float(), dim=(0, 2, 3), correction=0)
+        n = x.shape[0] * x.shape[2] * x.shape[3]
+        return cls(n, mean.double().cpu(), var.double().cpu() * n)
+
+    def merged(self, other: ChannelStats) -> ChannelStats:
+        """Both sets pooled (Chan et al.'s parallel update: exact, no catastrophic loss)."""
+        n = self.count + other.count
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.count / n)
+        m2 = self.m2 + other.m2 + delta**2 * (self.count * other.count / n)
+        return ChannelStats(n, mean, m2)
+
+    @property
+    def var(self) -> torch.Tensor:
+        """Biased variance, as instance and batch normalisation use it."""
+        return self.m2 / self.count
+
+
+class NormStats(dict[str, ChannelStats]):
+    """Layer name (as in `model.named_modules()`) -> the statistics of that layer's input."""
+
+    def add(self, name: str, x: torch.Tensor) -> None:
+        new = ChannelStats.of(x)
+        self[name] = self[name].merged(new) if name in self else new
+
+    def blended(self, other: NormStats, momentum: float) -> NormStats:
+        """Exponential running mean: (1 - momentum) * self + momentum * other, per layer."""
+        out = NormStats()
+        for name, s in self.items():
+            o = other[name]
+            mean = (1 - momentum) * s.mean + momentum * o.mean
+            var = (1 - momentum) * s.var + momentum * o.var
+            out[name] = ChannelStats(1, mean, var)  # count 1: m2 is the variance itself
+        return out
+
+
+def stat_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The norm layers of `model` that normalise each input with its own statistics."""
+    found = {}
+    for name, m in model.named_modules():
+        if isinstance(m, BatchNorm2d) and m.image_stats:
+            found[name] = m
+        elif isinstance(m, nn.InstanceNorm2d) and (m.training or not m.track_running_stats):
+            found[name] = m
+    return found
+
+
+def _normalise(layer: nn.Module, x: torch.Tensor, stats: ChannelStats) -> torch.Tensor:
+    """What `layer` computes when its input's statistics are `stats`: (B, C, H, W)."""
+    shape = (1, -1, 1, 1)
+    mean = stats.mean.to(x.device, torch.float32).view(shape)
+    scale = torch.rsqrt(stats.var.to(x.device, torch.float32) + layer.eps).view(shape)
+    y = (x.float() - mean) * scale
+    if getattr(layer, "weight", None) is not None:  # affine: this layer's own parameters
+        y = y * layer.weight.float().view(shape) + layer.bias.float().view(shape)
+    return y.to(x.dtype)
+
+
+@dataclass
+class _Block:
+    fixed: NormStats | None
+    recorded: NormStats | None
+
+
+def _hook(block: _Block, name: str):
+    def hook(layer: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor | None:
+        if _ACTIVE.get() is not block:
+            return None  # another thread's forward, or outside the block
+        x = args[0]
+        if block.recorded is not None:
+            block.recorded.add(name, x)
+        return None if block.fixed is None else _normalise(layer, x, block.fixed[name])
+
+    return hook
+
+
+@contextlib.contextmanager
+def use_stats(
+    model: nn.Module, fixed: NormStats | None = None, record: bool = False
+) -> Iterator[NormStats | None]:
+    """Within the block, forwards of `model` in this thread normalise with `fixed` (None: each
+    input's own statistics, as usual) and, with `record`, pool the statistics every such layer
+    sees into the NormStats yielded (None without `record`).
+
+    Recording while fixed gives the statistics each layer's input has under the fixed
+    statistics upstream: what a running mean over video frames needs, in the same forward.
+    """
+    layers = stat_layers(model)
+    if fixed is not None and set(fixed) != set(layers):
+        raise ConfigError(
+            "recorded normalisation statistics do not fit this model "
+            f"({len(fixed)} layers recorded, the model has {len(layers)})"
+        )
+    block = _Block(fixed, NormStats() if record else None)
+    handles = [m.register_forward_hook(_hook(block, name)) for name, m in layers.items()]
+    token = _ACTIVE.set(block)
+    try:
+        yield block.recorded
+    finally:
+        _ACTIVE.reset(token)
+        for h in handles:
+            h.remove()
+
+
+class StatsRunner:
+    """A Translator's generator run on batches, with or without shared norm statistics.
+
+    `model_or_id` is a catalog id or path (the translator's cached, prepared model is used and
+    shared, thread-safely) or a module (prepared once on a copy, private to this runner).
+    """
+
+    def __init__(self, translator, model_or_id: str | nn.Module) -> None:
+        self.translator = translator
+        if isinstance(model_or_id, nn.Module):
+            # Translator.forward re-prepares a module it did not load on every call: prepare
+            # once here and run the copy under the translator's plan ourselves.
+            prepared = translator.prepare(model_or_id)
+            self.model, self._runner = prepared.model, prepared.runner
+            self._shared = False
+        else:
+            self.model = translator.load(model_or_id)
+            self._runner, self._shared = None, True
+        self.multiple = translator.multiple(self.model)
+        self.has_stats = bool(stat_layers(self.model))
+
+    def forward(self, x: torch.Tensor, hooked: bool = False) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> float32 output on the CPU; `hooked`: inside use_stats,
+        so run eagerly."""
+        if self._shared:
+            return self.translator.forward(self.model, x, compiled=not hooked)
+        plan = self.translator.plan
+        runner = self.model if hooked else self._runner
+        plan = execution.without_compile(plan) if hooked else plan
+        return execution.forward(runner, x, plan, self.translator.device)
+
+    def run(
+        self, x: torch.Tensor, fixed: NormStats | None = None, record: bool = False
+    ) -> tuple[torch.Tensor, NormStats | None]:
+        """One batch with `fixed` statistics (None: each input's own); with `record`, also
+        the statistics its norm layers saw."""
+        if fixed is None and not record:
+            return self.forward(x), None
+        with use_stats(self.model, fixed, record) as recorded:
+            return self.forward(x, hooked=True), recorded

@@ -1,0 +1,266 @@
+"""Native-resolution translation in overlapping windows, blended without seams.
+
+`translate_tiled` runs a generator over an image at its own resolution (or a given long side)
+in tile x tile windows (default: the training crop, 256, rounded up to the architecture's
+size multiple, so a U-Net-256 gets 256-multiples), a batch of windows per forward. Windows
+overlap by `overlap` pixels at least; they are spread evenly, so the last one ends at the
+image's edge. Blending is separable: across the overlap of two neighbours the later window's
+weight is 0 over the first quarter (its border, where its padding differs most from the real
+neighbourhood), rises as a raised cosine over the middle half, and is 1 over the last
+quarter; the earlier window's weight is the mirror image, so the two sum to one. The image's
+own borders get no ramp. The accumulated weights, a product of one vector per axis,
+normalise the rare pixels that three windows share.
+
+Memory is bounded by the window, not the image: the network only ever sees a batch of
+windows. What grows with the image is the input (8 bits per channel), the output accumulator
+(H x W x 3 float32) and the output image; no full-resolution activation exists.
+
+Normalisation statistics (`stats`):
+    "shared"  default. The norm layers' statistics are measured once on the whole image at
+              long side `stats_size` (one ordinary forward, bounded memory) and every window
+              is normalised with them (normstats.py), so windows agree in tone.
+    "window"  every window normalises with its own statistics, as each training crop did:
+              tone drifts between windows, strongly on flat or smooth content (a window of
+              sky gets its faint gradient stretched to full contrast).
+Why "shared" is the default: with per-window statistics the seams are visible on smooth
+content and tiled output departs from the untiled run, while shared statistics keep the
+blend seamless and, for the ResNets, tiled output equal to the untiled run up to the windows'
+borders (bench/bench_tiles.py measures both; the figures are in bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from tqdm import tqdm
+
+from . import processing
+from .errors import ConfigError
+from .normstats import NormStats, StatsRunner
+
+DEFAULT_TILE = 256  # the training crop of every catalog model
+STATS = ("shared", "window")
+DEFAULT_STATS = "shared"
+DEFAULT_STATS_SIZE = 512
+ROWS_PER_STRIP = 256  # output conversion works in strips: no second full-size float copy
+Progress = bool | Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Axis:
+    """Window starts along one axis and the blend weights of each window there."""
+
+    starts: list[int]
+    length: int  # window length (<= the padded side when the image is shorter than a tile)
+    weights: list[torch.Tensor]  # one (length,) float32 ramp per window
+    total: torch.Tensor  # (side,) sum of the weights at each pixel, > 0 everywhere
+
+
+def window_starts(side: int, window: int, overlap: int, align: int = 1) -> list[int]:
+    """Evenly spread starts, multiples of `align`: the first at 0, the last at side - window
+    (side and window are multiples of `align`), neighbours sharing at least `overlap` pixels.
+    One window when the side fits in it."""
+    if side <= window:
+        return [0]
+    stride = (window - overlap) // align  # the largest step allowed, in units of `align`
+    steps = (side - window) // align
+    n = 1 + -(-steps // stride)
+    return [round(i * steps / (n - 1)) * align for i in range(n)]
+
+
+def blend_in(shared: int) -> torch.Tensor:
+    """(shared,) weight of the later of two windows across their overlap, rising from 0 to
+    1; the earlier window's weight is its flip, so the two sum to one. Zero over the first
+    quarter (the later window's border, where its padding differs most from the real
+    neighbourhood), a raised cosine over the middle half, one over the last quarter."""
+    margin = shared // 4
+    n = shared - 2 * margin
+    t = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    cosine = (torch.sin(t * math.pi / 2) ** 2).float()
+    return torch.cat([torch.zeros(margin), cosine, torch.ones(margin)])
+
+
+def make_axis(side: int, window: int, overlap: int, align: int = 1) -> Axis:
+    """Windows along one axis of `side` pixels (see window_starts) and their weights."""
+    starts = window_starts(side, window, overlap, align)
+    length = min(window, side)
+    weights = []
+    total = torch.zeros(side)
+    for i, s in enumerate(starts):
+        w = torch.ones(length)
+        if i > 0:  # blend in over the overlap with the previous window
+            shared = starts[i - 1] + length - s
+            w[:shared] = torch.minimum(w[:shared], blend_in(shared))
+        if i < len(starts) - 1:  # blend out over the overlap with the next window
+            shared = s + length - starts[i + 1]
+            w[length - shared :] = torch.minimum(w[length - shared :], blend_in(shared).flip(0))
+        weights.append(w)
+        total[s : s + length] += w
+    if not bool((total > 0).all()):  # cannot happen with overlap <= window / 2
+        raise ConfigError(f"windows of {window} with overlap {overlap} leave pixels unweighted")
+    return Axis(starts, length, weights, total)
+
+
+def check_tile(tile: int, overlap: int, multiple: int) -> None:
+    if tile < multiple or tile % multiple:
+        raise ConfigError(
+            f"tile {tile} is not a multiple of {multiple}, which this architecture needs"
+        )
+    if not 0 <= overlap <= tile // 2:
+        raise ConfigError(f"overlap must be in [0, tile / 2], got {overlap} for tile {tile}")
+
+
+def default_tile(multiple: int) -> int:
+    """The training crop, rounded up to the architecture's multiple."""
+    return -(-DEFAULT_TILE // multiple) * multiple
+
+
+def grid(size: tuple[int, int], tile: int, overlap: int, multiple: int) -> tuple[Axis, Axis]:
+    """(rows, cols) of windows over an image of `size` (w, h) padded to `multiple`.
+
+    Window starts are multiples of the architecture's multiple when the overlap leaves room
+    (the ResNets: 4), so every window's stride-2 sampling grid is the untiled run's; the
+    U-Nets' 256 leaves none, and their windows never see the untiled context anyway."""
+    w, h = (_padded_side(s, multiple) for s in size)
+    align = multiple if tile - overlap >= multiple else 1
+    return make_axis(h, tile, overlap, align), make_axis(w, tile, overlap, align)
+
+
+def _padded_side(side: int, multiple: int) -> int:
+    """The side processing.pad_to_multiple pads to."""
+    least = -(-processing.MIN_SIDE // multiple) * multiple
+    return max(-(-side // multiple) * multiple, least)
+
+
+def pad_image(img: Image.Image, multiple: int) -> Image.Image:
+    """`img` padded on the right/bottom as processing.pad_to_multiple pads a tensor (reflect,
+    or replicate for a thin strip), in 8 bits: no full-size float copy."""
+    w, h = img.size
+    pw, ph = _padded_side(w, multiple) - w, _padded_side(h, multiple) - h
+    if pw == 0 and ph == 0:
+        return img
+    mode = "reflect" if ph < h and pw < w else "edge"  # numpy's names for torch's modes
+    return Image.fromarray(np.pad(np.asarray(img), ((0, ph), (0, pw), (0, 0)), mode=mode))
+
+
+def shared_stats(runner: StatsRunner, image: Image.Image, stats_size: int) -> NormStats | None:
+    """Norm statistics of one ordinary forward of the whole image at long side `stats_size`
+    (smaller images: their own size); None when the model has no such layer."""
+    if not runner.has_stats:
+        return None
+    long_side = min(stats_size, max(image.size))
+    prep = processing.prepare(image, long_side, runner.multiple)
+    return runner.run(prep.tensor, record=True)[1]
+
+
+def translate_tiled(
+    translator,
+    model_or_id: str | nn.Module,
+    image: Image.Image,
+    tile: int | None = None,
+    overlap: int | None = None,
+    size: int | None = None,
+    stats: str = DEFAULT_STATS,
+    stats_size: int = DEFAULT_STATS_SIZE,
+    batch: int | None = None,
+    progress: Progress = True,
+) -> Image.Image:
+    """Translate `image` at its own resolution (or long side `size`) in overlapping windows.
+
+    `translator` is an img2img.Translator (its device, plan and model cache are used);
+    `model_or_id` a catalog id, path or module. `tile` (default: 256 rounded up to the
+    architecture's multiple) must be a multiple of it; `overlap` (default tile / 4) is the
+    least overlap of neighbours. `stats`: "shared" or "window" (module docstring). `batch`:
+    windows per forward (default: the translator's max_batch). `progress`: a tqdm bar, or a
+    callable(done, total) called after each batch. Returns an image of the input's size
+    (the input's alpha put back), like Translator.translate.
+    """
+    if stats not in STATS:
+        raise ConfigError(f"stats must be one of {STATS}, got {stats!r}")
+    runner = StatsRunner(translator, model_or_id)
+    tile = default_tile(runner.multiple) if tile is None else tile
+    overlap = tile // 4 if overlap is None else overlap
+    check_tile(tile, overlap, runner.multiple)
+    rgb, alpha = processing.split_alpha(image)
+    content = processing.working_size(rgb.size, size)
+    work = rgb if content == rgb.size else rgb.resize(content, Image.BICUBIC)
+    fixed = shared_stats(runner, work, stats_size) if stats == "shared" else None
+    acc = _accumulate(runner, work, tile, overlap, fixed, batch or translator.max_batch, progress)
+    out = _finish(acc, work.size)
+    if out.size != rgb.size:
+        out = out.resize(rgb.size, Image.BICUBIC)
+    if alpha is not None:
+        out.putalpha(alpha)
+    return out
+
+
+@dataclass
+class Accumulator:
+    """Weighted sum of window outputs and the per-axis weight totals that normalise it."""
+
+    sums: torch.Tensor  # (3, H, W) float32, the image's size (windows may reach the padding)
+    rows: Axis
+    cols: Axis
+
+
+def _accumulate(
+    runner: StatsRunner,
+    work: Image.Image,
+    tile: int,
+    overlap: int,
+    fixed: NormStats | None,
+    batch: int,
+    progress: Progress,
+) -> Accumulator:
+    rows, cols = grid(work.size, tile, overlap, runner.multiple)
+    padded = pad_image(work, runner.multiple)
+    acc = Accumulator(torch.zeros(3, work.height, work.width), rows, cols)
+    boxes = [(r, c) for r in range(len(rows.starts)) for c in range(len(cols.starts))]
+    bar = tqdm(total=len(boxes), unit="window", disable=progress is not True, leave=False)
+    try:
+        for k in range(0, len(boxes), batch):
+            chunk = boxes[k : k + batch]
+            x = torch.cat([_window(padded, acc, r, c) for r, c in chunk])
+            y, _ = runner.run(x, fixed=fixed)  # (B, 3, rows.length, cols.length)
+            for j, (r, c) in enumerate(chunk):
+                _add(acc, y[j], r, c)
+            bar.update(len(chunk))
+            if callable(progress):
+                progress(min(k + batch, len(boxes)), len(boxes))
+    finally:
+        bar.close()
+    return acc
+
+
+def _window(padded: Image.Image, acc: Accumulator, r: int, c: int) -> torch.Tensor:
+    """(1, 3, rows.length, cols.length) network input of window (r, c)."""
+    x, y = acc.cols.starts[c], acc.rows.starts[r]
+    return processing.to_tensor(padded.crop((x, y, x + acc.cols.length, y + acc.rows.length)))
+
+
+def _add(acc: Accumulator, y: torch.Tensor, r: int, c: int) -> None:
+    """Add window (r, c)'s output (3, h, w), weighted by its separable ramp; what falls in
+    the padding is dropped."""
+    top, left = acc.rows.starts[r], acc.cols.starts[c]
+    h, w = acc.sums.shape[1] - top, acc.sums.shape[2] - left  # room left in the image
+    weight = acc.rows.weights[r][:h, None] * acc.cols.weights[c][None, :w]  # (h', w')
+    h, w = weight.shape
+    acc.sums[:, top : top + h, left : left + w].add_(y[:, :h, :w] * weight)
+
+
+def _finish(acc: Accumulator, size: tuple[int, int]) -> Image.Image:
+    """Normalise by the weight totals and convert to 8 bits, a strip of rows at a time."""
+    w, h = size
+    out = Image.new("RGB", (w, h))
+    for top in range(0, h, ROWS_PER_STRIP):
+        bottom = min(top + ROWS_PER_STRIP, h)
+        norm = acc.rows.total[top:bottom, None] * acc.cols.total[None, :w]
+        strip = acc.sums[:, top:bottom] / norm
+        out.paste(processing.to_image(strip), (0, top))
+    return out
