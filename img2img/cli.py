@@ -44,7 +44,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from . import evaluate, publish
+from . import cli_media, evaluate, publish
 from .atomic import atomic_file
 from .catalog import load_catalog
 from .errors import Img2ImgError, TruncatedImageWarning
@@ -101,9 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--size",
         type=_size,
-        default=256,
+        default=cli_media.UNSET,
         help=f"working long side in pixels (1 to {MAX_LONG_SIDE}), or 'native' (default "
-        "256); output keeps input size",
+        "256; with --tile the image's own size); output keeps input size",
     )
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
     t.add_argument(
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace existing outputs (default: keep them and skip those inputs); "
         "inputs are never overwritten",
     )
+    cli_media.add_flags(t)
     p = sub.add_parser("push", help="upload a folder in our format to the Hub")
     p.add_argument("directory", type=Path, metavar="DIR")
     p.add_argument("--repo-id", required=True, metavar="NS/NAME")
@@ -145,7 +146,7 @@ def expand_inputs(inputs: Sequence[str]) -> Iterator[Path]:
         if path.is_dir():
             for child in sorted(path.iterdir()):
                 if child.is_file() and not child.name.startswith("."):
-                    if child.suffix.lower() in extensions:
+                    if child.suffix.lower() in extensions or cli_media.is_video(child):
                         yield child
         else:
             yield path
@@ -192,9 +193,10 @@ def output_paths(paths: Sequence[Path], out_dir: Path) -> list[Path]:
     result = []
     for folder, p in zip(folders, paths, strict=True):
         name = p.stem if stems[folder, p.stem.casefold()] == 1 else p.name
-        target, k = out_dir / folder / f"{name}.png", 2
+        suffix = cli_media.output_suffix(p)
+        target, k = out_dir / folder / f"{name}{suffix}", 2
         while str(target).casefold() in taken:
-            target, k = out_dir / folder / f"{name}-{k}.png", k + 1
+            target, k = out_dir / folder / f"{name}-{k}{suffix}", k + 1
         taken.add(str(target).casefold())
         result.append(target)
     return result
@@ -271,7 +273,9 @@ def _translate_chunk(
 ) -> list[Image.Image | str]:
     """Translated images; an image that cannot be translated is replaced by the reason."""
     seed = None if args.official else args.seed
-    kwargs = {"size": args.size, "seed": seed, "official": args.official}
+    if args.tile is not None:
+        return cli_media.translate_images(translator, model, images, args)
+    kwargs = {"size": cli_media.working_size(args), "seed": seed, "official": args.official}
     try:
         return translator.translate(model, images, **kwargs)
     except Img2ImgError:  # one odd image (e.g. an unconvertible mode): find it, keep the rest
@@ -324,7 +328,14 @@ def _run_jobs(
 ) -> tuple[int, int]:
     """Translate and write `jobs` in chunks; (files written, inputs failed)."""
     written = failed = 0
-    bar = tqdm(total=len(jobs), unit="img", desc="translate", file=sys.stderr)
+    bar = tqdm(total=len(jobs), unit="file", desc="translate", file=sys.stderr)
+    for path, target in [job for job in jobs if cli_media.is_video(job[0])]:
+        problem = cli_media.translate_clip(translator, model, path, target, args)
+        written, failed = (written, failed + 1) if problem else (written + 1, failed)
+        if problem:
+            _report(problem)
+        bar.update(1)
+    jobs = [job for job in jobs if not cli_media.is_video(job[0])]
     for start in range(0, len(jobs), CHUNK):
         batch, pairs = [], []
         for path, target in jobs[start : start + CHUNK]:

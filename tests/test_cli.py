@@ -218,3 +218,34 @@ def test_a_seed_for_a_generator_without_dropout_says_it_changes_nothing(tmp_path
     args = ["translate", str(tmp_path / "a.png"), "-o", str(tmp_path / "o")]
     assert main([*args, "--checkpoint", str(tmp_path / "G"), "--seed", "3"]) == 0
     assert "--seed 3 changes nothing: this generator has no dropout" in capsys.readouterr().err
+
+
+# --- big pictures and clips --------------------------------------------------------------
+
+
+def test_tile_translates_at_native_resolution_keeping_the_size(tmp_path):
+    save_pretrained(ResnetGenerator(ngf=8, n_blocks=1), tmp_path / "G")
+    random_image(700, 300).save(tmp_path / "big.png")
+    args = ["translate", str(tmp_path / "big.png"), "-o", str(tmp_path / "o")]
+    assert main([*args, "--checkpoint", str(tmp_path / "G"), "--tile", "128"]) == 0
+    assert Image.open(tmp_path / "o" / "big.png").size == (700, 300)
+
+
+def test_a_clip_among_the_inputs_becomes_a_clip(tmp_path):
+    from helpers.videos import decode, make_clip
+
+    from img2img import cli_media, video
+
+    assert cli_media.VIDEO_SUFFIXES == video.VIDEO_SUFFIXES  # --help needs no PyAV import
+    save_pretrained(ResnetGenerator(ngf=8, n_blocks=1), tmp_path / "G")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_clip(folder / "clip.mp4", frames=12, fps=12, size=(64, 48), audio=True)
+    random_image(40, 30).save(folder / "photo.png")
+    args = ["translate", str(folder), "-o", str(tmp_path / "o"), "--checkpoint"]
+    assert main([*args, str(tmp_path / "G")]) == 0
+    assert Image.open(tmp_path / "o" / "photo.png").size == (40, 30)
+    info = decode(tmp_path / "o" / "clip.mp4")
+    assert (info["frames"], info["fps"], info["size"]) == (12, 12, (64, 48))
+    assert info["audio"] is not None
+    assert main([*args, str(tmp_path / "G")]) == 1  # outputs exist: kept, reported skipped

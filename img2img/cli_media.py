@@ -1,0 +1,104 @@
+"""The CLI's native-resolution tiles and video clips (`img2img translate --tile`, `clip.mp4`).
+
+Kept beside cli.py so that the command's argument and output rules stay in one place there:
+this module adds the flags, says which inputs are clips and what their outputs are called,
+and runs the two kinds of job through img2img.tiles and img2img.video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PIL import Image
+from torch import nn
+
+from .errors import Img2ImgError
+from .inference import Translator
+
+# Clip suffixes (the containers img2img.video writes); listed here so that `--help` and
+# folder expansion need no PyAV import.
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
+UNSET = object()  # --size not given: 256, or the image's own size with --tile
+
+
+def add_flags(t: argparse.ArgumentParser) -> None:
+    t.add_argument(
+        "--tile",
+        type=int,
+        nargs="?",
+        const=0,
+        default=None,
+        metavar="N",
+        help="run at the image's own resolution (or --size) in overlapping NxN windows, "
+        "blended without seams (N default: the model's training crop, 256)",
+    )
+    t.add_argument(
+        "--stats",
+        choices=("shared", "window", "running", "frame"),
+        default=None,
+        help="norm statistics: tiles 'shared' (default: measured once on the whole image) or "
+        "'window'; clips 'shared' (default: from the first frames), 'running' or 'frame'",
+    )
+    t.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="refuse clips longer than this (default: no limit)",
+    )
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def output_suffix(path: Path) -> str:
+    """A clip keeps its container (clip.mp4 -> clip.mp4); an image becomes a PNG."""
+    return path.suffix.lower() if is_video(path) else ".png"
+
+
+def working_size(args: argparse.Namespace) -> int | None:
+    """The working long side: as given, else 256 (the image's own size with --tile)."""
+    if args.size is UNSET:
+        return None if getattr(args, "tile", None) is not None else 256
+    return args.size
+
+
+def translate_images(
+    translator: Translator, model: nn.Module, images: list[Image.Image], args: argparse.Namespace
+) -> list[Image.Image]:
+    """--tile: each image on its own, in windows (memory bounded by the window)."""
+    from .tiles import translate_tiled
+
+    stats = args.stats or "shared"
+    return [
+        translate_tiled(
+            translator,
+            model,
+            img,
+            tile=args.tile or None,
+            size=working_size(args),
+            stats=stats,
+            progress=False,
+        )  # fmt: skip
+        for img in images
+    ]
+
+
+def translate_clip(
+    translator: Translator, model: nn.Module, src: Path, dst: Path, args: argparse.Namespace
+) -> str | None:
+    """Translate one clip into `dst` (written atomically); None, or why it failed."""
+    from .video import translate_video
+
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        translate_video(
+            translator, model, src, dst, size=working_size(args),
+            stats=args.stats or "shared", progress=sys.stderr.isatty(),
+            max_seconds=args.max_seconds,
+        )  # fmt: skip
+    except (Img2ImgError, OSError) as e:
+        return f"cannot translate {src}: {e}"
+    return None
