@@ -33,6 +33,8 @@ bench: $(VENV)/.installed  ## speed vs the eager fp32 reference: inference, trai
 	$(PY) bench/bench_train.py --compile
 	$(PY) bench/bench_app.py
 	$(PY) bench/bench_cli.py
+	$(PY) bench/bench_tiles.py
+	$(PY) bench/bench_video.py
 
 load: $(VENV)/.installed  ## 20 concurrent clients x 5 requests against the app (bench/RESULTS.md)
 	$(PY) bench/load_test.py --clients 20 --requests 5
