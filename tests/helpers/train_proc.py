@@ -96,14 +96,14 @@ def wait_until(condition: Callable[[], bool], proc: subprocess.Popen | None, wha
         time.sleep(0.01)
 
 
-def train_records(run_dir: Path) -> list[dict]:
-    """The "train" records of RUN_DIR/metrics.jsonl (complete lines only), without "time"."""
+def train_records(run_dir: Path, kind: str = "train") -> list[dict]:
+    """The `kind` records of RUN_DIR/metrics.jsonl (complete lines only), without "time"."""
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         return []
     records = []
     for line in path.read_text().splitlines(keepends=True):
-        if line.endswith("\n") and json.loads(line)["kind"] == "train":
+        if line.endswith("\n") and json.loads(line)["kind"] == kind:
             records.append({k: v for k, v in json.loads(line).items() if k != "time"})
     return records
 
