@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from helpers.paths import FIXTURES
 
 
@@ -14,3 +15,14 @@ def fixtures() -> Path:
     if not (FIXTURES / "README.json").is_file():
         pytest.fail(f"reference fixtures not found at {FIXTURES}; set IMG2IMG_FIXTURES")
     return FIXTURES
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread: tiny networks gain nothing from threads, and on a shared 2-core
+    machine OpenMP threads that spin while another process holds a core slow a run tenfold.
+    Modules opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -13,13 +13,13 @@ import pickle
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.datasets import tar_gz
 from helpers.servers import FileServer, serving
 from PIL import Image
 from skimage.metrics import structural_similarity
@@ -39,12 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _image(w: int, h: int, seed: int) -> np.ndarray:
@@ -159,16 +154,6 @@ def test_size_mode_compares_at_the_target_size_in_either_direction(tmp_path):
     assert doc["settings"]["protocol"] == "size 64" and doc["settings"]["direction"] == "BtoA"
 
 
-def _tar_gz(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, payload in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tf.addfile(info, io.BytesIO(payload))
-    return buf.getvalue()
-
-
 def test_dataset_by_name_is_downloaded_once_and_scored_paired(tmp_path, monkeypatch):
     """--dataset facades: the pix2pix (aligned) archive through the dataset mirror."""
     files = {}
@@ -178,7 +163,7 @@ def test_dataset_by_name_is_downloaded_once_and_scored_paired(tmp_path, monkeypa
             ab = np.concatenate([_image(32, 32, i), _image(32, 32, 9 + i)], axis=1)
             Image.fromarray(ab).save(buf, format="PNG")
             files[f"facades/{split}/{i}.png"] = buf.getvalue()
-    archive = {"pix2pix/datasets/facades.tar.gz": _tar_gz(files)}
+    archive = {"pix2pix/datasets/facades.tar.gz": tar_gz(files)}
     ckpt = tiny(tmp_path, "resnet")
     with serving(FileServer(archive)) as server:
         monkeypatch.setenv("IMG2IMG_DATASET_MIRROR", server.url)

@@ -22,6 +22,7 @@ from helpers.datasets import aligned_files, tar_gz, unaligned_files, write_files
 from helpers.images import random_image
 from helpers.paths import ROOT
 from helpers.servers import FakeHub, FileServer, serving
+from helpers.train_proc import same_training_state
 from safetensors.torch import load_file
 from torch import nn
 
@@ -54,12 +55,7 @@ TINY = ["--seed", "0", "--ngf", "8", "--ndf", "8"]
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def train_cli():
@@ -355,15 +351,6 @@ def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.Comple
 
 def train_cmd(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "train.py"), *args]
-
-
-def same_training_state(a: Path, b: Path) -> None:
-    sa, sb = (ckpt.load_checkpoint(ckpt.checkpoint_path(r)) for r in (a, b))
-    assert sa["progress"] == sb["progress"]
-    for group in ("nets", "optimizers"):
-        flat_a, flat_b = (torch.utils._pytree.tree_flatten(s[group])[0] for s in (sa, sb))
-        for x, y in zip(flat_a, flat_b, strict=True):
-            assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from helpers.train_proc import (
     one_line_error,
     open_files,
     run,
+    same_training_state,
     small_tmpfs,
     start,
     train_cmd,
@@ -69,12 +70,7 @@ def same_run(a: Path, b: Path, val: bool = True) -> None:
     """Byte-identical exports, identical training state, identical train records (and
     validation records: a stop skips validation, so they are the scheduled ones)."""
     assert (a / WEIGHTS).read_bytes() == (b / WEIGHTS).read_bytes()
-    sa, sb = (ckpt.load_checkpoint(ckpt.checkpoint_path(r)) for r in (a, b))
-    assert sa["progress"] == sb["progress"]
-    for group in ("nets", "optimizers"):
-        flat_a, flat_b = (torch.utils._pytree.tree_flatten(s[group])[0] for s in (sa, sb))
-        for x, y in zip(flat_a, flat_b, strict=True):
-            assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y
+    same_training_state(a, b)
     assert train_records(a) == train_records(b)
     if val:
         assert train_records(a, "val") == train_records(b, "val")

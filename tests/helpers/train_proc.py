@@ -17,8 +17,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from helpers.paths import ROOT
+from img2img.training import checkpoint as ckpt
 
 TIMEOUT = 120  # seconds, for every subprocess
 
@@ -152,3 +154,13 @@ def small_tmpfs(path: Path, size: str) -> Iterator[Path]:
 def grow(path: Path, size: str) -> None:
     """Resize the tmpfs at `path` (mounted by small_tmpfs), keeping its files."""
     subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True)
+
+
+def same_training_state(a: Path, b: Path) -> None:
+    """Two runs ended in the same training state: progress, networks, optimizers."""
+    sa, sb = (ckpt.load_checkpoint(ckpt.checkpoint_path(r)) for r in (a, b))
+    assert sa["progress"] == sb["progress"]
+    for group in ("nets", "optimizers"):
+        flat_a, flat_b = (torch.utils._pytree.tree_flatten(s[group])[0] for s in (sa, sb))
+        for x, y in zip(flat_a, flat_b, strict=True):
+            assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y
