@@ -400,6 +400,23 @@ def translate(image, model_id, resolution="fast", seed=-1, progress=TRACK_PROGRE
 # ---------------------------------------------------------------------------- layout
 
 
+def example_rows(catalog, default: str) -> list[list[str]]:
+    """[photo, model id] per example: examples/examples.json names each file's model (and
+    licence); other images in the folder pick no model. Missing folder: no examples."""
+    if not EXAMPLES_DIR.is_dir():
+        return []
+    record = EXAMPLES_DIR / "examples.json"
+    models = {}
+    if record.is_file():
+        models = {e["file"]: e["model"] for e in json.loads(record.read_text(encoding="utf-8"))}
+    rows = []
+    for p in sorted(EXAMPLES_DIR.iterdir()):
+        if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"}:
+            model_id = models.get(p.name)
+            rows.append([str(p), model_id if model_id in catalog else default])
+    return rows
+
+
 def build_demo() -> gr.Blocks:
     catalog = load_catalog()
     default = DEFAULT_MODEL if DEFAULT_MODEL in catalog else next(iter(catalog))
@@ -443,21 +460,14 @@ def build_demo() -> gr.Blocks:
                 )
                 download = gr.DownloadButton("Download PNG", elem_id="download")
                 status = gr.Markdown(elem_id="status")
-        examples = (
-            sorted(
-                p
-                for p in EXAMPLES_DIR.glob("*")
-                if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"}
-            )
-            if EXAMPLES_DIR.is_dir()
-            else []
-        )
-        if examples:
+        rows = example_rows(catalog, default)
+        if rows:
             gr.Examples(
-                [[str(p)] for p in examples],
-                inputs=[image],
-                cache_examples=False,
+                rows,
+                inputs=[image, model],
+                cache_examples=False,  # no weights needed to build the page
                 api_visibility="private",
+                label="Examples (each picks its model; sources and licences: examples/LICENSES.md)",
             )
         on_change_js, on_swap_js = _model_views_js()
         model.change(None, model, [card, swap, round_trip, variation], js=on_change_js)
