@@ -86,9 +86,10 @@ def weights_line(entry: ModelEntry, state: str, source: str, loaded: bool, offli
         return f"{done} from the local folder `{source}`"
     if state == "cached":
         return f"{done}: downloaded copy of {md(source)}"
+    if state == "download" and offline:
+        return f"not on this machine, and HF_HUB_OFFLINE forbids its download from {md(source)}"
     if state == "download":
-        how = "cannot download: HF_HUB_OFFLINE is set" if offline else "downloads"
-        return f"not on this machine; {how} from {md(source)} on first use"
+        return f"not on this machine; downloads from {md(source)} on first use"
     return f"not yet published: train it with train.py, then set `{entry.env_var}`"
 
 

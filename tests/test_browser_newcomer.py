@@ -303,7 +303,8 @@ class _Payload:
 def test_your_own_model_loads_strictly_and_translates(page, fixtures, tmp_path):
     """An uploaded checkpoint goes through the same strict, pickle-safe loader: its inferred
     architecture is shown and it translates; a pickle with code in it is refused; a repo id
-    is echoed in its message with any markup shown, never rendered."""
+    is echoed in its message with any markup shown, never rendered; a Hub repo with no
+    network says so and what to do instead (hub.fetch_repo itself: test_own_model.py)."""
     _pick(page, "Your own model")
     info = page.locator("#custom-info")
     page.get_by_label("Hub repo id").fill("<b>bold</b> <urlopen error [Errno 111] refused>")
@@ -311,6 +312,10 @@ def test_your_own_model_loads_strictly_and_translates(page, fixtures, tmp_path):
     info.get_by_text("not a Hub repo id").first.wait_for()
     assert "<b>bold</b> <urlopen error [Errno 111] refused>" in info.inner_text()
     assert page.locator("#custom-info b").count() == 0
+    page.get_by_label("Hub repo id").fill("someone/their-pix2pix")  # the Hub: unreachable here
+    page.locator("#load-custom").click()
+    info.get_by_text("no network").first.wait_for()
+    assert "What to do: Upload the checkpoint file instead" in info.inner_text()
     page.get_by_label("Hub repo id").fill("")
     checkpoint = page.locator("#checkpoint input[type=file]")
     checkpoint.set_input_files(str(fixtures / "junyanz_resnet9_instance_ngf8.pth"))
