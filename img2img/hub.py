@@ -9,6 +9,8 @@ When every source fails, WeightsUnavailableError lists each one and why. A sourc
 server cannot be reached (network.py: one short probe per host, remembered) is not tried:
 its cached copy is used if there is one, else it fails at once instead of after the HTTP
 client's timeouts and retries. `availability` says where weights would come from, for free.
+`fetch_repo` / `load_repo` take any Hub repo a user names (the app's "your own model"):
+our format or a HugGAN-style file, size-capped before download, loaded as strictly.
 """
 
 from __future__ import annotations
@@ -200,9 +202,13 @@ def _check_catalog_architecture(entry: ModelEntry, module: nn.Module, source: Pa
     want = {k: entry.architecture[k] for k in ARCH_FIELDS if k in entry.architecture}
     have = {k: module.config.get(k) for k in want}
     if want != have:
+        found, expected = (" / ".join(str(v) for v in d.values()) for d in (have, want))
+        source = find_checkpoint_file(source) if source.is_dir() else source  # name the file
         raise CheckpointError(
-            f"the weights found for {entry.id} in {source} are a {have} generator, but the "
-            f"catalog describes {want}"
+            f"the weights found for {entry.id} in {source} are a {found} generator, but the "
+            f"catalog expects a {expected} generator for {entry.id}. What you can do: replace "
+            f"that file with a {expected} checkpoint of {entry.id}, or remove it to use the "
+            "catalog's own download"
         )
 
 
@@ -238,3 +244,93 @@ def load_model(
         f"{reference} is neither a catalog id nor an existing checkpoint file or folder; "
         f"{hint}`img2img models` lists the ids"
     )
+
+
+# A Hub repo given by a user (the app's "your own model"): the files tried, in order.
+REPO_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def _parse_repo(reference: str) -> tuple[str, str]:
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    repo_id, _, revision = reference.strip().partition("@")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise CheckpointError(
+            f"{reference.strip()[:100]!r} is not a Hub repo id: write namespace/name, "
+            "e.g. huggan/pix2pix-maps (optionally @revision)"
+        ) from e
+    return repo_id, revision or "main"
+
+
+def _repo_from_cache(repo_id: str, revision: str) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in REPO_WEIGHT_FILES:
+        path = try_to_load_from_cache(repo_id, name, revision=revision)
+        if isinstance(path, str):
+            return Path(path)
+    return None
+
+
+def fetch_repo(reference: str, max_bytes: int | None = None) -> Path:
+    """The checkpoint file of Hub repo `reference` ("namespace/name[@revision]"), downloaded
+    with `hf_hub_download` (cached; HF_TOKEN, HF_ENDPOINT and HF_HUB_OFFLINE work as usual).
+
+    Tried in order: our format (model.safetensors, with its config.json), then a HugGAN-style
+    pytorch_model.bin. A file over `max_bytes` is refused before it is downloaded. Nothing is
+    loaded here: pass the path to `load_generator` (strict, never unpickles code). Raises
+    CheckpointError (bad id, no weights file, too large) or WeightsUnavailableError.
+    """
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+
+    repo_id, revision = _parse_repo(reference)
+    if is_offline() or not reachable(constants.ENDPOINT):
+        if (path := _repo_from_cache(repo_id, revision)) is not None:
+            return path
+        why = "HF_HUB_OFFLINE is set" if is_offline() else "no network ({}:{} cannot be reached)"
+        raise WeightsUnavailableError(
+            f"weights for Hub repo {repo_id} are not available. Tried: the Hugging Face cache: "
+            f"not there | {constants.ENDPOINT}: {why.format(*host_of(constants.ENDPOINT))}. "
+            "What you can do: upload the checkpoint file instead; or load the repo once on a "
+            "machine with network (it is cached in HF_HOME)"
+        )
+    for name in REPO_WEIGHT_FILES:
+        try:
+            meta = get_hf_file_metadata(hf_hub_url(repo_id, name, revision=revision))
+        except EntryNotFoundError:
+            continue
+        except RepositoryNotFoundError as e:
+            raise WeightsUnavailableError(
+                f"Hub repo {repo_id} was not found. What you can do: check the spelling; a "
+                "private or gated repo needs HF_TOKEN set on the server"
+            ) from e
+        except Exception as e:  # noqa: BLE001 - network and server errors, reported as such
+            raise WeightsUnavailableError(
+                f"weights for Hub repo {repo_id} are not available. Tried: {_reason(e)}. What "
+                "you can do: try again later, or upload the checkpoint file instead"
+            ) from e
+        if max_bytes is not None and (meta.size or 0) > max_bytes:
+            raise CheckpointError(
+                f"{repo_id}/{name} is {meta.size / 1e6:.0f} MB, over the limit of "
+                f"{max_bytes / 1e6:.0f} MB set here (IMG2IMG_MAX_CHECKPOINT_MB)"
+            )
+        path = Path(hf_hub_download(repo_id, name, revision=revision))
+        if name.endswith(".safetensors"):  # our format describes itself in config.json
+            try:
+                hf_hub_download(repo_id, "config.json", revision=revision)
+            except EntryNotFoundError:
+                pass  # a bare safetensors file: its architecture is read off its tensors
+        return path
+    raise CheckpointError(
+        f"Hub repo {repo_id}@{revision} has no {' or '.join(REPO_WEIGHT_FILES)}. What you can "
+        "do: publish the generator with `img2img push` (our format), or upload the file instead"
+    )
+
+
+def load_repo(reference: str, max_bytes: int | None = None) -> nn.Module:
+    """A generator from a Hub repo (see `fetch_repo`), loaded strictly by `load_generator`."""
+    return load_generator(fetch_repo(reference, max_bytes))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.error
 import urllib.request
@@ -15,7 +16,7 @@ from helpers.app_server import (
     install_fixture_weights,
     running_app,
 )
-from helpers.catalog import HUGGAN, UNET, first
+from helpers.catalog import HUGGAN, PROJECT, RESNET, UNET, first
 from helpers.images import random_image
 from helpers.paths import ROOT
 from PIL import Image
@@ -106,17 +107,20 @@ def test_no_file_access_beyond_gradio(app, path):
 
 
 def test_page_is_built_without_torch(tmp_path):
-    """Cold start: importing app.py builds the whole page without importing torch (~2 s),
-    which `python app.py` loads right after launch; img2img's torch-backed names stay
-    reachable lazily."""
+    """Cold start: importing app.py builds the whole page, examples included, without
+    importing torch (~2 s, loaded right after launch) and without running any model (the
+    examples are cached lazily); img2img's torch-backed names stay reachable lazily."""
     import subprocess
     import sys
 
-    env = app_env(tmp_path, free_port())
+    env = app_env(tmp_path, free_port(), IMG2IMG_EXAMPLES_DIR=str(ROOT / "examples"))
     code = (
-        "import sys, app\n"
+        "import sys, os, app, gradio\n"
         "assert 'torch' not in sys.modules, 'app.py imported torch before launch'\n"
         "assert app.demo.fns, 'no events built'\n"
+        "sets = [b for b in app.demo.blocks.values() if isinstance(b, gradio.Dataset)]\n"
+        "assert sets and len(sets[0].samples) >= 8, 'the examples are not on the page'\n"
+        "assert not os.listdir(os.environ['GRADIO_EXAMPLES_CACHE']), 'an example ran'\n"
         "import img2img\n"
         "assert callable(img2img.load_generator) and 'torch' in sys.modules\n"
         "assert app.translator() is app.translator()\n"
@@ -126,3 +130,80 @@ def test_page_is_built_without_torch(tmp_path):
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_the_api_is_documented(app):
+    """Was: empty parameter descriptions in /gradio_api/info and an output named value_26."""
+    _, client, _, _ = app
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    params = {p["parameter_name"]: p for p in api["/translate"]["parameters"]}
+    assert list(params) == ["image", "model_id", "resolution", "seed"]
+    assert all(p["python_type"]["description"] for p in params.values()), params
+    assert "catalog id" in params["model_id"]["python_type"]["description"]
+    assert "4294967295" in params["seed"]["python_type"]["description"]
+    (out,) = api["/translate"]["returns"]
+    assert out["label"] == "Translated image" and not out["label"].startswith("value_")
+
+
+def test_unpublished_and_own_models_are_refused_before_any_work(app, tmp_path):
+    """The refusal comes before the upload is even decoded (this one is not an image)."""
+    _, client, _, _ = app
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(AppError, match=f"{PROJECT.id} is not published yet.*What you can do"):
+        client.predict(handle_file(tmp_path / "bad.png"), PROJECT.id, api_name="/translate")
+    with pytest.raises(AppError, match="for the page only"):
+        client.predict(handle_file(tmp_path / "bad.png"), "custom", api_name="/translate")
+
+
+def _python(code: str, env: dict[str, str]) -> str:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_zerogpu_one_reservation_per_request_sized_by_the_work(fixtures, tmp_path):
+    """On ZeroGPU (a stand-in `spaces`, tests/helpers/zerogpu): the default pair is loaded
+    before launch, compile is refused, and each request (a round trip included) is one
+    @spaces.GPU call whose duration grows with the pixels, below the 60 s default."""
+    env = app_env(tmp_path, free_port(), SPACES_ZERO_GPU="true", IMG2IMG_COMPILE="1")
+    env.update(IMG2IMG_DEFAULT_MODEL=RESNET.id, FAKE_SPACES_LOG=str(tmp_path / "gpu.jsonl"))
+    env["PYTHONPATH"] = str(ROOT / "tests" / "helpers" / "zerogpu")
+    install_fixture_weights(tmp_path / "weights", fixtures)
+    random_image(1000, 800).save(tmp_path / "photo.png")
+    code = (
+        "import app\n"
+        "app.preload_defaults()\n"
+        "t = app.translator()\n"
+        f"assert t.is_loaded({RESNET.id!r}) and t.is_loaded({RESNET.reverse!r})\n"
+        "assert not t.plan.compile\n"
+        f"photo = {str(tmp_path / 'photo.png')!r}\n"
+        "for res, trip in (('fast', True), ('full', False)):\n"
+        f"    out = app.translate_ui(photo, {RESNET.id!r}, res, False, 0, trip, None,\n"
+        "                           progress=app._no_progress)\n"
+        "    assert out[4] is not None, out[3]\n"
+    )
+    stdout = _python(code, env)
+    assert "IMG2IMG_COMPILE=1 refused: ZeroGPU does not support torch.compile" in stdout
+    calls = [json.loads(line) for line in (tmp_path / "gpu.jsonl").read_text().splitlines()]
+    assert [c["fn"] for c in calls] == ["_run", "_run"]  # one reservation per request
+    trip, full = calls
+    assert trip["args"][:2] == [RESNET.id, RESNET.reverse] and full["args"][1] is None
+    assert trip["duration"] < full["duration"] < 60  # 2 x 256 px passes vs one 1000x800
+
+
+def test_a_deployer_can_switch_your_own_model_off(tmp_path):
+    env = app_env(tmp_path, free_port(), IMG2IMG_ALLOW_CUSTOM="0")
+    code = (
+        "import app\n"
+        "assert 'custom' not in [v for _, v in app.model_choices(live=False)]\n"
+        "ids = {getattr(b, 'elem_id', None) for b in app.demo.blocks.values()}\n"
+        "assert 'load-custom' not in ids and 'checkpoint' not in ids, ids\n"
+        "assert app.launch_kwargs()['max_file_size'] == app.MAX_UPLOAD == 20 * 2**20\n"
+        "print('ok')\n"
+    )
+    assert _python(code, env).strip().endswith("ok")

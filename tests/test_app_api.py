@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import threading
 import zlib
@@ -38,10 +39,22 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 MB = 2**20
 UPLOAD_CAP = 20 * MB  # app.MAX_UPLOAD: Gradio's max_file_size
-# The events that run on the server: the API, the page's own translation (same code path
-# and caps as the API: a browser is an HTTP client too, so it cannot be told apart), and
-# Gradio's example loader (an index into the deployer's example files). Nothing else.
-SERVER_EVENTS = {"translate", "translate_ui", "load_example"}
+# The events that run on the server: the API; the page's own translations (same code path
+# and caps as the API: a browser is an HTTP client too, so it cannot be told apart), i.e.
+# Translate, "translate this result back" (its photo from the session, not the request)
+# and the examples (Gradio's loader: an index into the deployer's files); "Load my model"
+# (its own size cap; off with IMG2IMG_ALLOW_CUSTOM=0); and two read-only views: the
+# availability marks and an example's outcome. Nothing else (names without Gradio's _N).
+SERVER_EVENTS = {
+    "translate",
+    "translate_ui",
+    "translate_back",
+    "load_example",
+    "load_example_input",
+    "load_custom",
+    "refresh",
+    "after_example",
+}
 # Catalog models that get a corrupt file, or nothing, under IMG2IMG_WEIGHTS_DIR.
 CORRUPT = first(lambda e: e.sources and e.id not in FIXTURE_WEIGHTS)
 MISSING = first(lambda e: e.sources and e.id not in FIXTURE_WEIGHTS and e.id != CORRUPT.id)
@@ -104,7 +117,7 @@ def test_only_the_translation_events_run_on_the_server(app):
     picker, direction switch) run in the browser and the server refuses them."""
     ran, refused = set(), set()
     for dependency in dependencies(app.url):
-        name = dependency.get("api_name") or f"fn{dependency['id']}"
+        name = re.sub(r"_\d+$", "", dependency.get("api_name") or f"fn{dependency['id']}")
         data = _inputs(app.url, dependency)
         result = queue_call(app.url, dependency["id"], data)
         status, direct = run_predict(app.url, dependency["id"], data)
@@ -135,7 +148,7 @@ def test_inline_image_over_the_upload_cap_is_refused(app, event, size, expect):
     content += b"\x00" * (size - len(content))  # a PNG's bytes, then padding
     data = [data_url_value(content), RESNET.id, "fast", -1]
     if event == "translate_ui":
-        data = [data[0], RESNET.id, "fast", False, 0, False]
+        data = [data[0], RESNET.id, "fast", False, 0, False, None]  # None: the session state
     result = queue_call(app.url, fn_index(app.url, event), data)
     assert not result.success and expect in result.error
     ok = queue_call(app.url, fn_index(app.url, event), [data_url_value(_png()), *data[1:]])
@@ -200,7 +213,7 @@ def test_bad_seed_gets_a_clear_message(app, tmp_path, seed):
             handle_file(tmp_path / "p.png"), UNET.id, "fast", seed, api_name="/translate"
         )
     # The page's event checks it the same way (dropout variation on).
-    data = [data_url_value(_png()), UNET.id, "fast", True, seed, False]
+    data = [data_url_value(_png()), UNET.id, "fast", True, seed, False, None]
     result = queue_call(app.url, fn_index(app.url, "translate_ui"), data)
     assert not result.success and "seed must be a whole number" in result.error
 
