@@ -138,18 +138,27 @@ def result_summary(result: dict[str, Any], facts: dict[str, Any]) -> str:
     load = f" · model loaded in {facts['load_s']:.1f} s" if facts["load_s"] >= 0.05 else ""
     if result["resolution"] == "fast":
         how = f"Fast: computed at {facts['fast_size']} px, resized to the photo's size"
+    elif facts.get("tiled"):
+        how = "Full size: computed at the photo's size in overlapping tiles, statistics shared"
     else:
-        how = f"Large: computed at the photo's size (up to {facts['max_side']} px)"
+        how = "Full size: computed at the photo's size in one piece"
     seed = f" · seed {result['seed']}" if result["seed"] is not None else " · no seed"
+    if facts.get("tiled") and result["seed"] is not None:
+        seed = " · seed not applied (tiles run with dropout off)"
     lines = [
         f"**{md(result['label'])}**{model_id} · {w}×{h} px in **{facts['run_s']:.2f} s** on "
         f"`{facts['device']}` ({facts['plan']}){load}",
         how + seed,
     ]
-    if (ow, oh) != (w, h):
+    if (ow, oh) != (w, h) and result["resolution"] == "full":
         lines.append(
-            f"Downscaled from {ow}×{oh} to {w}×{h} (the app's cap: {facts['max_side']} px on "
-            "the long side, IMG2IMG_MAX_SIDE)."
+            f"Downscaled from {ow}×{oh} to {w}×{h} (the app's cap for full size: "
+            f"{facts['max_full_mp']:g} MP, IMG2IMG_MAX_FULL_MP)."
+        )
+    elif (ow, oh) != (w, h):
+        lines.append(
+            f"Downscaled from {ow}×{oh} to {w}×{h} (Fast keeps outputs within "
+            f"{facts['max_side']} px, IMG2IMG_MAX_SIDE; Full size keeps the photo's size)."
         )
     if result["round_trip"]:
         lines.append(f"Round trip: translated back with `{result['reverse']}` (below).")

@@ -41,14 +41,16 @@ MB = 2**20
 UPLOAD_CAP = 20 * MB  # app.MAX_UPLOAD: Gradio's max_file_size
 # The events that run on the server: the API; the page's own translations (same code path
 # and caps as the API: a browser is an HTTP client too, so it cannot be told apart), i.e.
-# Translate, "translate this result back" (its photo from the session, not the request)
-# and the examples (Gradio's loader: an index into the deployer's files); "Load my model"
+# Translate, "translate this result back" (its photo from the session, not the request),
+# the examples (Gradio's loader: an index into the deployer's files) and the Video tab's
+# clip (uploaded files only, its byte, length and frame-size caps); "Load my model"
 # (its own size cap; off with IMG2IMG_ALLOW_CUSTOM=0); and two read-only views: the
 # availability marks and an example's outcome. Nothing else (names without Gradio's _N).
 SERVER_EVENTS = {
     "translate",
     "translate_ui",
     "translate_back",
+    "translate_clip",
     "load_example",
     "load_example_input",
     "load_custom",
@@ -234,13 +236,13 @@ def test_the_app_seed_range_is_the_library_s():
 
     from img2img.inference import MAX_SEED
 
-    tree = ast.parse((ROOT / "app.py").read_text())
+    tree = ast.parse((ROOT / "webui" / "inputs.py").read_text())
     value = next(
         n.value
         for n in tree.body
         if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", None) == "MAX_SEED"
     )
-    assert eval(compile(ast.Expression(value), "app.py", "eval")) == MAX_SEED
+    assert eval(compile(ast.Expression(value), "inputs.py", "eval")) == MAX_SEED
 
 
 @pytest.mark.parametrize("model", [CORRUPT, MISSING], ids=["corrupt", "missing"])

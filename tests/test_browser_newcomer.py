@@ -29,6 +29,7 @@ from helpers.blackhole import blackhole
 from helpers.catalog import HUGGAN, PROJECT, RESNET, RESNET_REVERSE, first, source_type
 from helpers.images import random_image
 from helpers.paths import ROOT
+from helpers.videos import decode, make_clip
 
 from img2img.catalog import get_entry, grouped
 
@@ -36,6 +37,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 MAX_SIDE = 400  # small, so that a modest photo shows the downscale note
+FULL = "Full size · up to 13 MP"  # the option's label (IMG2IMG_MAX_FULL_MP: 13 by default)
 REQUIRED = os.environ.get("IMG2IMG_REQUIRE_BROWSER") == "1"
 pytestmark = [
     pytest.mark.browser,
@@ -233,15 +235,16 @@ def test_results_are_labelled_marked_stale_and_translate_back(page, tmp_path):
     with page.expect_download() as info:
         page.locator("#download").click()
     assert info.value.suggested_filename == f"img2img-{RESNET_REVERSE.id.replace('/', '-')}.png"
-    page.get_by_label(f"Large · up to {MAX_SIDE} px").check()
+    page.get_by_label(FULL).check()
     assert "the resolution" in _status(page, "Out of date")
 
 
 def test_the_size_is_told_truthfully(page, tmp_path):
-    """The option says what it does (capped), and the status says when and why a photo was
-    made smaller (was: a "Full size" option and a tagline promising the photo's size)."""
-    assert page.get_by_label(f"Large · up to {MAX_SIDE} px").count() == 1
-    assert "Full size" not in page.content()
+    """The options say what they do, and the status says how a result was computed and when
+    and why a photo was made smaller (was: "Full size" that came back 1024 px wide). Fast
+    keeps outputs within IMG2IMG_MAX_SIDE; Full size keeps the photo's size, in tiles above
+    it (issue 13)."""
+    assert page.get_by_label(FULL).count() == 1
     random_image(200, 150).save(tmp_path / "small.png")
     _upload(page, tmp_path / "small.png")
     page.locator("#go").click()
@@ -249,11 +252,14 @@ def test_the_size_is_told_truthfully(page, tmp_path):
     assert "200×150 px" in text and "Downscaled" not in text
     random_image(600, 400).save(tmp_path / "big.jpg")
     _upload(page, tmp_path / "big.jpg")
-    page.get_by_label(f"Large · up to {MAX_SIDE} px").check()
     page.locator("#go").click()
     text = _status(page, "Downscaled")
     assert f"Downscaled from 600×400 to {MAX_SIDE}×267" in text and "IMG2IMG_MAX_SIDE" in text
-    assert "Large: computed at the photo's size" in text
+    page.get_by_label(FULL).check()
+    page.locator("#go").click()
+    text = _status(page, "overlapping tiles")
+    assert "600×400 px" in text and "Downscaled" not in text
+    _shot(page, "9-full-size-tiled")
 
 
 def test_examples_pick_their_model_run_once_and_say_why_not(page):
@@ -333,3 +339,22 @@ def test_your_own_model_loads_strictly_and_translates(page, fixtures, tmp_path):
     page.locator("#load-custom").click()
     info.get_by_text("refused").first.wait_for()
     assert "Your model" in info.inner_text()
+
+
+def test_the_video_tab_translates_a_clip(page, tmp_path):
+    """Video tab (issue 13): a clip in, a playable MP4 out with its frames, rate and audio,
+    and what happened in the tab's status; a clip over the length cap is refused there."""
+    page.get_by_role("tab", name="Video").click()
+    clip = make_clip(tmp_path / "dashcam.mp4", frames=24, fps=12, size=(96, 64), audio=True)
+    page.locator("#clip input[type=file]").set_input_files(str(clip))
+    page.locator("#clip video").wait_for()
+    page.locator("#clip-go").click()
+    page.locator("#clip-status").get_by_text("frames").first.wait_for(timeout=120_000)
+    status = page.locator("#clip-status").inner_text()
+    assert "24 frames at 12 fps, 96×64 px, audio copied" in status, status
+    src = page.locator("#clip-out video").get_attribute("src")
+    data = page.request.get(src).body()
+    (tmp_path / "out.mp4").write_bytes(data)
+    got = decode(tmp_path / "out.mp4")
+    assert (got["frames"], got["size"], got["audio"]) == (24, (96, 64), "aac")
+    _shot(page, "10-video")

@@ -1,0 +1,200 @@
+"""Big pictures and moving pictures in the app: full-size photos in tiles, and short videos.
+
+Full size: a photo whose long side is over IMG2IMG_MAX_SIDE is computed at its own
+resolution in overlapping windows (img2img.tiles, statistics shared across the image), up
+to IMG2IMG_MAX_FULL_MP megapixels (default 13: a 12 MP phone photo); a larger one is
+downscaled to that, and the status says so. Memory is bounded by the window.
+
+Video: a clip of at most IMG2IMG_MAX_VIDEO_SECONDS (default 10), IMG2IMG_MAX_VIDEO_MB
+(default 50) and IMG2IMG_MAX_VIDEO_MP megapixels per frame (default 2.1: 1080p) is
+translated frame by frame (img2img.video: statistics shared across frames, audio copied,
+same frame count and rate) into an MP4. The caps are checked from the container's header
+before a frame is decoded. On ZeroGPU the whole clip is one @spaces.GPU call whose duration
+comes from its frames; a clip whose estimate is over MAX_GPU_SECONDS is refused up front.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from img2img import describe
+from img2img.catalog import get_entry
+
+from .messages import failure_text, failures
+from .picker import availability, catalog_only, model_choices
+from .runtime import FAST_SIZE, MAX_SIDE, ZERO_GPU, gpu, output_folder, translator
+
+FULL_MP = float(os.environ.get("IMG2IMG_MAX_FULL_MP", 13))
+MAX_FULL_PIXELS = int(FULL_MP * 1e6)
+MAX_VIDEO_SECONDS = float(os.environ.get("IMG2IMG_MAX_VIDEO_SECONDS", 10))
+MAX_VIDEO_BYTES = int(float(os.environ.get("IMG2IMG_MAX_VIDEO_MB", 50)) * 2**20)
+MAX_VIDEO_PIXELS = int(float(os.environ.get("IMG2IMG_MAX_VIDEO_MP", 2.1)) * 1e6)
+VIDEO_TYPES = [".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"]
+# ZeroGPU reservation: a fixed part (the transfer, cuDNN's tuning of the shape, the encoder
+# start) plus seconds per megapixel of frames computed; a generous guess, never measured
+# on ZeroGPU (no GPU was lent while this was written), and refused above MAX_GPU_SECONDS.
+GPU_FIXED_S, GPU_S_PER_MP, MAX_GPU_SECONDS = 15, 1.0, 120
+TRACK_PROGRESS = gr.Progress(track_tqdm=True)
+
+
+# ---------------------------------------------------------------------------- full size
+
+
+def full_size(size: tuple[int, int]) -> tuple[tuple[int, int], bool]:
+    """(size to compute at, tiled?) for the "Full size" option: whole up to MAX_SIDE, else
+    tiles at the photo's own size, downscaled only above MAX_FULL_PIXELS."""
+    w, h = size
+    if max(w, h) <= MAX_SIDE:
+        return size, False
+    if w * h <= MAX_FULL_PIXELS:
+        return size, True
+    scale = math.sqrt(MAX_FULL_PIXELS / (w * h))
+    return (max(1, int(w * scale)), max(1, int(h * scale))), True
+
+
+def translate_full(key: str, img):
+    """One photo at full size, in tiles (with dropout off: a seed does not apply, and the
+    summary says so)."""
+    from img2img.tiles import translate_tiled
+
+    return translate_tiled(translator(), key, img, progress=True)
+
+
+# ---------------------------------------------------------------------------- video
+
+
+def raw_video(**kwargs) -> gr.Video:
+    """gr.Video whose preprocess hands our code the uploaded path, after the byte cap (no
+    conversion: Gradio's own would call ffmpeg; PyAV reads every container we accept)."""
+    component = gr.Video(**kwargs)
+
+    def preprocess(payload):
+        if payload is None:
+            return None
+        if not payload.path or not os.path.isfile(payload.path):
+            raise gr.Error("Upload the clip as a file (mp4, mov, mkv, webm or avi).")
+        if (size := os.path.getsize(payload.path)) > MAX_VIDEO_BYTES:
+            raise gr.Error(
+                f"The clip is {size / 2**20:.1f} MB, over the {MAX_VIDEO_BYTES / 2**20:.0f} MB "
+                "limit (IMG2IMG_MAX_VIDEO_MB)."
+            )
+        return payload.path
+
+    component.preprocess = preprocess  # an instance override, as in inputs.raw_image
+    return component
+
+
+def _check_clip(clip: str | None):
+    """The clip's header, refused before decoding when it breaks a cap."""
+    from img2img.video import probe_video
+
+    if not clip:
+        raise gr.Error("Upload a short clip first (mp4, mov, mkv, webm or avi).")
+    info = probe_video(clip)  # VideoError for a corrupt or unsupported file
+    name = Path(clip).name
+    if info.seconds > MAX_VIDEO_SECONDS:
+        raise gr.Error(
+            f"{name} lasts {info.seconds:.1f} s, over this app's {MAX_VIDEO_SECONDS:g} s limit. "
+            "What you can do: trim it, or use the command line (`img2img translate clip.mp4`)"
+        )
+    if info.width * info.height > MAX_VIDEO_PIXELS:
+        raise gr.Error(
+            f"{name} frames are {info.width}x{info.height}, over this app's "
+            f"{MAX_VIDEO_PIXELS / 1e6:g} MP limit. What you can do: downscale it first"
+        )
+    return info
+
+
+def _work_size(info, resolution: str) -> int:
+    return FAST_SIZE if resolution == "fast" else min(MAX_SIDE, max(info.width, info.height))
+
+
+def clip_gpu_seconds(key: str, clip: str, dst: str, size: int, frames: int, aspect: float) -> int:
+    """ZeroGPU seconds for one clip, from the megapixels its frames compute."""
+    w = size if aspect >= 1 else size * aspect
+    h = size / aspect if aspect >= 1 else size
+    return math.ceil(GPU_FIXED_S + GPU_S_PER_MP * frames * w * h / 1e6)
+
+
+@gpu(duration=clip_gpu_seconds)
+def _run_clip(key: str, clip: str, dst: str, size: int, frames: int, aspect: float):
+    """The whole clip in one GPU reservation: decode, translate, encode, as a stream."""
+    from img2img.video import translate_video
+
+    return translate_video(translator(), key, clip, dst, size=size, max_seconds=None)
+
+
+def translate_clip(clip, model_id, resolution, progress=TRACK_PROGRESS):
+    """The Video tab: (MP4 path or None, status). A failure clears the output."""
+    try:
+        entry = get_entry(model_id)
+        if availability(entry)[0] == "unpublished":
+            raise gr.Error(f"{entry.id} is not published yet: pick another model")
+        info = _check_clip(clip)
+        size = _work_size(info, resolution)
+        frames = info.frames or math.ceil(info.seconds * float(info.fps))
+        aspect = info.width / info.height
+        if ZERO_GPU and clip_gpu_seconds("", "", "", size, frames, aspect) > MAX_GPU_SECONDS:
+            raise gr.Error(
+                "this clip needs more GPU time than one request may take here. What you can "
+                "do: choose Fast · 256 px, or a shorter clip"
+            )
+        progress(0, desc=f"Loading {entry.id}")
+        translator().load(entry.id)
+        dst = output_folder() / f"{Path(clip).stem[:60]}-{entry.id.replace('/', '-')}.mp4"
+        start = time.perf_counter()
+        written = _run_clip(entry.id, clip, str(dst), size, frames, aspect)
+        return str(dst), _clip_summary(entry, written, size, time.perf_counter() - start)
+    except failures() as e:
+        label = get_entry(model_id).label if model_id else "Video"
+        return None, describe.error_markdown(failure_text(e), label)
+
+
+def _clip_summary(entry, written, size: int, seconds: float) -> str:
+    t = translator()
+    audio = "audio copied" if written.audio else "no audio"
+    return (
+        f"**{describe.md(entry.label)}** (`{entry.id}`) · {written.frames} frames at "
+        f"{float(written.fps):g} fps, {written.width}×{written.height} px, {audio} · "
+        f"**{seconds:.1f} s** on `{t.device}` ({t.plan.describe()})\n\n"
+        f"Each frame computed at {size} px on the long side, normalised with statistics shared "
+        "across frames (no flicker from frame to frame)."
+    )
+
+
+def video_tab(default: str) -> dict:
+    """The Video tab's components (built inside a gr.Tab) and its one event."""
+    c = {}
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            c["clip"] = raw_video(
+                label=f"Clip (up to {MAX_VIDEO_SECONDS:g} s, {MAX_VIDEO_BYTES // 2**20} MB)",
+                sources=["upload"],
+                height=300,
+                elem_id="clip",
+            )
+            choices = catalog_only(model_choices(live=False))
+            c["clip_model"] = gr.Dropdown(
+                choices, value=default, label="Model", elem_id="clip-model"
+            )
+            with gr.Row(equal_height=True):
+                sizes = [("Fast · 256 px", "fast"), (f"Own size · up to {MAX_SIDE} px", "full")]
+                c["clip_resolution"] = gr.Radio(sizes, value="fast", label="Resolution", scale=2)
+                c["clip_go"] = gr.Button("Translate video", variant="primary", elem_id="clip-go")
+        with gr.Column():
+            c["clip_out"] = gr.Video(
+                label="Result", interactive=False, height=360, elem_id="clip-out"
+            )
+            c["clip_status"] = gr.Markdown(elem_id="clip-status")
+    c["clip_go"].click(
+        translate_clip,
+        [c["clip"], c["clip_model"], c["clip_resolution"]],
+        [c["clip_out"], c["clip_status"]],
+        api_visibility="private",
+    )
+    return c

@@ -1,0 +1,66 @@
+"""What a visitor is told when something fails: the library's message without server paths
+(the log keeps the full text), and the failures an event turns into a status message."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from img2img import Img2ImgError
+from img2img.serving import path_roots, public_message
+
+from .runtime import OUTPUT_DIR, ROOT
+
+
+def _path_roots() -> list[tuple[str, str]]:
+    """Server folders an error message may name, each with the placeholder sent instead."""
+    from huggingface_hub import constants
+
+    from img2img.catalog import weights_dir
+    from img2img.download import cache_dir
+
+    return path_roots(
+        {
+            "<weights>": weights_dir(),
+            "<cache>": cache_dir(),
+            "<hf-cache>": Path(constants.HF_HUB_CACHE),
+            "<hf-home>": Path(constants.HF_HOME),
+            "<uploads>": Path(gr.utils.get_upload_folder()),
+            "<outputs>": OUTPUT_DIR,
+            "<app>": ROOT,
+            "<tmp>": Path(tempfile.gettempdir()),
+            "~": Path.home(),
+        }
+    )
+
+
+def public(text: str) -> str:
+    """`text` without absolute server paths: it goes to visitors (the log keeps all)."""
+    return public_message(text, _path_roots())
+
+
+def failure_text(error: BaseException) -> str:
+    if isinstance(error, gr.Error):
+        return public(error.message)
+    if isinstance(error, Img2ImgError):
+        return public(str(error))
+    return "out of memory. What you can do: choose Fast · 256 px; or use a smaller photo"
+
+
+def failures() -> tuple[type[BaseException], ...]:
+    import torch
+
+    return (Img2ImgError, gr.Error, torch.OutOfMemoryError)
+
+
+def as_dict(value) -> dict | None:
+    """A gr.State value as a dict: cached examples hand it back as its JSON text."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) and value else None
