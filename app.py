@@ -30,7 +30,6 @@ except ImportError:
     pass
 
 import html  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import tempfile  # noqa: E402
@@ -51,11 +50,18 @@ from webui.inputs import (  # noqa: E402
     MAX_UPLOAD,
     TOO_LARGE,
     parse_seed,
-    raw_image,
     seed_number,
 )
+from webui.layout import (  # noqa: E402
+    CSS,
+    SHOW_RESULT,
+    TAGLINE,
+    controls_column,
+    document_api,
+    example_rows,
+    result_column,
+)
 from webui.media import (  # noqa: E402
-    FULL_MP,
     MAX_FULL_PIXELS,
     MAX_VIDEO_BYTES,
     full_size,
@@ -63,10 +69,9 @@ from webui.media import (  # noqa: E402
     video_tab,
 )
 from webui.messages import as_dict, failure_text, failures, public  # noqa: E402
-from webui.own_model import custom_inputs, load_custom  # noqa: E402
+from webui.own_model import load_custom  # noqa: E402
 from webui.picker import (  # noqa: E402
     availability,
-    model_card,
     model_choices,
     model_views,
     picker_js,
@@ -88,8 +93,6 @@ from webui.runtime import (  # noqa: E402
     gpu,
     translator,
 )
-
-EXAMPLES_DIR = Path(os.environ.get("IMG2IMG_EXAMPLES_DIR", ROOT / "examples"))
 
 # Examples are cached at first use, per process: a restart with other weights starts afresh.
 os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="img2img-examples-"))
@@ -359,111 +362,6 @@ def translate(image, model_id, resolution="fast", seed=-1, progress=TRACK_PROGRE
         raise gr.Error("Out of memory: try the fast 256 px resolution.") from e
 
 
-def _document_api(fn, inputs: list, output) -> None:
-    """Parameter descriptions in /gradio_api/info and view_api(): Gradio reads them from each
-    input component's schema (additional_description), not from the docstring, so the
-    docstring's Args are copied there; the output gets its Returns line."""
-    from gradio.utils import get_function_description
-
-    _, params, returns = get_function_description(fn)
-    for component, text in zip(inputs, params.values(), strict=False):
-        schema = {**component.api_info_as_input(), "additional_description": text}
-        component.api_info_as_input = lambda schema=schema: schema
-    schema = {**output.api_info_as_output(), "description": " ".join(returns)}
-    output.api_info_as_output = lambda: schema
-
-
-# ---------------------------------------------------------------------------- layout
-
-TAGLINE = (
-    "# img2img\nPhotos and short videos through the original **pix2pix** and **CycleGAN** "
-    "generators: night → day, satellite ↔ map, labels → facade, horse ↔ zebra, summer ↔ "
-    "winter, photo ↔ painting."
-)
-# On a phone the result is below the controls: bring it into view once it is there.
-SHOW_RESULT = """() => { if (window.innerWidth < 768)
-    document.querySelector('#slider')?.scrollIntoView({behavior: 'smooth', block: 'start'}); }"""
-CSS = """
-#tagline h1 { margin: 0 0 0.2em 0; }
-#tagline p { margin: 0; }
-#status details { margin-top: 0.3em; }
-"""
-
-
-def example_rows(catalog: dict) -> list[list[str]]:
-    """[file, model] rows: from examples.json (the model each pre-selects), else every image
-    in the folder with the default model."""
-    record = EXAMPLES_DIR / "examples.json"
-    if record.is_file():
-        rows = json.loads(record.read_text(encoding="utf-8"))
-        return [
-            [str(EXAMPLES_DIR / r["file"]), r["model"]]
-            for r in rows
-            if r["model"] in catalog and (EXAMPLES_DIR / r["file"]).is_file()
-        ]
-    suffixes = {".png", ".jpg", ".jpeg", ".webp"}
-    files = sorted(EXAMPLES_DIR.glob("*")) if EXAMPLES_DIR.is_dir() else []
-    return [[str(p), DEFAULT_MODEL] for p in files if p.suffix.lower() in suffixes]
-
-
-def _controls_column(default: str) -> dict:
-    """The left column: photo, model (and your own model), resolution + Translate, options."""
-    c = {}
-    c["image"] = raw_image(
-        label="Photo",
-        sources=["upload", "webcam", "clipboard"],
-        type="filepath",
-        image_mode=None,
-        format="png",
-        height=300,
-        elem_id="input-image",
-    )
-    c["model"] = gr.Dropdown(
-        model_choices(live=False), value=default, label="Model", elem_id="model"
-    )
-    with gr.Group(visible=False, elem_id="custom-box") as c["custom_box"]:
-        if ALLOW_CUSTOM:  # else an empty, hidden group: nothing of it reaches the page
-            c.update(custom_inputs())
-    resolutions = [("Fast · 256 px", "fast"), (f"Full size · up to {FULL_MP:g} MP", "full")]
-    with gr.Row(equal_height=True):
-        c["resolution"] = gr.Radio(resolutions, value="fast", label="Resolution", scale=2)
-        c["go"] = gr.Button("Translate", variant="primary", elem_id="go", scale=1, min_width=120)
-    pair = get_entry(default).reverse is not None
-    with gr.Row():
-        c["swap"] = gr.Button("⇄ Reverse direction", size="sm", visible=pair)
-        c["round_trip"] = gr.Checkbox(label="Round trip A → B → A", visible=pair)
-    with gr.Row(visible=get_entry(default).family == "pix2pix") as c["variation"]:
-        c["vary"] = gr.Checkbox(label="Dropout variation (pix2pix)")
-        c["seed"] = seed_number(0, minimum=0, maximum=MAX_SEED, label="Seed")
-    c["card"] = gr.Markdown(model_card(default, live=False), elem_id="model-card")
-    return c
-
-
-def _result_column() -> dict:
-    c = {}
-    c["slider"] = gr.ImageSlider(
-        label="Before / after",
-        format="png",
-        type="filepath",  # an input too: ↩ translates the shown result back
-        height=360,
-        interactive=False,
-        elem_id="slider",
-    )
-    with gr.Row():
-        c["download"] = gr.DownloadButton("Download PNG", elem_id="download", size="sm")
-        c["back_button"] = gr.Button(visible=False, size="sm", elem_id="translate-back")
-    c["status"] = gr.Markdown(elem_id="status")
-    c["back"] = gr.Image(
-        label="Round trip: back to A",
-        format="png",
-        visible=False,
-        interactive=False,
-        height=240,
-        elem_id="round-trip",
-    )
-    return c
-
-
 def _examples(c: dict, examples: list):
     """The example rows (rendered where this is called: under the photo's result)."""
     if not examples:
@@ -537,9 +435,9 @@ def build_demo() -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Photo", id="photo"), gr.Row(equal_height=False):
                 with gr.Column():
-                    c = _controls_column(default)
+                    c = controls_column(default)
                 with gr.Column():
-                    c.update(_result_column())
+                    c.update(result_column())
                     c["demo"], c["result"], c["custom"] = demo, gr.State(None), gr.State(None)
                     # What the browser's own events read: model views, your model, the result.
                     c["views"] = gr.JSON(model_views(live=False), visible=False)
@@ -554,7 +452,7 @@ def build_demo() -> gr.Blocks:
         api_seed = seed_number(-1, label="Seed (-1: none; 0 .. 2^32 - 1)", visible=False)
         api_out = gr.Image(format="png", type="pil", label="Translated image", visible=False)
         api_inputs = [c["image"], c["model"], api_resolution, api_seed]
-        _document_api(translate, api_inputs, api_out)
+        document_api(translate, api_inputs, api_out)
         gr.Button(visible=False).click(translate, api_inputs, api_out, api_name="translate")
     concurrency = int(os.environ.get("IMG2IMG_CONCURRENCY", 2))
     return demo.queue(
