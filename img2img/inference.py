@@ -190,6 +190,11 @@ class Translator:
         """The prepared generator for `checkpoint`, loaded on first use (LRU cache)."""
         return self._entry(checkpoint).model
 
+    def runner(self, checkpoint: str | os.PathLike) -> Callable[[torch.Tensor], torch.Tensor]:
+        """What the plan's forwards of `checkpoint` call (the module, its compiled form or its
+        OpenVINORunner), loaded on first use."""
+        return self._entry(checkpoint).runner
+
     def _entry(self, checkpoint: str | os.PathLike) -> Prepared:
         key = str(checkpoint)
         with self._lock:

@@ -51,13 +51,22 @@ def _sources(model: nn.Module) -> list[str]:
     return sorted(files)
 
 
-def key(model: nn.Module, ov_version: str, example_side: int) -> str:
-    """The cache key of `model` converted by this openvino at this example size."""
+def key(
+    model: nn.Module,
+    ov_version: str,
+    example_side: int,
+    tag: str = "",
+    wrapper: nn.Module | None = None,
+) -> str:
+    """The cache key of `model` converted by this openvino at this example size; `tag` names
+    another graph of the same module (normstats' statistics graphs), traced from `wrapper`
+    (a module around `model`, whose source files count too)."""
     h = hashlib.sha256()
     config = json.dumps(getattr(model, "config", None), sort_keys=True, default=str)
     head = [FORMAT, ov_version, torch.__version__, type(model).__qualname__, config, example_side]
+    head.append(tag)
     h.update(repr(head).encode())
-    for path in _sources(model):
+    for path in _sources(model if wrapper is None else wrapper):
         h.update(Path(path).read_bytes())
     for m in model.modules():
         h.update(repr((type(m).__name__, m.training, getattr(m, "image_stats", None))).encode())

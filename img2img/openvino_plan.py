@@ -30,6 +30,8 @@ import functools
 import logging
 import threading
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
@@ -66,25 +68,56 @@ def precision_hint(native_bf16: bool) -> str:
 
 
 class OpenVINORunner:
-    """Callable like a generator: (B, 3, H, W) float32 in [-1, 1] -> float32 output tensor."""
+    """Callable like a generator: (B, 3, H, W) float32 in [-1, 1] -> float32 output tensor.
 
-    def __init__(self, compiled, precision: str, source: nn.Module) -> None:
+    `variant(tag, build)` gives a companion runner for another graph of the same module (e.g.
+    normstats' fixed-statistics graph), converted on first use and kept with this one."""
+
+    def __init__(self, compiled, precision: str, source: nn.Module, threads: int) -> None:
         self.compiled = compiled
         self.precision = precision
         self.source = source  # the torch module it was converted from (hooked/seeded forwards)
+        self.threads = threads
         self._request = compiled.create_infer_request()
         self._lock = threading.Lock()
+        self._variants: dict[str, OpenVINORunner | None] = {}
+        self._variants_lock = threading.Lock()  # a conversion must not block forwards
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        array = np.ascontiguousarray(x.detach().float().cpu().numpy())
+        return self.infer([x])[0]
+
+    def infer(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """All outputs of one inference, as float32 CPU tensors (copies: they outlive it)."""
+        arrays = [np.ascontiguousarray(t.detach().float().cpu().numpy()) for t in inputs]
         with self._lock:
-            result = self._request.infer([array])
-            y = np.array(result[self.compiled.outputs[0]], copy=True)  # outlives the request
-        return torch.from_numpy(y)
+            result = self._request.infer(arrays)
+            outs = [np.array(result[o], copy=True) for o in self.compiled.outputs]
+        return [torch.from_numpy(y) for y in outs]
 
     def warm_up(self, size: int = WARM_UP_SIZE) -> None:
         """One forward at `size`² so the first real request finds the kernels set up."""
         self(torch.zeros(1, 3, size, size))
+
+    def variant(self, tag: str, build: Callable[[], Graph]) -> OpenVINORunner | None:
+        """The runner of graph `tag` (built by `build` on first use), None if it does not
+        convert (logged once; callers then run the torch module)."""
+        with self._variants_lock:
+            if tag not in self._variants:
+                graph = build()
+                self._variants[tag] = convert_graph(graph, self.precision, self.threads)
+            return self._variants[tag]
+
+
+@dataclass
+class Graph:
+    """What to convert: a module, example inputs for the trace, their shapes (-1: dynamic), and
+    a tag that tells its cache entry apart from the plain generator's (same weights)."""
+
+    module: nn.Module
+    examples: tuple[torch.Tensor, ...]
+    shapes: list[list[int]]
+    tag: str = ""
+    source: nn.Module | None = None  # whose weights and config key the cache (default module)
 
 
 def example_side(model: nn.Module) -> int:
@@ -95,10 +128,17 @@ def example_side(model: nn.Module) -> int:
     return max(multiple, 64)
 
 
-def _converted(ov, model: nn.Module):
-    """The ov.Model of `model`: from the disk cache, or traced and converted (then cached)."""
+def generator_graph(model: nn.Module) -> Graph:
     side = example_side(model)
-    entry = openvino_cache.key(model, ov.__version__, side)
+    return Graph(model, (torch.zeros(1, 3, side, side),), [[-1, 3, -1, -1]])
+
+
+def _converted(ov, graph: Graph):
+    """The ov.Model of `graph`: from the disk cache, or traced and converted (then cached)."""
+    source = graph.module if graph.source is None else graph.source
+    side = graph.examples[0].shape[-1]
+    wrapper = None if graph.source is None else graph.module
+    entry = openvino_cache.key(source, ov.__version__, side, graph.tag, wrapper)
     cached = openvino_cache.load(ov, entry)
     if cached is not None:
         return cached
@@ -107,13 +147,34 @@ def _converted(ov, model: nn.Module):
         # about generality the dynamic-shape tests cover; they would only alarm users.
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         warnings.simplefilter("ignore", category=DeprecationWarning)
+        example = graph.examples[0] if len(graph.examples) == 1 else graph.examples
         converted = ov.convert_model(
-            model,
-            example_input=torch.zeros(1, 3, side, side),
-            input=[ov.PartialShape([-1, 3, -1, -1])],
+            graph.module,
+            example_input=example,
+            input=[ov.PartialShape(shape) for shape in graph.shapes],
         )
     openvino_cache.save(ov, entry, converted)
     return converted
+
+
+def convert_graph(graph: Graph, precision: str, threads: int) -> OpenVINORunner | None:
+    """`graph` converted and compiled, or None (one log line says why)."""
+    ov = load_openvino()
+    if ov is None:
+        return None
+    config = {
+        "INFERENCE_PRECISION_HINT": precision,
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_NUM_THREADS": threads,
+    }
+    try:
+        compiled = ov.Core().compile_model(_converted(ov, graph), "CPU", config)
+    except Exception as e:  # a conversion failure must never break translation
+        why = (str(e).strip().splitlines() or [""])[0][:200]
+        kind, name = type(e).__name__, type(graph.module).__name__
+        log.warning("OpenVINO could not convert %s (%s: %s): using torch", name, kind, why)
+        return None
+    return OpenVINORunner(compiled, precision, graph.source or graph.module, threads)
 
 
 def convert(model: nn.Module, native_bf16: bool, threads: int | None = None):
@@ -123,20 +184,7 @@ def convert(model: nn.Module, native_bf16: bool, threads: int | None = None):
     and width, the result cached on disk (openvino_cache.py). Returns None (and logs one line)
     when openvino is missing or the model does not convert or compile.
     """
-    ov = load_openvino()
-    if ov is None:
+    if load_openvino() is None:
         return None
-    precision = precision_hint(native_bf16)
-    config = {
-        "INFERENCE_PRECISION_HINT": precision,
-        "PERFORMANCE_HINT": "LATENCY",
-        "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
-    }
-    try:
-        compiled = ov.Core().compile_model(_converted(ov, model), "CPU", config)
-    except Exception as e:  # a conversion failure must never break translation
-        why = (str(e).strip().splitlines() or [""])[0][:200]
-        kind, name = type(e).__name__, type(model).__name__
-        log.warning("OpenVINO could not convert %s (%s: %s): using torch", name, kind, why)
-        return None
-    return OpenVINORunner(compiled, precision, model)
+    threads = int(threads or torch.get_num_threads())
+    return convert_graph(generator_graph(model), precision_hint(native_bf16), threads)

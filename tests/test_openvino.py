@@ -230,3 +230,44 @@ def test_cache_keeps_at_most_max_entries(private_cache, monkeypatch):
             next(model.parameters()).mul_(scale)
         Translator(device="cpu", plan="openvino").prepare(model)
     assert len(list(private_cache.iterdir())) == 2
+
+
+@pytest.mark.parametrize("name", ["unet", "resnet"])
+def test_shared_statistics_run_openvino_graphs_like_the_torch_hooks(name):
+    from img2img.normstats import StatsRunner
+
+    model = tiny_generators()[name]
+    ov = StatsRunner(Translator(device="cpu", plan="openvino"), model)
+    ref = StatsRunner(Translator(device="cpu", plan="eager"), model)
+    assert ov._openvino is not None
+    big, small = _input(model, 1, 2), _input(model, 2, 1)
+    _, want_stats = ref.run(big, record=True)
+    _, got_stats = ov.run(big, record=True)
+    assert set(got_stats) == set(want_stats)
+    for layer, s in want_stats.items():
+        assert got_stats[layer].count == s.count
+        assert torch.allclose(got_stats[layer].mean, s.mean, atol=1e-4)
+        assert torch.allclose(got_stats[layer].var, s.var, rtol=1e-3, atol=1e-5)
+    for record in (False, True):
+        y_ref, seen_ref = ref.run(small, fixed=want_stats, record=record)
+        y_ov, seen_ov = ov.run(small, fixed=want_stats, record=record)
+        assert float((y_ov - y_ref).abs().max()) < TOL
+        assert (seen_ov is None) == (seen_ref is None)
+        if record:
+            for layer, s in seen_ref.items():
+                assert torch.allclose(seen_ov[layer].mean, s.mean, atol=1e-4)
+
+
+def test_tiles_with_shared_statistics_under_openvino():
+    from img2img.tiles import translate_tiled
+
+    model = tiny_generators()["resnet"]
+    img = random_image(150, 100, seed=8)
+    ov = Translator(device="cpu", plan="openvino", loader=lambda key: model)
+    got = translate_tiled(ov, "m", img, tile=64, overlap=16, progress=False)
+    assert isinstance(ov.runner("m"), OpenVINORunner)
+    want = translate_tiled(
+        Translator(device="cpu", plan="eager"), model, img, tile=64, overlap=16, progress=False
+    )
+    diff = np.asarray(got).astype(int) - np.asarray(want).astype(int)
+    assert got.size == want.size and int(np.abs(diff).max()) <= 1
