@@ -16,6 +16,7 @@ no disk cache), a load from the disk cache, and each size's first call after the
 native bf16) is skipped and says so. Prints JSON lines; appends a table to bench/RESULTS.md.
 
     .venv/bin/python bench/bench_inference.py [--checkpoint PATH] [--sizes 256 512] [--batch8]
+                                              [--compile] [--no-openvino]
 """
 
 from __future__ import annotations
@@ -92,13 +93,14 @@ def fidelity8(y: torch.Tensor, ref: torch.Tensor) -> dict:
     return {"psnr8_db": psnr, "max_levels": int(np.abs(a - b).max()), **fidelity(y, ref)}
 
 
-def torch_plans(device: torch.device) -> list[execution.ExecPlan]:
+def torch_plans(device: torch.device, with_compile: bool) -> list[execution.ExecPlan]:
     names = ["channels_last"]
     if device.type == "cuda":
         names += ["fp16", "bf16"] if torch.cuda.is_bf16_supported() else ["fp16"]
     elif execution.native_cpu_bf16():
         names += ["bf16"]
-    return [execution.make_plan(n) for n in names]
+    plans = [execution.make_plan(n) for n in names]
+    return plans + ([execution.make_plan(n, compile=True) for n in names] if with_compile else [])
 
 
 @contextlib.contextmanager
@@ -147,15 +149,15 @@ def openvino_runner(model: torch.nn.Module, base: dict) -> object | None:
     return runner
 
 
-def bench_case(name, model, ov, size, batch, device, rows) -> None:
+def bench_case(name, model, ov, size, batch, device, plans, rows) -> None:
     x = photos(size, batch)
     ref_model = execution.prepare(model, execution.EAGER, device)
     reps = 20 if device.type == "cuda" else max(3, 7 - (size * size * batch) // (256 * 256 * 2))
     ref_out = execution.forward(ref_model, x, execution.EAGER, device)
     base = {"bench": "inference", "net": name, "size": size, "batch": batch}
     cases = []
-    for plan in torch_plans(device):
-        m = execution.prepare(model, plan, device)
+    for plan in plans:
+        m = execution.compiled(execution.prepare(model, plan, device), plan, device)
         cases.append((plan.describe(), lambda m=m, p=plan: execution.forward(m, x, p, device)))
         model = model.to(memory_format=torch.contiguous_format)
     if ov is not None:
@@ -209,6 +211,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--nets", nargs="+", default=list(RANDOM), choices=list(RANDOM))
     parser.add_argument("--batch8", action="store_true", help="also batch 8 at 256²")
+    parser.add_argument("--compile", action="store_true", help="also the torch.compile plans")
     parser.add_argument("--no-openvino", action="store_true")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
@@ -229,7 +232,9 @@ def main() -> None:
         ov = openvino_runner(model, base) if use_ov else None
         cases = [(s, 1) for s in args.sizes] + ([(256, 8)] if args.batch8 else [])
         for size, batch in cases:
-            bench_case(name, model, ov, size, batch, device, rows)
+            bench_case(
+                name, model, ov, size, batch, device, torch_plans(device, args.compile), rows
+            )
     if not args.no_record:
         append_results("inference", [f"{note}.", "", *table(rows, weights)])
 

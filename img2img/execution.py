@@ -18,11 +18,12 @@ of each against the eager fp32 reference):
 
 `auto_plan(device)` picks the fastest faithful plan:
 - CUDA: fp16/bf16 autocast + channels_last + cuDNN autotuning;
-- CPU with `openvino` importable: openvino. Rule, from the paired figures in bench/RESULTS.md:
-  on AVX2 (AMD EPYC, 2 threads) OpenVINO f32 was 2.3-2.4x eager fp32 for both U-Nets and
-  1.1-1.3x for ResNet-9 at >= 100 dB (bit-level float noise), never slower; on AVX-512 BF16 /
-  AMX CPUs the issue measured the bf16 hint at 8-10x on ResNet-9 at 55 dB on trained weights
-  (not measurable on this project's AVX2 machine);
+- CPU with `openvino` importable: openvino. Rule, from the paired figures in bench/RESULTS.md
+  (2026-12-02): on AVX2 (AMD EPYC, 2 threads) OpenVINO f32 was 1.7-4.1x eager fp32 for both
+  U-Nets and 1.1-1.4x for ResNet-9 at 256² and 512², at >= 79.8 dB 8-bit PSNR (at most one
+  level off) on trained weights, never slower; on AVX-512 BF16 / AMX CPUs the issue measured
+  the bf16 hint at 8-10x on ResNet-9 at 55 dB on trained weights (not measurable on this
+  project's AVX2 machine, so taken from the issue);
 - CPU without openvino: bf16 + channels_last with native bf16, else eager fp32 (there bf16 is
   emulated, channels_last picks slower fp32 kernels, and compile recompiles for every shape).
 `IMG2IMG_PLAN` (eager, channels_last, bf16, fp16, openvino) and `IMG2IMG_COMPILE=1` override it;
