@@ -124,8 +124,9 @@ class Translator:
 
     `loader` maps a checkpoint reference (a catalog id or a path) to a CPU module.
     `plan` is an execution plan name (eager, channels_last, bf16, fp16, openvino) or an
-    ExecPlan; by
-    default the fastest faithful one for the device (execution.auto_plan). `norm_stats` is
+    ExecPlan; by default the fastest faithful one for the device (execution.auto_plan). A
+    module passed in is prepared once and reused while its weights are unchanged (the two
+    most recent). `norm_stats` is
     "image" (per-image BatchNorm statistics, the official test default) or "running"
     (eval-mode running statistics). At most `max_models` stay loaded (LRU).
 
