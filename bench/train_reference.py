@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -42,6 +43,7 @@ PHOTOS = (
     "retina",
     "colorwheel",
 )
+DONE = "reference-done.json"  # written once the run reached its steps
 LOAD = 286  # the pix2pix recipe's load size (random 256 crops of it)
 # family -> (train.py arguments beyond the pix2pix preset, default steps). Measured here (AMD
 # EPYC, 2 cores): 100 steps took 189 s for U-Net-256 at 256² and 276 s for ResNet-9 (fully
@@ -97,12 +99,23 @@ def reference_dir(family: str, steps: int | None = None) -> Path:
 
 
 def reference_weights(family: str) -> Path | None:
-    """The cached trained reference of `family` at its default steps, if it was made."""
+    """The cached trained reference of `family` at its default steps, if its run finished."""
     return weights_of(reference_dir(family))
+
+
+def _finished(run: Path, steps: int) -> bool:
+    """Whether train.py reached `steps` in `run` (a run stopped by a signal also exports
+    its generators: those are not a reference). DONE is written only after that check."""
+    if not (run / DONE).is_file():
+        return False
+    return json.loads((run / DONE).read_text()).get("steps") == steps
 
 
 def weights_of(run: Path) -> Path | None:
     """The exported generator folder of a finished run (config.json + model.safetensors)."""
+    steps = int(run.name.rsplit("-", 1)[-1]) if run.name[-1:].isdigit() else -1
+    if not _finished(run, steps):
+        return None
     for config in sorted(run.glob("weights/**/config.json")):
         if (config.parent / "model.safetensors").is_file():
             return config.parent
@@ -121,11 +134,16 @@ def train(family: str, steps: int | None = None) -> dict:
     cmd += ["--data", str(data), "--ngf", "64", "--steps", str(steps), "--out", str(run)]
     cmd += ["--workers", "0", "--val-images", "0", "--save-every", str(steps), "--device", "cpu"]
     cmd += ["--log-every", "50"]
+    if run.exists():  # an unfinished earlier attempt: start again from scratch
+        shutil.rmtree(run)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT)
     seconds = time.perf_counter() - start
     metrics = (run / "metrics.jsonl").read_text().splitlines()
     last = json.loads(metrics[-1]) if metrics else {}
+    if last.get("step") != steps:  # stopped early (a signal): not a reference
+        raise SystemExit(f"{family}: train.py stopped at step {last.get('step')}, not {steps}")
+    (run / DONE).write_text(json.dumps({"steps": steps, "train_s": round(seconds, 1)}))
     return {
         "family": family,
         "weights": str(weights_of(run)),
