@@ -1,127 +1,242 @@
 """Inference speed and fidelity of every execution plan against the eager fp32 reference.
 
-Per architecture (U-Net-256, ResNet-9, HugGAN U-Net; published width ngf 64, random init)
-and input size, for batch 1 (and batch 8 at 256²): latency median and spread of each plan
-(execution.py) and, in the same run, of the reference (a plain eager fp32 forward, as the
-classic code runs it); the speed-up over the reference; PSNR and max abs error of each
-plan's output against the reference output. Emulated bf16 (a CPU without native bf16) is
-skipped and says so. Prints JSON lines; appends a table to bench/RESULTS.md.
+Networks: `--checkpoint PATH` (any checkpoint our loader loads, repeatable), else the trained
+references of bench/train_reference.py when they are in the cache (published width, trained by
+our train.py on real photos), else published-width random-init U-Net-256, ResNet-9 and HugGAN
+U-Net (say so: random weights mislead fidelity). Each line says which weights it used.
+Inputs: real photographs (scikit-image's public-domain data images), resized to the size.
 
-    .venv/bin/python bench/bench_inference.py [--sizes 256 512 1024] [--batch8] [--compile]
+Per network and input size, batch 1 (and batch 8 at 256² with --batch8): latency median and
+spread of each plan and, in the same run, of the reference (a plain eager fp32 forward, as
+the classic code runs it); the speed-up over the reference; fidelity against the reference
+output: PSNR of the 8-bit images (what a user gets) and the largest 8-bit level difference,
+plus the float PSNR. The openvino plan also reports its cold start (trace + convert + compile,
+no disk cache), a load from the disk cache, and each size's first call after the warm-up at
+256² (a new size: what the first request at that size costs). Emulated bf16 (a CPU without
+native bf16) is skipped and says so. Prints JSON lines; appends a table to bench/RESULTS.md.
+
+    .venv/bin/python bench/bench_inference.py [--checkpoint PATH] [--sizes 256 512] [--batch8]
+                                              [--compile] [--no-openvino]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import append_results, emit, fidelity, timed  # noqa: E402
-from img2img import execution  # noqa: E402
+from bench.train_reference import reference_weights  # noqa: E402
+from img2img import execution, load_generator, openvino_plan  # noqa: E402
 from img2img.models import HugGANUNetGenerator, ResnetGenerator, UNetGenerator  # noqa: E402
 from img2img.models.norm import set_image_stats  # noqa: E402
 
-NETS = {
-    "unet_256": lambda: UNetGenerator(),
-    "resnet_9": lambda: ResnetGenerator(),
-    "huggan_unet": lambda: HugGANUNetGenerator(),
+RANDOM = {
+    "unet_256": UNetGenerator,
+    "resnet_9": ResnetGenerator,
+    "huggan_unet": HugGANUNetGenerator,
 }
+REFERENCES = {"unet_256": "unet", "resnet_9": "resnet", "huggan_unet": "huggan_unet"}
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
 
-def plans(device: torch.device, with_compile: bool) -> list[execution.ExecPlan]:
+def networks(checkpoints: list[str], names: list[str]) -> list[tuple[str, str, torch.nn.Module]]:
+    """(name, which weights, module) for each network to measure."""
+    if checkpoints:
+        return [(Path(p).name, f"checkpoint {p}", load_generator(p)) for p in checkpoints]
+    out = []
+    for name in names:
+        trained = reference_weights(REFERENCES[name])
+        if trained is not None:
+            out.append((name, f"trained reference {trained}", load_generator(trained)))
+        else:
+            torch.manual_seed(0)
+            out.append((name, "RANDOM init (run bench/train_reference.py)", RANDOM[name]()))
+    return out
+
+
+def photos(size: int, batch: int) -> torch.Tensor:
+    """(batch, 3, size, size) in [-1, 1]: scikit-image photographs, centre-cropped, resized."""
+    from skimage import data
+
+    tensors = []
+    for k in range(batch):
+        img = Image.fromarray(getattr(data, PHOTOS[k % len(PHOTOS)])()).convert("RGB")
+        w, h = img.size
+        s = min(w, h)
+        img = img.crop(((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2))
+        a = np.asarray(img.resize((size, size), Image.BICUBIC), dtype=np.float32)
+        tensors.append(torch.from_numpy(a).permute(2, 0, 1) / 127.5 - 1)
+    return torch.stack(tensors)
+
+
+def eight_bit(y: torch.Tensor) -> np.ndarray:
+    """The output as the 8-bit image a user gets (processing.finish's rounding)."""
+    return ((y.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy().astype(np.int16)
+
+
+def fidelity8(y: torch.Tensor, ref: torch.Tensor) -> dict:
+    a, b = eight_bit(y), eight_bit(ref)
+    mse = float(((a - b).astype(np.float64) ** 2).mean())
+    psnr = "inf" if mse == 0 else round(10 * np.log10(255**2 / mse), 1)
+    return {"psnr8_db": psnr, "max_levels": int(np.abs(a - b).max()), **fidelity(y, ref)}
+
+
+def torch_plans(device: torch.device, with_compile: bool) -> list[execution.ExecPlan]:
     names = ["channels_last"]
     if device.type == "cuda":
         names += ["fp16", "bf16"] if torch.cuda.is_bf16_supported() else ["fp16"]
     elif execution.native_cpu_bf16():
         names += ["bf16"]
-    out = [execution.make_plan(n) for n in names]
-    if with_compile:
-        out += [execution.make_plan(n, compile=True) for n in names]
-    return out
+    plans = [execution.make_plan(n) for n in names]
+    return plans + ([execution.make_plan(n, compile=True) for n in names] if with_compile else [])
 
 
-def reps_for(size: int, batch: int, device: torch.device) -> int:
-    if device.type == "cuda":
-        return 20
-    return max(2, 6 - (size * size * batch) // (256 * 256 * 2))
+@contextlib.contextmanager
+def empty_cache() -> Iterator[None]:
+    """IMG2IMG_CACHE pointed at a new empty folder (the OpenVINO disk cache starts cold)."""
+    old = os.environ.get("IMG2IMG_CACHE")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["IMG2IMG_CACHE"] = tmp
+        try:
+            yield
+        finally:
+            if old is None:
+                del os.environ["IMG2IMG_CACHE"]
+            else:
+                os.environ["IMG2IMG_CACHE"] = old
 
 
-def bench_case(name, model, size, batch, device, plan_list, rows) -> None:
-    torch.manual_seed(0)
-    x = torch.rand(batch, 3, size, size) * 2 - 1
-    ref_model = execution.prepare(model, execution.EAGER, device)
-    reps = reps_for(size, batch, device)
-    ref_out = execution.forward(ref_model, x, execution.EAGER, device)
-    ref = timed(lambda: execution.forward(ref_model, x, execution.EAGER, device), reps)
-    base = {"bench": "inference", "net": name, "size": size, "batch": batch}
-    emit({**base, "plan": "reference (eager fp32)", **ref, "speedup": 1.0})
-    rows.append((name, size, batch, "reference (eager fp32)", ref["median_s"], ref, 1.0, None))
-    for plan in plan_list:
-        m = execution.prepare(model, plan, device)
-        runner = execution.compiled(m, plan)
+def openvino_runner(model: torch.nn.Module, base: dict) -> object | None:
+    """The model converted twice: with an empty disk cache (cold) and from it; warmed up."""
+    if not openvino_plan.available():
+        emit({**base, "plan": "openvino", "note": "openvino not installed: skipped"})
+        return None
+    plan = execution.make_plan("openvino")
+    prepared = execution.prepare(model, plan, torch.device("cpu"))
+    native = plan.dtype == torch.bfloat16
+    with empty_cache():
         start = time.perf_counter()
-        out = execution.forward(runner, x, plan, device)  # first call (compiles if asked)
-        first_s = time.perf_counter() - start
-        t = timed(lambda: execution.forward(runner, x, plan, device), reps)  # noqa: B023
-        fid = fidelity(out, ref_out)
-        speed = ref["median_s"] / t["median_s"]
-        emit(
-            {
-                **base,
-                "plan": plan.describe(),
-                **t,
-                "first_call_s": round(first_s, 3),
-                "speedup": round(speed, 2),
-                **fid,
-            }
-        )
-        rows.append((name, size, batch, plan.describe(), t["median_s"], t, speed, fid))
+        openvino_plan.convert(prepared, native)
+        cold = time.perf_counter() - start
+        start = time.perf_counter()
+        runner = openvino_plan.convert(prepared, native)
+        cached = time.perf_counter() - start
+    start = time.perf_counter()
+    runner.warm_up()
+    warm = time.perf_counter() - start
+    emit(
+        {
+            **base,
+            "plan": "openvino",
+            "precision": runner.precision,
+            "convert_cold_s": round(cold, 2),
+            "load_cached_s": round(cached, 2),
+            "warm_up_256_s": round(warm, 2),
+        }
+    )
+    return runner
+
+
+def bench_case(name, model, ov, size, batch, device, plans, rows) -> None:
+    x = photos(size, batch)
+    ref_model = execution.prepare(model, execution.EAGER, device)
+    reps = 20 if device.type == "cuda" else max(3, 7 - (size * size * batch) // (256 * 256 * 2))
+    ref_out = execution.forward(ref_model, x, execution.EAGER, device)
+    base = {"bench": "inference", "net": name, "size": size, "batch": batch}
+    cases = []
+    for plan in plans:
+        m = execution.compiled(execution.prepare(model, plan, device), plan, device)
+        cases.append((plan.describe(), lambda m=m, p=plan: execution.forward(m, x, p, device)))
         model = model.to(memory_format=torch.contiguous_format)
+    if ov is not None:
+        cases.append((f"openvino {ov.precision}", lambda: ov(x)))
+    # Interleaved rounds: every plan and the reference measured alternately, so a change of
+    # machine load hits all of them alike (the ratios are paired).
+    results = {"reference (eager fp32)": []}
+    first = {}
+    for label, fn in cases:
+        start = time.perf_counter()
+        out = fn()
+        first[label] = (time.perf_counter() - start, fidelity8(out, ref_out))
+        results[label] = []
+    for _ in range(reps):
+        for label, fn in [("reference (eager fp32)", None), *cases]:
+            if fn is None:
+                fn = lambda: execution.forward(ref_model, x, execution.EAGER, device)  # noqa: E731
+            results[label].append(timed(fn, 1, warmup=0)["median_s"])
+    ref_med = float(np.median(results["reference (eager fp32)"]))
+    for label, times in results.items():
+        med = float(np.median(times))
+        row = {**base, "plan": label, "median_s": round(med, 4), "min_s": round(min(times), 4)}
+        row |= {"max_s": round(max(times), 4), "speedup": round(ref_med / med, 2)}
+        if label in first:
+            first_s, fid = first[label]
+            row |= {"first_call_s": round(first_s, 3), **fid}
+        emit(row)
+        rows.append(row)
+
+
+def table(rows: list[dict], weights: dict[str, str]) -> list[str]:
+    lines = [
+        "| net (weights) | size | batch | plan | median s | spread s | × eager | first call s "
+        "| PSNR 8-bit dB | max levels | PSNR float dB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ref = "first_call_s" not in r
+        lines.append(
+            f"| {r['net']} ({weights[r['net']]}) | {r['size']}² | {r['batch']} | {r['plan']} | "
+            f"{r['median_s']:.3f} | {r['min_s']:.3f}–{r['max_s']:.3f} | {r['speedup']:.2f} | "
+            + ("– | ref | ref | ref |" if ref else f"{r['first_call_s']:.3f} | {r['psnr8_db']} | ")
+            + ("" if ref else f"{r['max_levels']} | {r['psnr_db']} |")
+        )
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
-    parser.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    parser.add_argument("--checkpoint", action="append", default=[], help="repeatable")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--nets", nargs="+", default=list(RANDOM), choices=list(RANDOM))
     parser.add_argument("--batch8", action="store_true", help="also batch 8 at 256²")
     parser.add_argument("--compile", action="store_true", help="also the torch.compile plans")
+    parser.add_argument("--no-openvino", action="store_true")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    auto = execution.auto_plan(device)
+    note = f"auto plan here = {auto.describe()}"
     if device.type == "cpu" and not execution.native_cpu_bf16():
-        emit(
-            {
-                "bench": "inference",
-                "note": "no native bf16 on this CPU (AVX2): the bf16 "
-                "plan is emulated and skipped; auto plan = channels_last fp32",
-            }
-        )
-    rows = []
-    plan_list = plans(device, args.compile)
-    for name in args.nets:
-        model = NETS[name]().eval()
+        note += "; no native bf16 on this CPU (AVX2): the bf16 plan is emulated and skipped"
+    emit({"bench": "inference", "note": note})
+    rows, weights = [], {}
+    for name, which, model in networks(args.checkpoint, args.nets):
+        model = model.eval()
         set_image_stats(model, True)  # pix2pix test semantics (no effect without BatchNorm)
+        weights[name] = "trained" if "trained" in which or "checkpoint" in which else "random"
+        emit({"bench": "inference", "net": name, "weights": which})
+        base = {"bench": "inference", "net": name}
+        use_ov = device.type == "cpu" and not args.no_openvino
+        ov = openvino_runner(model, base) if use_ov else None
         cases = [(s, 1) for s in args.sizes] + ([(256, 8)] if args.batch8 else [])
         for size, batch in cases:
-            bench_case(name, model, size, batch, device, plan_list, rows)
-    if not args.no_record:
-        lines = [
-            "| net | size | batch | plan | median s | spread s | × reference | PSNR dB | "
-            "max abs err |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for name, size, batch, plan, med, t, speed, fid in rows:
-            psnr = "ref" if fid is None else fid["psnr_db"]
-            err = "" if fid is None else f"{fid['max_abs_err']:.1e}"
-            lines.append(
-                f"| {name} | {size}² | {batch} | {plan} | {med:.3f} | "
-                f"{t['min_s']:.3f}–{t['max_s']:.3f} | {speed:.2f} | {psnr} | {err} |"
+            bench_case(
+                name, model, ov, size, batch, device, torch_plans(device, args.compile), rows
             )
-        append_results("inference", lines)
+    if not args.no_record:
+        append_results("inference", [f"{note}.", "", *table(rows, weights)])
 
 
 if __name__ == "__main__":

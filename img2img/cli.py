@@ -44,7 +44,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from . import cli_media, evaluate, publish
+from . import allocator, cli_media, evaluate, publish
 from .atomic import atomic_file
 from .catalog import load_catalog
 from .errors import Img2ImgError, TruncatedImageWarning
@@ -404,6 +404,7 @@ def models_command() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "translate":
+        allocator.keep_freed_memory()  # forwards stop re-faulting their pages (allocator.py)
         return translate_command(args)
     if args.command in ("push", "mirror"):
         return publish_command(args)

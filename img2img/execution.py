@@ -1,4 +1,4 @@
-"""How a generator's forward runs: dtype, memory format, compilation. One plan per device.
+"""How a generator's forward runs: backend, dtype, memory format, compilation. One plan per device.
 
 Plans (all compute the same network; `bench/bench_inference.py` measures speed and fidelity
 of each against the eager fp32 reference):
@@ -6,51 +6,77 @@ of each against the eager fp32 reference):
     eager          fp32, contiguous: the classic code's forward (the reference, and --official)
     channels_last  fp32, NHWC tensors: oneDNN / cuDNN pick faster convolution kernels
     bf16 / fp16    autocast to bfloat16 / float16, channels_last
+    openvino       CPU only: the prepared module converted once to OpenVINO (openvino_plan.py),
+                   dynamic batch/H/W, bf16 inference-precision hint where the CPU has native
+                   bf16, f32 elsewhere. Its torch side (the fallback when openvino is missing
+                   or a model does not convert, and the hooked / seeded eager forwards) runs
+                   the torch plan this CPU would otherwise get (bf16 + channels_last on native
+                   bf16, eager fp32 elsewhere): `torch_side(plan)`.
     + compile      torch.compile on top (`compile=True`, opt-in): the 256x256 batch-1 shape
                    is compiled when a model loads; every other shape (aspect ratio, batch)
                    compiles on first use, 10-70 s on a CPU, so it is never the default
 
-`auto_plan(device)` picks the fastest faithful plan: CUDA: fp16/bf16 autocast + channels_last
-+ cuDNN autotuning; CPU with native bf16 (AVX-512 BF16 / AMX): bf16 + channels_last; other
-CPUs (AVX2): eager fp32, because there bf16 is emulated, channels_last picks slower fp32
-kernels, and compile recompiles for every new input shape (the measured figures are in
-bench/RESULTS.md and the README).
-`IMG2IMG_PLAN` (eager, channels_last, bf16, fp16) and `IMG2IMG_COMPILE=1` override it.
+`auto_plan(device)` picks the fastest faithful plan:
+- CUDA: fp16/bf16 autocast + channels_last + cuDNN autotuning;
+- CPU with `openvino` importable: openvino. Rule, from the paired figures in bench/RESULTS.md
+  (2026-12-02): on AVX2 (AMD EPYC, 2 threads) OpenVINO f32 was 1.7-4.1x eager fp32 for both
+  U-Nets and 1.1-1.4x for ResNet-9 at 256² and 512², at >= 79.8 dB 8-bit PSNR (at most one
+  level off) on trained weights, never slower; on AVX-512 BF16 / AMX CPUs the issue measured
+  the bf16 hint at 8-10x on ResNet-9 at 55 dB on trained weights (not measurable on this
+  project's AVX2 machine, so taken from the issue);
+- CPU without openvino: bf16 + channels_last with native bf16, else eager fp32 (there bf16 is
+  emulated, channels_last picks slower fp32 kernels, and compile recompiles for every shape).
+`IMG2IMG_PLAN` (eager, channels_last, bf16, fp16, openvino) and `IMG2IMG_COMPILE=1` override it;
+`IMG2IMG_PLAN=eager` always means the plain eager fp32 torch forward (the reference).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
+from . import openvino_plan
 from .errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 _DTYPES = {
     "eager": torch.float32,
     "channels_last": torch.float32,
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
+    "openvino": torch.float32,  # the compute dtype is decided per CPU in make_plan
 }
 
 
 @dataclass(frozen=True)
 class ExecPlan:
-    name: str  # eager | channels_last | bf16 | fp16
+    name: str  # eager | channels_last | bf16 | fp16 | openvino
     dtype: torch.dtype = torch.float32  # autocast dtype; float32 means no autocast
+    # (openvino: the inference precision, and its torch side's autocast dtype)
     channels_last: bool = False
     compile: bool = False
 
     def describe(self) -> str:
         return self.name + (" + compile" if self.compile else "")
 
+    @property
+    def openvino(self) -> bool:
+        return self.name == "openvino"
+
 
 def make_plan(name: str, compile: bool = False) -> ExecPlan:
     if name not in _DTYPES:
         raise ConfigError(f"unknown execution plan {name!r}; known: {sorted(_DTYPES)}")
+    if name == "openvino":  # torch.compile does not apply; precision follows the CPU
+        native = native_cpu_bf16()
+        dtype = torch.bfloat16 if native else torch.float32
+        return ExecPlan(name, dtype, channels_last=native, compile=False)
     return ExecPlan(name, _DTYPES[name], channels_last=name != "eager", compile=compile)
 
 
@@ -71,6 +97,8 @@ def auto_plan(device: torch.device) -> ExecPlan:
     if not name:
         if device.type == "cuda":
             name = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        elif device.type == "cpu" and openvino_plan.available():
+            name = "openvino"
         elif device.type == "cpu":
             name = "bf16" if native_cpu_bf16() else "eager"
         else:
@@ -88,8 +116,15 @@ def prepare(model: nn.Module, plan: ExecPlan, device: torch.device) -> nn.Module
     return model
 
 
-def compiled(model: nn.Module, plan: ExecPlan) -> nn.Module:
-    """The callable that runs forwards: torch.compile'd when the plan asks for it."""
+def compiled(model: nn.Module, plan: ExecPlan, device: torch.device | None = None):
+    """The callable that runs forwards: an OpenVINORunner for the openvino plan on a CPU
+    (the module itself if it does not convert), torch.compile'd when the plan asks for it."""
+    if plan.openvino:
+        if device is not None and device.type != "cpu":
+            log.warning("the openvino plan runs on the CPU only: using torch on %s", device)
+            return model
+        runner = openvino_plan.convert(model, native_bf16=plan.dtype == torch.bfloat16)
+        return model if runner is None else runner
     return torch.compile(model, dynamic=False) if plan.compile else model
 
 
@@ -99,8 +134,10 @@ def autocast(plan: ExecPlan, device: torch.device):
     return torch.autocast(device.type, dtype=plan.dtype)
 
 
-def forward(runner: nn.Module, x: torch.Tensor, plan: ExecPlan, device: torch.device):
+def forward(runner, x: torch.Tensor, plan: ExecPlan, device: torch.device):
     """(B, 3, H, W) in [-1, 1] -> float32 output on the CPU, under the plan."""
+    if isinstance(runner, openvino_plan.OpenVINORunner):
+        return runner(x.float().cpu())
     fmt = torch.channels_last if plan.channels_last else torch.contiguous_format
     x = x.to(device).contiguous(memory_format=fmt)
     with torch.inference_mode(), autocast(plan, device):
@@ -109,4 +146,13 @@ def forward(runner: nn.Module, x: torch.Tensor, plan: ExecPlan, device: torch.de
 
 
 def without_compile(plan: ExecPlan) -> ExecPlan:
-    return replace(plan, compile=False)
+    """The plan of an eager torch forward of the same model (hooked or seeded forwards)."""
+    return torch_side(plan) if plan.openvino else replace(plan, compile=False)
+
+
+def torch_side(plan: ExecPlan) -> ExecPlan:
+    """The torch plan an openvino plan's module runs under: bf16 + channels_last on native
+    bf16 CPUs, eager fp32 elsewhere (the plan itself for torch plans)."""
+    if not plan.openvino:
+        return plan
+    return make_plan("bf16") if plan.dtype == torch.bfloat16 else EAGER

@@ -19,6 +19,7 @@ import copy
 import numbers
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,16 @@ from .models.norm import set_dropout, set_image_stats
 
 Loader = Callable[[str], nn.Module]
 MAX_SEED = 2**32 - 1  # torch's CPU generator (mt19937) is seeded with 32 bits
+_CALLER_CACHE = 2  # prepared copies of modules passed in by callers, kept per Translator
+
+
+def _fingerprint(module: nn.Module) -> tuple:
+    """What a caller's module computes, as far as reuse of its prepared copy is concerned: its
+    tensors' storage and in-place version counters (a replaced or modified tensor changes it),
+    and its norm settings."""
+    state = module.state_dict().values()
+    tensors = tuple((t.data_ptr(), t._version, tuple(t.shape)) for t in state)
+    return tensors, tuple(getattr(m, "image_stats", None) for m in module.modules())
 
 
 def check_seed(seed: object) -> int | None:
@@ -103,7 +114,8 @@ class Prepared:
     """A generator ready to run under a Translator's plan, and what serialises its use."""
 
     model: nn.Module  # eval, no grad, on the device, the plan's memory format
-    runner: nn.Module  # what forwards call: `model`, or torch.compile(model)
+    runner: Callable[[torch.Tensor], torch.Tensor]  # `model`, torch.compile(model), or
+    # an openvino_plan.OpenVINORunner converted from it
     lock: threading.Lock = field(default_factory=threading.Lock)  # dropout toggles
 
 
@@ -111,8 +123,10 @@ class Translator:
     """Loads generators (cached) and translates PIL images with them.
 
     `loader` maps a checkpoint reference (a catalog id or a path) to a CPU module.
-    `plan` is an execution plan name (eager, channels_last, bf16, fp16) or an ExecPlan; by
-    default the fastest faithful one for the device (execution.auto_plan). `norm_stats` is
+    `plan` is an execution plan name (eager, channels_last, bf16, fp16, openvino) or an
+    ExecPlan; by default the fastest faithful one for the device (execution.auto_plan). A
+    module passed in is prepared once and reused while its weights are unchanged (the two
+    most recent). `norm_stats` is
     "image" (per-image BatchNorm statistics, the official test default) or "running"
     (eval-mode running statistics). At most `max_models` stay loaded (LRU).
 
@@ -143,7 +157,8 @@ class Translator:
         self._loader = loader
         self.max_models = max_models
         self._models: OrderedDict[str, Prepared] = OrderedDict()
-        self._lock = threading.Lock()  # guards the cache only, never a forward
+        self._lock = threading.Lock()  # guards the caches only, never a forward
+        self._callers: OrderedDict[int, tuple[weakref.ref, tuple, Prepared]] = OrderedDict()
 
     @property
     def dtype(self) -> torch.dtype:
@@ -159,20 +174,34 @@ class Translator:
 
     def prepare(self, module: nn.Module) -> Prepared:
         """`module` made ready for this translator: eval, no grad, BatchNorm statistics per
-        `norm_stats`, dropout off, on the device in the plan's format (compiled and warmed up
-        if the plan compiles). The caller's module is left untouched: this works on a copy."""
+        `norm_stats`, dropout off, on the device in the plan's format (compiled or converted to
+        OpenVINO, and warmed up at 256x256, if the plan does that). The caller's module is
+        left untouched: this works on a copy."""
+        return self._prepare(module, owned=False)
+
+    def _prepare(self, module: nn.Module, owned: bool) -> Prepared:
+        """`prepare`; `owned`: `module` is ours alone (fresh from the default loader), so it is
+        prepared in place instead of copied (a copy held the weights twice at load: +45 MB
+        peak for a ResNet-9)."""
         size_multiple(module)  # refuse modules the registry does not describe, early
-        model = copy.deepcopy(module).eval().requires_grad_(False)
+        model = module if owned else copy.deepcopy(module)
+        model = model.eval().requires_grad_(False)
         set_image_stats(model, self.norm_stats == "image")
         model = execution.prepare(model, self.plan, self.device)
-        runner = execution.compiled(model, self.plan)
-        if self.plan.compile:  # compile now for the common 256 px size, not on a request
+        runner = execution.compiled(model, self.plan, self.device)
+        if self.plan.compile or runner is not model:
+            # Compile / set up kernels now for the common 256 px size, not on a request.
             execution.forward(runner, torch.zeros(1, 3, 256, 256), self.plan, self.device)
         return Prepared(model, runner)
 
     def load(self, checkpoint: str | os.PathLike) -> nn.Module:
         """The prepared generator for `checkpoint`, loaded on first use (LRU cache)."""
         return self._entry(checkpoint).model
+
+    def runner(self, checkpoint: str | os.PathLike) -> Callable[[torch.Tensor], torch.Tensor]:
+        """What the plan's forwards of `checkpoint` call (the module, its compiled form or its
+        OpenVINORunner), loaded on first use."""
+        return self._entry(checkpoint).runner
 
     def _entry(self, checkpoint: str | os.PathLike) -> Prepared:
         key = str(checkpoint)
@@ -181,7 +210,8 @@ class Translator:
                 self._models.move_to_end(key)
                 return self._models[key]
         # Load (maybe download) without the lock, so other requests keep translating.
-        prepared = self.prepare(self._loader(key))
+        # hub.load_model builds a new module on every call: nobody else holds it.
+        prepared = self._prepare(self._loader(key), owned=self._loader is load_model)
         with self._lock:
             prepared = self._models.setdefault(key, prepared)
             self._models.move_to_end(key)
@@ -196,7 +226,19 @@ class Translator:
             for prepared in self._models.values():
                 if prepared.model is checkpoint:
                     return prepared
-        return self.prepare(checkpoint)
+            # A caller's module seen recently, weights unchanged since: reuse its prepared
+            # copy (an OpenVINO conversion takes seconds; it must not run on every call).
+            key, mark = id(checkpoint), _fingerprint(checkpoint)
+            seen = self._callers.get(key)
+            if seen is not None and seen[0]() is checkpoint and seen[1] == mark:
+                self._callers.move_to_end(key)
+                return seen[2]
+        prepared = self.prepare(checkpoint)
+        with self._lock:
+            self._callers[key] = (weakref.ref(checkpoint), mark, prepared)
+            while len(self._callers) > _CALLER_CACHE:
+                self._callers.popitem(last=False)
+        return prepared
 
     def forward(self, model: nn.Module, x: torch.Tensor, compiled: bool = True) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1] -> float32 output on the CPU, under this plan."""

@@ -12,6 +12,11 @@ statistics (affine or not) and models.norm.BatchNorm2d with `image_stats` on, i.
 of every registry architecture. A BatchNorm that uses its running statistics already treats
 all pieces alike and is left alone.
 
+Under the openvino plan, StatsRunner runs a StatsGraph instead: the same hooks, traced once
+into an OpenVINO graph whose extra inputs are the fixed statistics and whose extra outputs are
+the recorded ones (one graph per use: record only, fixed, fixed + record), so tiles and video
+keep OpenVINO's speed with shared statistics.
+
 Mechanism: forward hooks registered for the duration of a `with use_stats(...)` block. They
 act only in the context (thread) that entered the block (a ContextVar), so a Translator's
 cached model stays usable by other threads meanwhile. Hooked forwards run eagerly (never the
@@ -28,7 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import execution
+from . import execution, openvino_plan
 from .errors import ConfigError
 from .models.norm import BatchNorm2d
 
@@ -96,10 +101,17 @@ def stat_layers(model: nn.Module) -> dict[str, nn.Module]:
 
 def _normalise(layer: nn.Module, x: torch.Tensor, stats: ChannelStats) -> torch.Tensor:
     """What `layer` computes when its input's statistics are `stats`: (B, C, H, W)."""
+    mean, var = stats.mean.to(x.device, torch.float32), stats.var.to(x.device, torch.float32)
+    return _normalise_with(layer, x, mean, var)
+
+
+def _normalise_with(
+    layer: nn.Module, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor
+) -> torch.Tensor:
+    """`_normalise` with (C,) float32 mean and biased variance tensors (traceable)."""
     shape = (1, -1, 1, 1)
-    mean = stats.mean.to(x.device, torch.float32).view(shape)
-    scale = torch.rsqrt(stats.var.to(x.device, torch.float32) + layer.eps).view(shape)
-    y = (x.float() - mean) * scale
+    scale = torch.rsqrt(var + layer.eps).view(shape)
+    y = (x.float() - mean.view(shape)) * scale
     if getattr(layer, "weight", None) is not None:  # affine: this layer's own parameters
         y = y * layer.weight.float().view(shape) + layer.bias.float().view(shape)
     return y.to(x.dtype)
@@ -151,6 +163,86 @@ def use_stats(
             h.remove()
 
 
+class StatsGraph(nn.Module):
+    """`model` with its stat layers' statistics as tensors in and out, for OpenVINO's tracer.
+
+    forward(x, *fixed) -> (y, *recorded). `fixed` (with `fixed=True`): mean_1, var_1, ...,
+    mean_n, var_n, (C_i,) float32, in `stat_layers` order; every stat layer normalises with
+    them, as under `use_stats(fixed=...)`. `recorded` (with `record=True`): mean_i, var_i and
+    count_i (a float32 scalar: batch x height x width) of each stat layer's input.
+    """
+
+    def __init__(self, model: nn.Module, fixed: bool, record: bool) -> None:
+        super().__init__()
+        self.model, self.fixed, self.record = model, fixed, record
+        self.layers = list(stat_layers(model).items())
+
+    def forward(self, x: torch.Tensor, *fixed: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        recorded: list[torch.Tensor] = []
+
+        def hook_for(i: int):
+            def hook(layer: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor | None:
+                x = args[0]
+                if self.record:
+                    var, mean = torch.var_mean(x.float(), dim=(0, 2, 3), correction=0)
+                    count = torch.ones_like(x[:, :1]).sum()  # traced, so dynamic in the shape
+                    recorded.extend((mean, var, count))
+                if not self.fixed:
+                    return None
+                return _normalise_with(layer, x, fixed[2 * i], fixed[2 * i + 1])
+
+            return hook
+
+        handles = [m.register_forward_hook(hook_for(i)) for i, (_, m) in enumerate(self.layers)]
+        try:
+            y = self.model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return (y, *recorded)
+
+    def graph(self, side: int) -> openvino_plan.Graph:
+        """What openvino_plan converts: x dynamic, every statistic (C_i,) static."""
+        x = torch.zeros(1, 3, side, side)
+        stats, shapes = [], [[-1, 3, -1, -1]]
+        if self.fixed:
+            for _, m in self.layers:
+                c = m.num_features
+                stats += [torch.zeros(c), torch.ones(c)]
+                shapes += [[c], [c]]
+        tag = f"stats-fixed{int(self.fixed)}-record{int(self.record)}"
+        return openvino_plan.Graph(self, (x, *stats), shapes, tag, source=self.model)
+
+
+def _run_openvino(
+    runner: openvino_plan.OpenVINORunner,
+    model: nn.Module,
+    x: torch.Tensor,
+    fixed: NormStats | None,
+    record: bool,
+) -> tuple[torch.Tensor, NormStats | None] | None:
+    """One batch through the OpenVINO statistics graph; None if that graph does not convert."""
+    tag = f"stats-{fixed is not None}-{record}"
+    side = openvino_plan.example_side(model)
+    graph = runner.variant(tag, lambda: StatsGraph(model, fixed is not None, record).graph(side))
+    if graph is None:
+        return None
+    names = list(stat_layers(model))
+    inputs = [x]
+    if fixed is not None:
+        for name in names:
+            inputs += [fixed[name].mean.float(), fixed[name].var.float()]
+    y, *outs = graph.infer(inputs)
+    if not record:
+        return y, None
+    recorded = NormStats()
+    for k, name in enumerate(names):
+        mean, var, count = outs[3 * k : 3 * k + 3]
+        n = int(round(float(count)))
+        recorded[name] = ChannelStats(n, mean.double(), var.double() * n)
+    return y, recorded
+
+
 class StatsRunner:
     """A Translator's generator run on batches, with or without shared norm statistics.
 
@@ -168,9 +260,12 @@ class StatsRunner:
             self._shared = False
         else:
             self.model = translator.load(model_or_id)
-            self._runner, self._shared = None, True
+            self._runner, self._shared = translator.runner(model_or_id), True
         self.multiple = translator.multiple(self.model)
         self.has_stats = bool(stat_layers(self.model))
+        # OpenVINO plan: shared-statistics forwards run its statistics graphs, not hooks.
+        is_ov = isinstance(self._runner, openvino_plan.OpenVINORunner)
+        self._openvino = self._runner if is_ov else None
 
     def forward(self, x: torch.Tensor, hooked: bool = False) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1] -> float32 output on the CPU; `hooked`: inside use_stats,
@@ -189,5 +284,14 @@ class StatsRunner:
         the statistics its norm layers saw."""
         if fixed is None and not record:
             return self.forward(x), None
+        if fixed is not None and set(fixed) != set(stat_layers(self.model)):
+            raise ConfigError(
+                "recorded normalisation statistics do not fit this model "
+                f"({len(fixed)} layers recorded, the model has {len(stat_layers(self.model))})"
+            )
+        if self._openvino is not None:
+            done = _run_openvino(self._openvino, self.model, x, fixed, record)
+            if done is not None:
+                return done
         with use_stats(self.model, fixed, record) as recorded:
             return self.forward(x, hooked=True), recorded

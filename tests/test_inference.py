@@ -8,7 +8,7 @@ import torch
 from helpers.images import random_image
 from helpers.models import tiny_generators
 
-from img2img import SeedError, Translator, default_device, execution, save_pretrained
+from img2img import SeedError, Translator, default_device, execution, openvino_plan, save_pretrained
 from img2img.inference import MAX_SEED, check_seed
 from img2img.models import UNetGenerator
 from img2img.models.norm import set_image_stats
@@ -92,7 +92,9 @@ def test_default_device_and_plan():
     t = Translator()
     assert t.device == default_device()
     assert t.dtype == t.plan.dtype
-    if t.device.type == "cpu":
+    if t.device.type == "cpu" and openvino_plan.available():
+        assert t.plan.name == "openvino"  # the measured rule of execution.auto_plan
+    elif t.device.type == "cpu":
         native = execution.native_cpu_bf16()
         assert t.plan.name == ("bf16" if native else "eager")
 

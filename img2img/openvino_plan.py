@@ -1,0 +1,190 @@
+"""The OpenVINO execution path: a prepared generator converted once, run by OpenVINO's CPU plugin.
+
+`convert(model)` turns a prepared generator (eval, dropout off, BatchNorm per-image or running
+statistics exactly as the torch module computes them: the trace records what the module does)
+into an `OpenVINORunner`, or returns None when `openvino` is not importable or the conversion
+fails (one log line says why; the caller keeps the torch module).
+
+Conversion: torch.jit.trace through `openvino.convert_model`, cached on disk per weights and
+versions (openvino_cache.py): a load after the first reads the saved IR (~0.05 s) instead of
+tracing again (5-20 s for a published-width generator on 2 cores).
+
+Shapes: the model is converted with a dynamic batch, height and width and compiled once. On
+this project's AVX2 CPU the dynamic model ran as fast as one compiled per static shape (paired
+figures in bench/RESULTS.md), a compile takes ~0.2 s and a static cache would recompile for every
+new aspect ratio, so there is one compiled model per generator. `warm_up` runs the default
+256x256 shape once at load so the first request does not pay the plugin's one-time kernel setup.
+
+Precision: the bf16 inference-precision hint only where oneDNN runs bf16 natively (AVX-512 BF16
+/ AMX: `execution.native_cpu_bf16()`); f32 elsewhere, where bf16 would be emulated and slower.
+
+Threads: OpenVINO uses as many inference threads as torch (`torch.get_num_threads()`), so the
+OMP_NUM_THREADS / torch.set_num_threads setting keeps governing the process. One infer request
+per runner, used under the runner's own lock: an infer request is not thread-safe, and the
+Translator's per-model lock already serialises forwards of one model anyway.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import openvino_cache
+from .models import registry
+
+log = logging.getLogger(__name__)
+
+WARM_UP_SIZE = 256  # the app's and CLI's default working size (a multiple of every family's)
+
+
+@functools.cache
+def load_openvino() -> ModuleType | None:
+    """The `openvino` module, or None (logged once per process) when it cannot be imported."""
+    try:
+        import openvino
+    except Exception as e:  # ImportError, or a broken install raising anything at import
+        log.info("openvino is not usable (%s: %s): using the torch path", type(e).__name__, e)
+        return None
+    return openvino
+
+
+def available() -> bool:
+    """Whether the OpenVINO path can run here (the package imports)."""
+    return load_openvino() is not None
+
+
+def precision_hint(native_bf16: bool) -> str:
+    """OpenVINO's INFERENCE_PRECISION_HINT: bf16 only on CPUs with native bf16."""
+    return "bf16" if native_bf16 else "f32"
+
+
+class OpenVINORunner:
+    """Callable like a generator: (B, 3, H, W) float32 in [-1, 1] -> float32 output tensor.
+
+    `variant(tag, build)` gives a companion runner for another graph of the same module (e.g.
+    normstats' fixed-statistics graph), converted on first use and kept with this one."""
+
+    def __init__(self, compiled, precision: str, source: nn.Module, threads: int) -> None:
+        self.compiled = compiled
+        self.precision = precision
+        self.source = source  # the torch module it was converted from (hooked/seeded forwards)
+        self.threads = threads
+        self._request = compiled.create_infer_request()
+        self._lock = threading.Lock()
+        self._variants: dict[str, OpenVINORunner | None] = {}
+        self._variants_lock = threading.Lock()  # a conversion must not block forwards
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.infer([x])[0]
+
+    def infer(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """All outputs of one inference, as float32 CPU tensors (copies: they outlive it)."""
+        arrays = [np.ascontiguousarray(t.detach().float().cpu().numpy()) for t in inputs]
+        with self._lock:
+            result = self._request.infer(arrays)
+            outs = [np.array(result[o], copy=True) for o in self.compiled.outputs]
+        return [torch.from_numpy(y) for y in outs]
+
+    def warm_up(self, size: int = WARM_UP_SIZE) -> None:
+        """One forward at `size`² so the first real request finds the kernels set up."""
+        self(torch.zeros(1, 3, size, size))
+
+    def variant(self, tag: str, build: Callable[[], Graph]) -> OpenVINORunner | None:
+        """The runner of graph `tag` (built by `build` on first use), None if it does not
+        convert (logged once; callers then run the torch module)."""
+        with self._variants_lock:
+            if tag not in self._variants:
+                graph = build()
+                self._variants[tag] = convert_graph(graph, self.precision, self.threads)
+            return self._variants[tag]
+
+
+@dataclass
+class Graph:
+    """What to convert: a module, example inputs for the trace, their shapes (-1: dynamic), and
+    a tag that tells its cache entry apart from the plain generator's (same weights)."""
+
+    module: nn.Module
+    examples: tuple[torch.Tensor, ...]
+    shapes: list[list[int]]
+    tag: str = ""
+    source: nn.Module | None = None  # whose weights and config key the cache (default module)
+
+
+def example_side(model: nn.Module) -> int:
+    """The trace's input side: the smallest the architecture takes, at least 64 (a small trace
+    is fast; the graph is the same at every size, the input being dynamic)."""
+    config = getattr(model, "config", None)
+    multiple = registry.size_multiple(config) if isinstance(config, dict) else WARM_UP_SIZE
+    return max(multiple, 64)
+
+
+def generator_graph(model: nn.Module) -> Graph:
+    side = example_side(model)
+    return Graph(model, (torch.zeros(1, 3, side, side),), [[-1, 3, -1, -1]])
+
+
+def _converted(ov, graph: Graph):
+    """The ov.Model of `graph`: from the disk cache, or traced and converted (then cached)."""
+    source = graph.module if graph.source is None else graph.source
+    side = graph.examples[0].shape[-1]
+    wrapper = None if graph.source is None else graph.module
+    entry = openvino_cache.key(source, ov.__version__, side, graph.tag, wrapper)
+    cached = openvino_cache.load(ov, entry)
+    if cached is not None:
+        return cached
+    with torch.no_grad(), warnings.catch_warnings():
+        # The tracer's notes (size checks taken as constants, jit.trace deprecation) are
+        # about generality the dynamic-shape tests cover; they would only alarm users.
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        example = graph.examples[0] if len(graph.examples) == 1 else graph.examples
+        converted = ov.convert_model(
+            graph.module,
+            example_input=example,
+            input=[ov.PartialShape(shape) for shape in graph.shapes],
+        )
+    openvino_cache.save(ov, entry, converted)
+    return converted
+
+
+def convert_graph(graph: Graph, precision: str, threads: int) -> OpenVINORunner | None:
+    """`graph` converted and compiled, or None (one log line says why)."""
+    ov = load_openvino()
+    if ov is None:
+        return None
+    config = {
+        "INFERENCE_PRECISION_HINT": precision,
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_NUM_THREADS": threads,
+    }
+    try:
+        compiled = ov.Core().compile_model(_converted(ov, graph), "CPU", config)
+    except Exception as e:  # a conversion failure must never break translation
+        why = (str(e).strip().splitlines() or [""])[0][:200]
+        kind, name = type(e).__name__, type(graph.module).__name__
+        log.warning("OpenVINO could not convert %s (%s: %s): using torch", name, kind, why)
+        return None
+    return OpenVINORunner(compiled, precision, graph.source or graph.module, threads)
+
+
+def convert(model: nn.Module, native_bf16: bool, threads: int | None = None):
+    """`model` (prepared: eval, on the CPU) as an OpenVINORunner, or None if that fails.
+
+    Traced once at 1x3xSxS (S: `example_side`), the input declared dynamic in batch, height
+    and width, the result cached on disk (openvino_cache.py). Returns None (and logs one line)
+    when openvino is missing or the model does not convert or compile.
+    """
+    if load_openvino() is None:
+        return None
+    threads = int(threads or torch.get_num_threads())
+    return convert_graph(generator_graph(model), precision_hint(native_bf16), threads)
