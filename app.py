@@ -86,11 +86,12 @@ from webui.runtime import (  # noqa: E402
     FAST_SIZE,
     MAX_CHECKPOINT_MB,
     MAX_SIDE,
-    OUTPUT_DIR,
     ROOT,
     TMP_TTL_S,
     ZERO_GPU,
     gpu,
+    library,
+    output_folder,
     translator,
 )
 
@@ -112,6 +113,7 @@ def _decode(upload, resolution: str) -> tuple[Image.Image, tuple[int, int], bool
     MAX_SIDE (light responses); "full" keeps the photo's size (media.full_size)."""
     if upload is None:
         raise gr.Error("Upload a photo first (drop a file, paste, or use the webcam).")
+    library()  # once, under one lock (runtime.library)
     from img2img.processing import open_image, working_size
 
     img = open_image(upload, max_pixels=MAX_PIXELS)
@@ -140,6 +142,7 @@ def gpu_seconds(key: str, reverse: str | None, img: Image.Image, size: int | Non
     """ZeroGPU seconds to reserve for one request, from its work instead of the 60 s default
     (a shorter reservation queues first): a fixed part for the copies to and from the GPU and
     cuDNN's tuning of a new shape, plus the megapixels each pass computes."""
+    library()  # once, under one lock (runtime.library)
     from img2img.processing import working_size
 
     w, h = working_size(img.size, size) if size and not tiled else img.size
@@ -212,18 +215,8 @@ def _translate(upload, model_id, resolution, seed, round_trip, progress, custom=
 
 
 def _save_png(img: Image.Image, name: str = "img2img") -> str:
-    """Write the result for the download button; prune results older than TMP_TTL_S."""
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in OUTPUT_DIR.glob("*/*.png"):
-        try:  # a concurrent request may be pruning the same file
-            if now - old.stat().st_mtime > TMP_TTL_S:
-                old.unlink()
-                old.parent.rmdir()
-        except OSError:
-            pass
-    folder = Path(tempfile.mkdtemp(dir=OUTPUT_DIR))
-    path = folder / f"{name}.png"
+    """Write the result for the download button (old results are pruned: output_folder)."""
+    path = output_folder() / f"{name}.png"
     img.save(path, format="PNG")
     return str(path)
 

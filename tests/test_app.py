@@ -170,7 +170,11 @@ def test_zerogpu_one_reservation_per_request_sized_by_the_work(fixtures, tmp_pat
     """On ZeroGPU (a stand-in `spaces`, tests/helpers/zerogpu): the default pair is loaded
     before launch, compile is refused, and each request (a round trip included) is one
     @spaces.GPU call whose duration grows with the pixels, below the 60 s default."""
-    env = app_env(tmp_path, free_port(), SPACES_ZERO_GPU="true", IMG2IMG_COMPILE="1")
+    # A torch plan (on ZeroGPU the device is cuda; here the CPU would pick openvino, which
+    # has no compile step), with compile asked for: refused.
+    env = app_env(
+        tmp_path, free_port(), SPACES_ZERO_GPU="true", IMG2IMG_COMPILE="1", IMG2IMG_PLAN="eager"
+    )
     env.update(IMG2IMG_DEFAULT_MODEL=RESNET.id, FAKE_SPACES_LOG=str(tmp_path / "gpu.jsonl"))
     env["PYTHONPATH"] = str(ROOT / "tests" / "helpers" / "zerogpu")
     install_fixture_weights(tmp_path / "weights", fixtures)

@@ -7,18 +7,14 @@ Skips only when chromium is absent (`make test` installs it where it can).
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 from helpers.app_server import app_env, free_port, install_fixture_weights, running_app
+from helpers.browser import CHROMIUM, MARKS
 from helpers.catalog import RESNET, RESNET_REVERSE
 from helpers.images import random_image
 from helpers.paths import ROOT
 from PIL import Image
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 ARGS = [
     "--no-sandbox",
@@ -34,15 +30,7 @@ ARGS = [
 ]
 PERMISSIONS = ["camera", "clipboard-read", "clipboard-write"]
 
-# CI sets IMG2IMG_REQUIRE_BROWSER=1: there a missing chromium is a failure, not a skip.
-REQUIRED = os.environ.get("IMG2IMG_REQUIRE_BROWSER") == "1"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not REQUIRED,
-        reason="chromium is not installed (apt-get install chromium)",
-    ),
-]
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from helpers.app_server import (
     running_app,
 )
 from helpers.blackhole import blackhole
+from helpers.browser import CHROMIUM, MARKS
 from helpers.catalog import HUGGAN, PROJECT, RESNET, RESNET_REVERSE, first, source_type
 from helpers.images import random_image
 from helpers.paths import ROOT
@@ -33,19 +34,11 @@ from helpers.videos import decode, make_clip
 
 from img2img.catalog import get_entry, grouped
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 MAX_SIDE = 400  # small, so that a modest photo shows the downscale note
 FULL = "Full size · up to 13 MP"  # the option's label (IMG2IMG_MAX_FULL_MP: 13 by default)
-REQUIRED = os.environ.get("IMG2IMG_REQUIRE_BROWSER") == "1"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not REQUIRED,
-        reason="chromium is not installed (apt-get install chromium)",
-    ),
-]
+pytestmark = MARKS
 # Models without weights here, one per kind of source: they must fail fast, with advice.
 MISSING_HUB = first(lambda e: source_type(e) == "hub" and e.id not in FIXTURE_WEIGHTS)
 MISSING_URL = first(lambda e: source_type(e) == "url" and e.id not in FIXTURE_WEIGHTS)

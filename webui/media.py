@@ -27,7 +27,7 @@ from img2img.catalog import get_entry
 
 from .messages import failure_text, failures
 from .picker import availability, catalog_only, model_choices
-from .runtime import FAST_SIZE, MAX_SIDE, ZERO_GPU, gpu, output_folder, translator
+from .runtime import FAST_SIZE, MAX_SIDE, ZERO_GPU, gpu, library, output_folder, translator
 
 FULL_MP = float(os.environ.get("IMG2IMG_MAX_FULL_MP", 13))
 MAX_FULL_PIXELS = int(FULL_MP * 1e6)
@@ -60,6 +60,7 @@ def full_size(size: tuple[int, int]) -> tuple[tuple[int, int], bool]:
 def translate_full(key: str, img):
     """One photo at full size, in tiles (with dropout off: a seed does not apply, and the
     summary says so)."""
+    library()  # once, under one lock (runtime.library)
     from img2img.tiles import translate_tiled
 
     return translate_tiled(translator(), key, img, progress=True)
@@ -91,6 +92,7 @@ def raw_video(**kwargs) -> gr.Video:
 
 def _check_clip(clip: str | None):
     """The clip's header, refused before decoding when it breaks a cap."""
+    library()  # once, under one lock (runtime.library)
     from img2img.video import probe_video
 
     if not clip:
@@ -124,6 +126,7 @@ def clip_gpu_seconds(key: str, clip: str, dst: str, size: int, frames: int, aspe
 @gpu(duration=clip_gpu_seconds)
 def _run_clip(key: str, clip: str, dst: str, size: int, frames: int, aspect: float):
     """The whole clip in one GPU reservation: decode, translate, encode, as a stream."""
+    library()  # once, under one lock (runtime.library)
     from img2img.video import translate_video
 
     return translate_video(translator(), key, clip, dst, size=size, max_seconds=None)

@@ -12,7 +12,7 @@ import gradio as gr
 from img2img import describe
 
 from .messages import failure_text, failures
-from .runtime import MAX_CHECKPOINT_MB, translator
+from .runtime import MAX_CHECKPOINT_MB, library, translator
 
 CHECKPOINT_TYPES = [".safetensors", ".pth", ".pt", ".bin"]
 TRACK_PROGRESS = gr.Progress(track_tqdm=True)
@@ -32,6 +32,7 @@ def _checkpoint_path(repo: str | None, file: str | None, progress) -> tuple[str,
         return str(path), path.name
     if not (repo or "").strip():
         raise gr.Error("give a Hub repo id (namespace/name) or upload a checkpoint file first")
+    library()  # once, under one lock (runtime.library)
     from img2img.hub import fetch_repo
 
     progress(0, desc=f"Downloading {repo.strip()[:80]}")
@@ -46,6 +47,7 @@ def load_custom(repo, file, progress=TRACK_PROGRESS):
     except failures() as e:
         status = describe.error_markdown(failure_text(e), "Your model")
         return status, None, None, gr.update(visible=False)
+    library()  # once, under one lock (runtime.library)
     from img2img.inference import has_dropout, size_multiple
 
     size = sum(p.numel() for p in model.parameters())

@@ -14,7 +14,7 @@ from img2img.catalog import get_entry, grouped, is_available, load_catalog
 from img2img.download import is_offline
 
 from .messages import public
-from .runtime import ALLOW_CUSTOM, CUSTOM, ROOT, is_loaded
+from .runtime import ALLOW_CUSTOM, CUSTOM, ROOT, is_loaded, library
 
 CUSTOM_LABEL = "★ Your own model (a Hub repo or a checkpoint file)"
 
@@ -26,6 +26,7 @@ def availability(entry, live: bool = True) -> tuple[str, str]:
         published = is_available(entry)
         source = entry.sources[0].describe() if entry.sources else ""
         return ("download" if published else "unpublished"), source
+    library()  # once, under one lock (runtime.library)
     from img2img.hub import availability
 
     found = availability(entry)

@@ -37,6 +37,28 @@ ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 
 _translator = None
 _translator_lock = threading.Lock()
+_import_lock = threading.Lock()
+_imported = False
+
+
+def library() -> None:
+    """Import the torch-backed library once, under one lock. The page is served before
+    torch loads, so the start-up thread and the first requests would otherwise import
+    img2img's modules at the same time, and two threads importing one package's modules
+    in different orders can meet a partially initialised module (an ImportError)."""
+    global _imported
+    if _imported:
+        return
+    with _import_lock:
+        if not _imported:
+            import img2img.execution
+            import img2img.hub
+            import img2img.inference
+            import img2img.processing
+            import img2img.tiles
+            import img2img.video  # noqa: F401
+
+            _imported = True
 
 
 def translator():
@@ -45,6 +67,7 @@ def translator():
     global _translator
     with _translator_lock:
         if _translator is None:
+            library()
             from img2img.execution import auto_plan, without_compile
             from img2img.inference import Translator, default_device
 
