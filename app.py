@@ -40,7 +40,7 @@ import gradio as gr  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from img2img import Img2ImgError, describe  # noqa: E402
-from img2img.catalog import get_entry, load_catalog, local_dir  # noqa: E402
+from img2img.catalog import get_entry, load_catalog  # noqa: E402
 from img2img.explain import explain  # noqa: E402
 from img2img.serving import BodyCap  # noqa: E402
 from webui.inputs import (  # noqa: E402
@@ -71,11 +71,11 @@ from webui.media import (  # noqa: E402
 from webui.messages import as_dict, failure_text, failures, public  # noqa: E402
 from webui.own_model import load_custom  # noqa: E402
 from webui.picker import (  # noqa: E402
-    availability,
     model_choices,
     model_views,
     picker_js,
     refresh,
+    refuse_unpublished,
     stale_js,
     weights_line,
 )
@@ -100,9 +100,6 @@ os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="img2img-
 # Gradio swaps in a per-request tracker; track_tqdm shows download bars while a model loads.
 TRACK_PROGRESS = gr.Progress(track_tqdm=True)
 __all__ = ["MAX_SEED", "MAX_UPLOAD", "demo", "launch_kwargs", "translator", "model_choices"]
-
-
-# ---------------------------------------------------------------------------- messages
 
 
 # ---------------------------------------------------------------------------- translation
@@ -176,12 +173,7 @@ def _job(model_id: str, custom, round_trip: bool) -> tuple[str, str, str | None]
             )
         return custom["key"], f"Your model ({custom['name']})", None  # key: its server path
     entry = get_entry(model_id)
-    if availability(entry)[0] == "unpublished":
-        raise gr.Error(
-            f"{entry.id} is not published yet. What you can do: train it with train.py and "
-            f"set {entry.env_var}=namespace/repo; or put a checkpoint file in "
-            f"{describe.short_path(str(local_dir(entry)), ROOT)}/"
-        )
+    refuse_unpublished(entry)
     return entry.id, entry.label, entry.reverse if round_trip else None
 
 
@@ -323,9 +315,6 @@ def after_example(result, request: gr.Request):
         return None, None, failure, None, None, hidden, _back_button(None)
     same = gr.update()
     return same, same, same, same, same, gr.update(visible=False), _back_button(as_dict(result))
-
-
-# ---------------------------------------------------------------------------- your own model
 
 
 # ---------------------------------------------------------------------------- the API

@@ -253,8 +253,8 @@ class StatsRunner:
     def __init__(self, translator, model_or_id: str | nn.Module) -> None:
         self.translator = translator
         if isinstance(model_or_id, nn.Module):
-            # Translator.forward re-prepares a module it did not load on every call: prepare
-            # once here and run the copy under the translator's plan ourselves.
+            # A private prepared copy: use_stats hooks the module that actually runs, and the
+            # Translator keeps only its two most recent callers' copies.
             prepared = translator.prepare(model_or_id)
             self.model, self._runner = prepared.model, prepared.runner
             self._shared = False

@@ -107,7 +107,7 @@ def result_column() -> dict:
     c["slider"] = gr.ImageSlider(
         label="Before / after",
         format="png",
-        type="filepath",  # an input too: ↩ translates the shown result back
+        type="filepath",
         height=360,
         interactive=False,
         elem_id="slider",

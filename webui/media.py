@@ -26,7 +26,7 @@ from img2img import describe
 from img2img.catalog import get_entry
 
 from .messages import failure_text, failures
-from .picker import availability, catalog_only, model_choices
+from .picker import catalog_only, model_choices, refuse_unpublished
 from .runtime import FAST_SIZE, MAX_SIDE, ZERO_GPU, gpu, library, output_folder, translator
 
 FULL_MP = float(os.environ.get("IMG2IMG_MAX_FULL_MP", 13))
@@ -34,7 +34,6 @@ MAX_FULL_PIXELS = int(FULL_MP * 1e6)
 MAX_VIDEO_SECONDS = float(os.environ.get("IMG2IMG_MAX_VIDEO_SECONDS", 10))
 MAX_VIDEO_BYTES = int(float(os.environ.get("IMG2IMG_MAX_VIDEO_MB", 50)) * 2**20)
 MAX_VIDEO_PIXELS = int(float(os.environ.get("IMG2IMG_MAX_VIDEO_MP", 2.1)) * 1e6)
-VIDEO_TYPES = [".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"]
 # ZeroGPU reservation: a fixed part (the transfer, cuDNN's tuning of the shape, the encoder
 # start) plus seconds per megapixel of frames computed; a generous guess, never measured
 # on ZeroGPU (no GPU was lent while this was written), and refused above MAX_GPU_SECONDS.
@@ -116,11 +115,16 @@ def _work_size(info, resolution: str) -> int:
     return FAST_SIZE if resolution == "fast" else min(MAX_SIDE, max(info.width, info.height))
 
 
-def clip_gpu_seconds(key: str, clip: str, dst: str, size: int, frames: int, aspect: float) -> int:
+def _clip_seconds(size: int, frames: int, aspect: float) -> int:
     """ZeroGPU seconds for one clip, from the megapixels its frames compute."""
     w = size if aspect >= 1 else size * aspect
     h = size / aspect if aspect >= 1 else size
     return math.ceil(GPU_FIXED_S + GPU_S_PER_MP * frames * w * h / 1e6)
+
+
+def clip_gpu_seconds(key: str, clip: str, dst: str, size: int, frames: int, aspect: float) -> int:
+    """@spaces.GPU's duration for _run_clip (called with _run_clip's arguments)."""
+    return _clip_seconds(size, frames, aspect)
 
 
 @gpu(duration=clip_gpu_seconds)
@@ -136,13 +140,12 @@ def translate_clip(clip, model_id, resolution, progress=TRACK_PROGRESS):
     """The Video tab: (MP4 path or None, status). A failure clears the output."""
     try:
         entry = get_entry(model_id)
-        if availability(entry)[0] == "unpublished":
-            raise gr.Error(f"{entry.id} is not published yet: pick another model")
+        refuse_unpublished(entry)
         info = _check_clip(clip)
         size = _work_size(info, resolution)
         frames = info.frames or math.ceil(info.seconds * float(info.fps))
         aspect = info.width / info.height
-        if ZERO_GPU and clip_gpu_seconds("", "", "", size, frames, aspect) > MAX_GPU_SECONDS:
+        if ZERO_GPU and _clip_seconds(size, frames, aspect) > MAX_GPU_SECONDS:
             raise gr.Error(
                 "this clip needs more GPU time than one request may take here. What you can "
                 "do: choose Fast · 256 px, or a shorter clip"

@@ -47,8 +47,7 @@ def load_custom(repo, file, progress=TRACK_PROGRESS):
     except failures() as e:
         status = describe.error_markdown(failure_text(e), "Your model")
         return status, None, None, gr.update(visible=False)
-    library()  # once, under one lock (runtime.library)
-    from img2img.inference import has_dropout, size_multiple
+    from img2img.inference import has_dropout, size_multiple  # imported by translator()
 
     size = sum(p.numel() for p in model.parameters())
     dropout = has_dropout(model)

@@ -10,7 +10,7 @@ from pathlib import Path
 import gradio as gr
 
 from img2img import describe
-from img2img.catalog import get_entry, grouped, is_available, load_catalog
+from img2img.catalog import get_entry, grouped, is_available, load_catalog, local_dir
 from img2img.download import is_offline
 
 from .messages import public
@@ -37,47 +37,69 @@ def availability(entry, live: bool = True) -> tuple[str, str]:
     return found.state, source
 
 
-def model_choices(live: bool = True) -> list[tuple[str, str]]:
+Found = dict[str, tuple[str, str]]  # model id -> availability(entry)
+
+
+def _found(live: bool) -> Found:
+    """Every catalog model's availability, each looked up once (file checks per model)."""
+    return {e.id: availability(e, live) for e in load_catalog().values()}
+
+
+def model_choices(live: bool = True, found: Found | None = None) -> list[tuple[str, str]]:
     """(label, id) pairs for the picker: by task, ready models first within each task, then
     those that download on first use, then the unpublished ones; "Your own model" last."""
-    groups = grouped()
-    states = {e.id: availability(e, live)[0] for es in groups.values() for e in es}
-    choices = describe.picker(groups, states, is_offline(), marks=live)
+    found = found or _found(live)
+    states = {i: state for i, (state, _) in found.items()}
+    choices = describe.picker(grouped(), states, is_offline(), marks=live)
     return choices + ([(CUSTOM_LABEL, CUSTOM)] if ALLOW_CUSTOM else [])
 
 
-def weights_line(entry, live: bool = True) -> str:
+def weights_line(entry, live: bool = True, found: tuple[str, str] | None = None) -> str:
     """Where this model's weights come from right now (the source that will be, or was, used)."""
-    state, source = availability(entry, live)
+    state, source = found or availability(entry, live)
     if not live:
         return describe.md(source) if source else f"set `{entry.env_var}`"
     loaded = is_loaded(entry.id)
     return describe.weights_line(entry, state, source, loaded, is_offline())
 
 
-def model_card(model_id: str, live: bool = True) -> str:
+def model_card(model_id: str, live: bool = True, found: tuple[str, str] | None = None) -> str:
     if model_id == CUSTOM:
         return ""  # the "Your own model" box says what it holds
     entry = get_entry(model_id)
-    return describe.model_card(entry, weights_line(entry, live))
+    return describe.model_card(entry, weights_line(entry, live, found))
 
 
-def go_button(model_id: str, live: bool = True) -> dict:
-    runnable = model_id == CUSTOM or availability(get_entry(model_id), live)[0] != "unpublished"
+def refuse_unpublished(entry) -> None:
+    """gr.Error, before any work, for a model nobody has published yet, and what to do."""
+    if availability(entry)[0] == "unpublished":
+        raise gr.Error(
+            f"{entry.id} is not published yet. What you can do: train it with train.py and "
+            f"set {entry.env_var}=namespace/repo; or put a checkpoint file in "
+            f"{describe.short_path(str(local_dir(entry)), ROOT)}/"
+        )
+
+
+def _go_button(state: str | None) -> dict:
+    runnable = state != "unpublished"  # None: your own model
     return {"value": "Translate" if runnable else "Not yet published", "interactive": runnable}
 
 
-def model_views(live: bool = True) -> dict[str, dict]:
+def model_views(live: bool = True, found: Found | None = None) -> dict[str, dict]:
     """Per model, what the page shows when it is picked: its card and the Translate button.
     The page gets them at build time (no marks), then from `refresh`."""
-    ids = [*load_catalog(), CUSTOM] if ALLOW_CUSTOM else list(load_catalog())
-    return {i: {"card": model_card(i, live), "go": go_button(i, live)} for i in ids}
+    found = found or _found(live)
+    views = {i: {"card": model_card(i, live, f), "go": _go_button(f[0])} for i, f in found.items()}
+    if ALLOW_CUSTOM:
+        views[CUSTOM] = {"card": model_card(CUSTOM), "go": _go_button(None)}
+    return views
 
 
 def refresh(model_id: str):
     """Read-only, on page load and after each translation: the pickers' availability marks
     (ready / downloads / offline / unpublished), and the views of the cards."""
-    views, choices = model_views(), model_choices()
+    found = _found(live=True)
+    views, choices = model_views(found=found), model_choices(found=found)
     clips = gr.update(choices=catalog_only(choices))  # the Video tab's picker
     if model_id not in views:  # a raw client's value: refresh the marks, nothing else
         return gr.update(choices=choices), views, gr.update(), gr.update(), clips
