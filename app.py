@@ -39,11 +39,11 @@ from pathlib import Path  # noqa: E402
 import gradio as gr  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from img2img import Img2ImgError, describe  # noqa: E402
-from img2img.catalog import get_entry, load_catalog  # noqa: E402
-from img2img.explain import explain  # noqa: E402
-from img2img.serving import BodyCap  # noqa: E402
-from webui.inputs import (  # noqa: E402
+from img2img import Img2ImgError
+from img2img.checkpoints.catalog import get_entry, load_catalog  # noqa: E402
+from webui import describe  # noqa: E402
+from webui.explain import explain  # noqa: E402
+from webui.inputs import (
     MAX_BODY,
     MAX_PIXELS,
     MAX_SEED,
@@ -52,7 +52,7 @@ from webui.inputs import (  # noqa: E402
     parse_seed,
     seed_number,
 )
-from webui.layout import (  # noqa: E402
+from webui.layout import (
     CSS,
     SHOW_RESULT,
     TAGLINE,
@@ -61,16 +61,10 @@ from webui.layout import (  # noqa: E402
     example_rows,
     result_column,
 )
-from webui.media import (  # noqa: E402
-    MAX_FULL_PIXELS,
-    MAX_VIDEO_BYTES,
-    full_size,
-    translate_full,
-    video_tab,
-)
+from webui.media import MAX_FULL_PIXELS, MAX_VIDEO_BYTES, full_size, translate_full, video_tab
 from webui.messages import as_dict, failure_text, failures, public  # noqa: E402
 from webui.own_model import load_custom  # noqa: E402
-from webui.picker import (  # noqa: E402
+from webui.picker import (
     model_choices,
     model_views,
     picker_js,
@@ -79,7 +73,7 @@ from webui.picker import (  # noqa: E402
     stale_js,
     weights_line,
 )
-from webui.runtime import (  # noqa: E402
+from webui.runtime import (
     ALLOW_CUSTOM,
     CUSTOM,
     DEFAULT_MODEL,
@@ -94,6 +88,7 @@ from webui.runtime import (  # noqa: E402
     output_folder,
     translator,
 )
+from webui.serving import BodyCap  # noqa: E402
 
 # Examples are cached at first use, per process: a restart with other weights starts afresh.
 os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="img2img-examples-"))
@@ -111,7 +106,7 @@ def _decode(upload, resolution: str) -> tuple[Image.Image, tuple[int, int], bool
     if upload is None:
         raise gr.Error("Upload a photo first (drop a file, paste, or use the webcam).")
     library()  # once, under one lock (runtime.library)
-    from img2img.processing import open_image, working_size
+    from img2img.media.processing import open_image, working_size
 
     img = open_image(upload, max_pixels=MAX_PIXELS)
     original, tiled = img.size, False
@@ -140,7 +135,7 @@ def gpu_seconds(key: str, reverse: str | None, img: Image.Image, size: int | Non
     (a shorter reservation queues first): a fixed part for the copies to and from the GPU and
     cuDNN's tuning of a new shape, plus the megapixels each pass computes."""
     library()  # once, under one lock (runtime.library)
-    from img2img.processing import working_size
+    from img2img.media.processing import working_size
 
     w, h = working_size(img.size, size) if size and not tiled else img.size
     passes = 2 if reverse else 1

@@ -31,7 +31,7 @@ from PIL import Image  # noqa: E402
 from bench.common import append_results, emit, photo  # noqa: E402
 from bench.serve import random_weights, serve  # noqa: E402
 from img2img import Translator  # noqa: E402
-from img2img.processing import prepare  # noqa: E402
+from img2img.media.processing import prepare  # noqa: E402
 
 MODEL = "cyclegan/horse2zebra"
 

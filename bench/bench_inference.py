@@ -38,9 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import append_results, emit, fidelity, timed  # noqa: E402
 from bench.train_reference import reference_weights  # noqa: E402
-from img2img import execution, load_generator, openvino_plan  # noqa: E402
+from img2img import load_generator
 from img2img.models import HugGANUNetGenerator, ResnetGenerator, UNetGenerator  # noqa: E402
 from img2img.models.norm import set_image_stats  # noqa: E402
+from img2img.plans import execution
+from img2img.plans.openvino import runner as openvino_plan  # noqa: E402
 
 RANDOM = {
     "unet_256": UNetGenerator,

@@ -44,8 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import append_results, emit, photo  # noqa: E402
 from img2img import Translator  # noqa: E402
+from img2img.media.tiles import default_tile, grid, translate_tiled  # noqa: E402
 from img2img.models import build_generator  # noqa: E402
-from img2img.tiles import default_tile, grid, translate_tiled  # noqa: E402
 
 NETS = {
     "unet_256": {"architecture": "unet"},

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import append_results, emit  # noqa: E402
-from img2img import execution  # noqa: E402
+from img2img.plans import execution  # noqa: E402
 from img2img.training.config import resolve  # noqa: E402
 from img2img.training.pool import ImagePool  # noqa: E402
 from img2img.training.precision import choose_precision  # noqa: E402

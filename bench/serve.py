@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from img2img.catalog import get_entry
+from img2img.checkpoints.catalog import get_entry
 from img2img.models import build_generator
 
 ROOT = Path(__file__).resolve().parents[1]

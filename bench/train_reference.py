@@ -30,7 +30,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from img2img.download import cache_dir  # noqa: E402
+from img2img.checkpoints.download import cache_dir  # noqa: E402
 
 PHOTOS = (
     "astronaut",

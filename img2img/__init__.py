@@ -15,16 +15,16 @@ from . import errors
 from .errors import *  # noqa: F403 - every library exception is public (errors.__all__)
 
 if TYPE_CHECKING:
+    from .checkpoints.weights import load_generator, save_pretrained
     from .inference import Translator, default_device
-    from .weights import load_generator, save_pretrained
 
 # torch costs ~2 s to import: the names that need it load on first use (PEP 562), so the
 # app can serve its page while torch is still loading.
 _LAZY = {
     "Translator": "inference",
     "default_device": "inference",
-    "load_generator": "weights",
-    "save_pretrained": "weights",
+    "load_generator": "checkpoints.weights",
+    "save_pretrained": "checkpoints.weights",
 }
 
 

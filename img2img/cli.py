@@ -44,12 +44,14 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from . import allocator, cli_media, evaluate, publish
+from . import allocator, cli_media
 from .atomic import atomic_file
-from .catalog import load_catalog
+from .checkpoints import publish
+from .checkpoints.catalog import load_catalog
 from .errors import Img2ImgError, TruncatedImageWarning
+from .eval import evaluate
 from .inference import MAX_SEED, Translator, check_seed, has_dropout
-from .processing import MAX_LONG_SIDE, open_image
+from .media.processing import MAX_LONG_SIDE, open_image
 
 CHUNK = 8  # images decoded and translated together (bounded memory for big folders)
 
@@ -393,7 +395,7 @@ READY = {"local": "ready (local)", "cached": "ready (cached)", "download": "down
 
 def models_command() -> int:
     """Every catalog id, its label, and whether its weights are on disk (no network used)."""
-    from .hub import availability
+    from .checkpoints.hub import availability
 
     for entry in load_catalog().values():
         state = availability(entry).state

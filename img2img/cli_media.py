@@ -2,7 +2,7 @@
 
 Kept beside cli.py so that the command's argument and output rules stay in one place there:
 this module adds the flags, says which inputs are clips and what their outputs are called,
-and runs the two kinds of job through img2img.tiles and img2img.video.
+and runs the two kinds of job through img2img.media.tiles and img2img.media.video.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import nn
 from .errors import Img2ImgError
 from .inference import Translator
 
-# Clip suffixes (the containers img2img.video writes); listed here so that `--help` and
+# Clip suffixes (the containers img2img.media.video writes); listed here so that `--help` and
 # folder expansion need no PyAV import.
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 UNSET = object()  # --size not given: 256, or the image's own size with --tile
@@ -69,7 +69,7 @@ def translate_images(
     translator: Translator, model: nn.Module, images: list[Image.Image], args: argparse.Namespace
 ) -> list[Image.Image]:
     """--tile: each image on its own, in windows (memory bounded by the window)."""
-    from .tiles import translate_tiled
+    from .media.tiles import translate_tiled
 
     stats = args.stats or "shared"
     return [
@@ -90,7 +90,7 @@ def translate_clip(
     translator: Translator, model: nn.Module, src: Path, dst: Path, args: argparse.Namespace
 ) -> str | None:
     """Translate one clip into `dst` (written atomically); None, or why it failed."""
-    from .video import translate_video
+    from .media.video import translate_video
 
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)

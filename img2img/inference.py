@@ -29,12 +29,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from . import execution, processing
+from .checkpoints.hub import load_model
 from .errors import ConfigError, SeedError
-from .execution import ExecPlan
-from .hub import load_model
+from .media import processing
 from .models import registry
 from .models.norm import set_dropout, set_image_stats
+from .plans import execution
+from .plans.execution import ExecPlan
 
 Loader = Callable[[str], nn.Module]
 MAX_SEED = 2**32 - 1  # torch's CPU generator (mt19937) is seeded with 32 bits

@@ -75,7 +75,7 @@ def test_full_size_above_max_side_is_tiled_at_the_photo_s_size(app, fixtures, tm
     assert got.shape == (120, 200, 3)
     # The same as the library's tiled translation of the same checkpoint (8-bit PNG).
     from img2img import Translator
-    from img2img.tiles import translate_tiled
+    from img2img.media.tiles import translate_tiled
 
     weights = tmp / "weights" / model.id / FIXTURE_WEIGHTS[model.id]
     want = translate_tiled(Translator(plan="eager"), str(weights), photo, progress=False)

@@ -32,7 +32,7 @@ from helpers.images import random_image
 from helpers.paths import ROOT
 from helpers.videos import decode, make_clip
 
-from img2img.catalog import get_entry, grouped
+from img2img.checkpoints.catalog import get_entry, grouped
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]

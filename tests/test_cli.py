@@ -200,7 +200,7 @@ def test_a_typo_in_an_id_gets_suggestions(tmp_path, capsys):
 def test_models_lists_availability(tmp_path, monkeypatch, capsys):
     from helpers.catalog import PROJECT, RESNET
 
-    from img2img.catalog import load_catalog
+    from img2img.checkpoints.catalog import load_catalog
 
     monkeypatch.setenv("IMG2IMG_WEIGHTS_DIR", str(tmp_path / "w"))
     monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))
@@ -234,7 +234,8 @@ def test_tile_translates_at_native_resolution_keeping_the_size(tmp_path):
 def test_a_clip_among_the_inputs_becomes_a_clip(tmp_path):
     from helpers.videos import decode, make_clip
 
-    from img2img import cli_media, video
+    from img2img import cli_media
+    from img2img.media import video
 
     assert cli_media.VIDEO_SUFFIXES == video.VIDEO_SUFFIXES  # --help needs no PyAV import
     save_pretrained(ResnetGenerator(ngf=8, n_blocks=1), tmp_path / "G")

@@ -17,8 +17,8 @@ from PIL import Image
 
 from img2img.cli import main
 from img2img.inference import MAX_SEED
+from img2img.media.processing import MAX_LONG_SIDE
 from img2img.models import ResnetGenerator
-from img2img.processing import MAX_LONG_SIDE
 
 
 @pytest.fixture(scope="module")

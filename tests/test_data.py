@@ -15,7 +15,7 @@ from helpers.servers import FileServer, serving
 from PIL import Image
 
 from img2img import data
-from img2img.data import DatasetError
+from img2img.errors import DatasetError
 from img2img.training.sampler import EpochSampler
 
 # --- names and downloads ------------------------------------------------------------------

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from helpers.catalog import RESNET
 
-from img2img import describe
-from img2img.explain import explain
+from webui import describe
+from webui.explain import explain
 
 # The message a newcomer got for a Berkeley model: its toast stopped at `<urlopen error ...>`
 # (rendered as an HTML tag), and "What you can do" never showed.

@@ -8,7 +8,7 @@ import os
 import pytest
 from helpers.servers import FileServer, serving
 
-from img2img.download import DownloadError, download
+from img2img.checkpoints.download import DownloadError, download
 
 PAYLOAD = os.urandom(3_000_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -103,7 +103,7 @@ def test_a_cut_without_content_length_is_caught_by_the_content_check(fixtures, t
     """Was: a server that sends no Content-Length and cuts the file short got the truncated
     file's sha256 recorded, and every later use failed. Now the new download must parse as
     a checkpoint before it is trusted; a failed check is retried from zero."""
-    from img2img.weights import read_state_dict
+    from img2img.checkpoints.weights import read_state_dict
 
     data = _checkpoint_bytes(fixtures)
     with serving(FileServer({"g.pth": data})) as server:
@@ -134,7 +134,7 @@ def test_a_cached_download_that_does_not_load_is_quarantined_and_fetched_again(
     every request: loading it fails once, it is moved aside and downloaded again."""
     from helpers.catalog import RESNET, mirror_path
 
-    from img2img import hub
+    from img2img.checkpoints import hub
 
     data = _checkpoint_bytes(fixtures)
     with serving(FileServer({mirror_path(RESNET): data})) as server:

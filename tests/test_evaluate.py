@@ -25,14 +25,15 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 from torch import nn
 
-from img2img import load_generator, perceptual, save_pretrained
+from img2img import load_generator, save_pretrained
 from img2img.cli import main
 from img2img.data import Augment, PairedDataset, UnpairedDataset, list_images
 from img2img.errors import CheckpointError, EvaluationError
+from img2img.eval import perceptual
+from img2img.eval.report import Report
 from img2img.inference import Translator
+from img2img.media.processing import pixels
 from img2img.models import ResnetGenerator, UNetGenerator
-from img2img.processing import pixels
-from img2img.report import Report
 from img2img.training import metrics as train_metrics
 
 ROOT = Path(__file__).resolve().parents[1]

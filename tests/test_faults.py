@@ -25,8 +25,8 @@ from helpers.servers import FakeHub, FileServer, serving
 from helpers.train_proc import finish, one_line_error, run, start, train_cmd, user_env
 
 from img2img import data, load_generator
-from img2img.data import DatasetError
-from img2img.download import download
+from img2img.checkpoints.download import download
+from img2img.errors import DatasetError
 from img2img.models import UNetGenerator
 from img2img.training import checkpoint as ckpt
 
@@ -189,7 +189,7 @@ import json, resource, signal, sys, torch
 from pathlib import Path
 from img2img import save_pretrained
 from img2img.data import fetch_dataset
-from img2img.download import download
+from img2img.checkpoints.download import download
 from img2img.errors import Img2ImgError
 from img2img.models import UNetGenerator
 out, url, dest, data_root = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4]

@@ -30,7 +30,13 @@ from helpers.paths import ROOT
 from helpers.servers import FakeHub, FileServer, serving
 
 from img2img import save_pretrained
-from img2img.catalog import ModelEntry, get_entry, is_available, load_catalog, remote_sources
+from img2img.checkpoints.catalog import (
+    ModelEntry,
+    get_entry,
+    is_available,
+    load_catalog,
+    remote_sources,
+)
 
 SCRIPT = """
 import json, sys
@@ -274,8 +280,8 @@ def test_model_cards_carry_hub_metadata():
     base_model for mirrors of Hub repos; exports get this project's licence."""
     from huggingface_hub import ModelCard
 
-    from img2img.publish import catalog_card
-    from img2img.weights import LIBRARY_NAME, LICENSE_ID, model_card
+    from img2img.checkpoints.publish import catalog_card
+    from img2img.checkpoints.weights import LIBRARY_NAME, LICENSE_ID, model_card
 
     catalog = load_catalog()
     for entry in (

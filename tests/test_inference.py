@@ -8,10 +8,12 @@ import torch
 from helpers.images import random_image
 from helpers.models import tiny_generators
 
-from img2img import SeedError, Translator, default_device, execution, openvino_plan, save_pretrained
+from img2img import SeedError, Translator, default_device, save_pretrained
 from img2img.inference import MAX_SEED, check_seed
 from img2img.models import UNetGenerator
 from img2img.models.norm import set_image_stats
+from img2img.plans import execution
+from img2img.plans.openvino import runner as openvino_plan
 
 
 def test_image_statistics_are_per_image_and_batchable():

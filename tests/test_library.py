@@ -16,14 +16,14 @@ from helpers.models import tiny_config
 from PIL import Image
 
 from img2img import Translator, errors, load_generator, save_pretrained
-from img2img.catalog import load_catalog
-from img2img.convert import infer_config
-from img2img.hub import load_model
+from img2img.checkpoints.catalog import load_catalog
+from img2img.checkpoints.convert import infer_config
+from img2img.checkpoints.hub import load_model
 from img2img.models import ARCHITECTURES, build_generator, complete_config, size_multiple
 from img2img.models.configurable import defaults_of
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE = "import img2img.catalog as c; print(c.CATALOG_PATH, c.weights_dir())"
+CODE = "import img2img.checkpoints.catalog as c; print(c.CATALOG_PATH, c.weights_dir())"
 
 
 def tiny(name: str) -> torch.nn.Module:

@@ -9,9 +9,9 @@ import torch
 from helpers.models import tiny_config, tiny_generators
 
 from img2img import ConfigError, Translator
+from img2img.media.normstats import NormStats, StatsRunner, stat_layers, use_stats
 from img2img.models import build_generator
 from img2img.models.norm import set_image_stats
-from img2img.normstats import NormStats, StatsRunner, stat_layers, use_stats
 
 
 def _nets() -> dict[str, torch.nn.Module]:

@@ -15,7 +15,7 @@ from helpers.paths import ROOT
 from helpers.servers import FakeHub, FileServer, serving
 
 from img2img import UnknownModelError
-from img2img.catalog import get_entry
+from img2img.checkpoints.catalog import get_entry
 
 SCRIPT = """
 import json, sys, time
@@ -92,9 +92,10 @@ def test_unreachable_network_uses_the_cache_at_once(fixtures, tmp_path):
 
 
 def test_availability_says_where_weights_would_come_from(fixtures, tmp_path, monkeypatch):
-    from img2img import hub, save_pretrained
-    from img2img.catalog import load_catalog
-    from img2img.weights import load_generator
+    from img2img import save_pretrained
+    from img2img.checkpoints import hub
+    from img2img.checkpoints.catalog import load_catalog
+    from img2img.checkpoints.weights import load_generator
 
     monkeypatch.setenv("IMG2IMG_WEIGHTS_DIR", str(tmp_path / "weights"))
     monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))

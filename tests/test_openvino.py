@@ -18,9 +18,12 @@ from helpers.images import random_image
 from helpers.models import tiny_generators
 from helpers.paths import ROOT
 
-from img2img import Translator, execution, openvino_cache, openvino_plan
+from img2img import Translator
 from img2img.models import ResnetGenerator, registry
-from img2img.openvino_plan import OpenVINORunner
+from img2img.plans import execution
+from img2img.plans.openvino import cache as openvino_cache
+from img2img.plans.openvino import runner as openvino_plan
+from img2img.plans.openvino.runner import OpenVINORunner
 
 pytestmark = [
     pytest.mark.usefixtures("one_thread"),
@@ -126,8 +129,8 @@ def test_a_model_that_fails_to_convert_falls_back_to_torch(caplog):
     torch.manual_seed(0)
     model = _Untraceable(ngf=8, n_blocks=2).eval()
     t = Translator(device="cpu", plan="openvino")
-    with caplog.at_level("WARNING", logger="img2img.execution"):
-        with caplog.at_level("WARNING", logger="img2img.openvino_plan"):
+    with caplog.at_level("WARNING", logger="img2img.plans.execution"):
+        with caplog.at_level("WARNING", logger="img2img.plans.openvino.runner"):
             prepared = t.prepare(model)
     assert prepared.runner is prepared.model
     assert any("could not convert" in r.getMessage() for r in caplog.records)
@@ -216,7 +219,7 @@ def test_converted_models_are_cached_per_weights(private_cache, caplog):
     running.forward(model, x)  # another norm mode: another graph, another entry
     assert len(list(private_cache.iterdir())) == 2
     (entries[0] / "model.bin").write_bytes(b"damaged")
-    with caplog.at_level("WARNING", logger="img2img.openvino_cache"):
+    with caplog.at_level("WARNING", logger="img2img.plans.openvino.cache"):
         fixed = Translator(device="cpu", plan="openvino").forward(model, x)
     assert any("unreadable" in r.getMessage() for r in caplog.records)
     assert float((fixed - want).abs().max()) < TOL
@@ -234,7 +237,7 @@ def test_cache_keeps_at_most_max_entries(private_cache, monkeypatch):
 
 @pytest.mark.parametrize("name", ["unet", "resnet"])
 def test_shared_statistics_run_openvino_graphs_like_the_torch_hooks(name):
-    from img2img.normstats import StatsRunner
+    from img2img.media.normstats import StatsRunner
 
     model = tiny_generators()[name]
     ov = StatsRunner(Translator(device="cpu", plan="openvino"), model)
@@ -259,7 +262,7 @@ def test_shared_statistics_run_openvino_graphs_like_the_torch_hooks(name):
 
 
 def test_tiles_with_shared_statistics_under_openvino():
-    from img2img.tiles import translate_tiled
+    from img2img.media.tiles import translate_tiled
 
     model = tiny_generators()["resnet"]
     img = random_image(150, 100, seed=8)
@@ -277,7 +280,7 @@ def test_tiles_with_shared_statistics_under_openvino():
 def test_video_with_shared_statistics_under_openvino(tmp_path, stats):
     from helpers.videos import decode, make_clip
 
-    from img2img.video import translate_video
+    from img2img.media.video import translate_video
 
     model = tiny_generators()["resnet"]
     clip = make_clip(tmp_path / "clip.mp4")

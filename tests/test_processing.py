@@ -16,8 +16,7 @@ from PIL import Image
 from torchvision import transforms
 
 from img2img import ConfigError, ImageError, Translator, TruncatedImageWarning
-from img2img.models import ARCHITECTURES
-from img2img.processing import (
+from img2img.media.processing import (
     DEFAULT_MAX_PIXELS,
     MAX_LONG_SIDE,
     open_image,
@@ -28,6 +27,7 @@ from img2img.processing import (
     to_tensor,
     working_size,
 )
+from img2img.models import ARCHITECTURES
 
 
 def _mode_image(mode: str) -> Image.Image:

@@ -10,8 +10,9 @@ import scipy.linalg
 import torch
 from skimage.metrics import structural_similarity
 
-from img2img import EvaluationError, perceptual, quality
+from img2img import EvaluationError
 from img2img.errors import CheckpointError
+from img2img.eval import perceptual, quality
 
 
 def _pair(shape: tuple[int, ...], seed: int, noise: int = 40) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import subprocess
 
 from helpers.paths import ROOT
 
-from img2img.catalog import load_catalog
+from img2img.checkpoints.catalog import load_catalog
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 

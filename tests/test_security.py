@@ -43,7 +43,7 @@ from helpers.servers import FakeHub, FileServer, serving
 from helpers.train_proc import finish, one_line_error, start, train_cmd, user_env
 
 from img2img import data, save_pretrained
-from img2img.data import DatasetError
+from img2img.errors import DatasetError
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -214,8 +214,8 @@ def app(fixtures, tmp_path_factory):
                     "/proc/self/cwd/app.py": b"import gradio",
                     str(ROOT / "app.py"): b"import gradio",
                     "app.py": b"import gradio",
-                    "./img2img/catalog.json": b'"sources"',
-                    str(ROOT / "img2img" / "catalog.json"): b'"sources"',
+                    "./img2img/checkpoints/catalog.json": b'"sources"',
+                    str(ROOT / "img2img" / "checkpoints" / "catalog.json"): b'"sources"',
                     str(url_cache): URL_CACHE_MARKER,
                     str(hf_blob): HF_CACHE_MARKER,
                     **{

@@ -9,8 +9,8 @@ from helpers.images import random_image
 from helpers.models import tiny_generators
 
 from img2img import ConfigError, Translator
+from img2img.media.tiles import make_axis, translate_tiled
 from img2img.models import ARCHITECTURES
-from img2img.tiles import make_axis, translate_tiled
 
 NETS = tiny_generators()
 RESNETS = [n for n in sorted(ARCHITECTURES) if "resnet" in n]

@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from img2img import data, load_generator
-from img2img.catalog import load_catalog
+from img2img.checkpoints.catalog import load_catalog
 from img2img.models import PatchGANDiscriminator, build_generator
 from img2img.training import checkpoint as ckpt
 from img2img.training import trainer

@@ -10,7 +10,7 @@ from helpers.models import tiny_generators
 from helpers.videos import decode, make_clip
 
 from img2img import ConfigError, Translator, VideoError
-from img2img.video import STATS, probe_video, translate_video
+from img2img.media.video import STATS, probe_video, translate_video
 
 NET = tiny_generators()["resnet"]
 

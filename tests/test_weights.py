@@ -11,8 +11,8 @@ from helpers.models import tiny_generators
 from safetensors.torch import save_file
 
 from img2img import CheckpointError, load_generator, save_pretrained
+from img2img.checkpoints.weights import read_state_dict
 from img2img.models import ARCHITECTURES
-from img2img.weights import read_state_dict
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))

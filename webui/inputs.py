@@ -36,7 +36,7 @@ def raw_upload(payload):
     Stock gr.Image opens every upload with PIL before the event function runs, so a corrupt
     file or a decompression bomb becomes an opaque "could not preprocess" error. We return
     the uploaded file's path (or the bytes of a webcam/clipboard data URL) and let
-    img2img.processing.open_image decode it, with its size cap and precise messages.
+    img2img.media.processing.open_image decode it, with its size cap and precise messages.
     The byte cap holds for every way in, checked before anything is decoded: Gradio's upload
     route enforces max_file_size, but an inline data URL in the event's JSON, or a URL that
     Gradio fetches for the caller, would not meet it.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from img2img.catalog import get_entry
+from img2img.checkpoints.catalog import get_entry
 
 from .inputs import MAX_SEED, raw_image, seed_number
 from .media import FULL_MP

@@ -1,13 +1,13 @@
 """Big pictures and moving pictures in the app: full-size photos in tiles, and short videos.
 
 Full size: a photo whose long side is over IMG2IMG_MAX_SIDE is computed at its own
-resolution in overlapping windows (img2img.tiles, statistics shared across the image), up
+resolution in overlapping windows (img2img.media.tiles, statistics shared across the image), up
 to IMG2IMG_MAX_FULL_MP megapixels (default 13: a 12 MP phone photo); a larger one is
 downscaled to that, and the status says so. Memory is bounded by the window.
 
 Video: a clip of at most IMG2IMG_MAX_VIDEO_SECONDS (default 10), IMG2IMG_MAX_VIDEO_MB
 (default 50) and IMG2IMG_MAX_VIDEO_MP megapixels per frame (default 2.1: 1080p) is
-translated frame by frame (img2img.video: statistics shared across frames, audio copied,
+translated frame by frame (img2img.media.video: statistics shared across frames, audio copied,
 same frame count and rate) into an MP4. The caps are checked from the container's header
 before a frame is decoded. On ZeroGPU the whole clip is one @spaces.GPU call whose duration
 comes from its frames; a clip whose estimate is over MAX_GPU_SECONDS is refused up front.
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from img2img import describe
-from img2img.catalog import get_entry
+from img2img.checkpoints.catalog import get_entry
 
+from . import describe
 from .messages import failure_text, failures
 from .picker import catalog_only, model_choices, refuse_unpublished
 from .runtime import FAST_SIZE, MAX_SIDE, ZERO_GPU, gpu, library, output_folder, translator
@@ -60,7 +60,7 @@ def translate_full(key: str, img):
     """One photo at full size, in tiles (with dropout off: a seed does not apply, and the
     summary says so)."""
     library()  # once, under one lock (runtime.library)
-    from img2img.tiles import translate_tiled
+    from img2img.media.tiles import translate_tiled
 
     return translate_tiled(translator(), key, img, progress=True)
 
@@ -92,7 +92,7 @@ def raw_video(**kwargs) -> gr.Video:
 def _check_clip(clip: str | None):
     """The clip's header, refused before decoding when it breaks a cap."""
     library()  # once, under one lock (runtime.library)
-    from img2img.video import probe_video
+    from img2img.media.video import probe_video
 
     if not clip:
         raise gr.Error("Upload a short clip first (mp4, mov, mkv, webm or avi).")
@@ -131,7 +131,7 @@ def clip_gpu_seconds(key: str, clip: str, dst: str, size: int, frames: int, aspe
 def _run_clip(key: str, clip: str, dst: str, size: int, frames: int, aspect: float):
     """The whole clip in one GPU reservation: decode, translate, encode, as a stream."""
     library()  # once, under one lock (runtime.library)
-    from img2img.video import translate_video
+    from img2img.media.video import translate_video
 
     return translate_video(translator(), key, clip, dst, size=size, max_seconds=None)
 

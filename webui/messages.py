@@ -10,17 +10,17 @@ from pathlib import Path
 import gradio as gr
 
 from img2img import Img2ImgError
-from img2img.serving import path_roots, public_message
 
 from .runtime import OUTPUT_DIR, ROOT
+from .serving import path_roots, public_message
 
 
 def _path_roots() -> list[tuple[str, str]]:
     """Server folders an error message may name, each with the placeholder sent instead."""
     from huggingface_hub import constants
 
-    from img2img.catalog import weights_dir
-    from img2img.download import cache_dir
+    from img2img.checkpoints.catalog import weights_dir
+    from img2img.checkpoints.download import cache_dir
 
     return path_roots(
         {

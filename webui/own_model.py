@@ -9,8 +9,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from img2img import describe
-
+from . import describe
 from .messages import failure_text, failures
 from .runtime import MAX_CHECKPOINT_MB, library, translator
 
@@ -33,7 +32,7 @@ def _checkpoint_path(repo: str | None, file: str | None, progress) -> tuple[str,
     if not (repo or "").strip():
         raise gr.Error("give a Hub repo id (namespace/name) or upload a checkpoint file first")
     library()  # once, under one lock (runtime.library)
-    from img2img.hub import fetch_repo
+    from img2img.checkpoints.hub import fetch_repo
 
     progress(0, desc=f"Downloading {repo.strip()[:80]}")
     return str(fetch_repo(repo, MAX_CHECKPOINT_MB * 10**6)), repo.strip()

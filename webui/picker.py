@@ -9,10 +9,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from img2img import describe
-from img2img.catalog import get_entry, grouped, is_available, load_catalog, local_dir
-from img2img.download import is_offline
+from img2img.checkpoints.catalog import get_entry, grouped, is_available, load_catalog, local_dir
+from img2img.checkpoints.download import is_offline
 
+from . import describe
 from .messages import public
 from .runtime import ALLOW_CUSTOM, CUSTOM, ROOT, is_loaded, library
 
@@ -27,7 +27,7 @@ def availability(entry, live: bool = True) -> tuple[str, str]:
         source = entry.sources[0].describe() if entry.sources else ""
         return ("download" if published else "unpublished"), source
     library()  # once, under one lock (runtime.library)
-    from img2img.hub import availability
+    from img2img.checkpoints.hub import availability
 
     found = availability(entry)
     source = found.source

@@ -51,12 +51,11 @@ def library() -> None:
         return
     with _import_lock:
         if not _imported:
-            import img2img.execution
-            import img2img.hub
+            import img2img.checkpoints.hub
             import img2img.inference
-            import img2img.processing
-            import img2img.tiles
-            import img2img.video  # noqa: F401
+            import img2img.media.processing
+            import img2img.media.tiles
+            import img2img.media.video  # noqa: F401
 
             _imported = True
 
@@ -68,8 +67,8 @@ def translator():
     with _translator_lock:
         if _translator is None:
             library()
-            from img2img.execution import auto_plan, without_compile
             from img2img.inference import Translator, default_device
+            from img2img.plans.execution import auto_plan, without_compile
 
             device = default_device()
             plan = auto_plan(device)

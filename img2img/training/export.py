@@ -23,10 +23,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from .. import publish
 from ..atomic import remove_temporaries
+from ..checkpoints import publish
+from ..checkpoints.weights import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, model_card, save_pretrained
 from ..errors import PushError
-from ..weights import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, model_card, save_pretrained
 from .config import TrainConfig
 from .recipes import recipe
 

@@ -1,6 +1,6 @@
 """Validation on the held-out split: L1, PSNR and SSIM for pairs, cycle L1 for CycleGAN.
 
-The scores are img2img.quality's, the ones `img2img evaluate` reports: per image on 8-bit
+The scores are img2img.eval.quality's, the ones `img2img evaluate` reports: per image on 8-bit
 RGB (outputs quantised as the official test pipeline writes them, truncating; targets
 recover their stored levels), then the mean. At crop size 256 a pix2pix validation image
 goes through exactly the official protocol, so its numbers are evaluate's on that split.
@@ -26,10 +26,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .. import perceptual, quality
 from ..errors import EvaluationError, Img2ImgError
+from ..eval import perceptual, quality
+from ..media.processing import to_uint8
 from ..models.norm import set_image_stats
-from ..processing import to_uint8
 
 GRID_SAMPLES = 4  # rows in the TensorBoard image grid
 

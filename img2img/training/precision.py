@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..execution import native_cpu_bf16
+from ..plans.execution import native_cpu_bf16
 
 
 @dataclass

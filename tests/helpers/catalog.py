@@ -1,8 +1,8 @@
 """Catalog entries picked by what a test needs of them, never by a hard-coded id.
 
 A test that needs "a HugGAN model from the Hub" or "a classic CycleGAN pair" takes the first
-entry of img2img/catalog.json with that property, and serves its weights from the loopback
-fakes at the places the entry names: a Hub source as (repo_id, filename) in a FakeHub, a
+entry of img2img/checkpoints/catalog.json with that property, and serves its weights from the
+loopback fakes at the places the entry names: a Hub source as (repo_id, filename) in a FakeHub, a
 URL source as its path below the Berkeley host in a FileServer (IMG2IMG_URL_MIRROR).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from img2img.catalog import ModelEntry, Source, get_entry, load_catalog
+from img2img.checkpoints.catalog import ModelEntry, Source, get_entry, load_catalog
 
 
 def first(predicate: Callable[[ModelEntry], bool]) -> ModelEntry:

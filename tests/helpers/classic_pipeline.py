@@ -1,4 +1,4 @@
-"""The classic test-time pipeline, re-stated independently of img2img.processing.
+"""The classic test-time pipeline, re-stated independently of img2img.media.processing.
 
 Used by the tests as the reference our `--official` path must match bit for bit. It follows
 the classic `test.py` with `--dataset_mode single` as documented (design.md, README.json of

@@ -40,8 +40,8 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
+from ..errors import ConfigError
 from . import processing
-from .errors import ConfigError
 from .normstats import NormStats, StatsRunner
 
 DEFAULT_TILE = 256  # the training crop of every catalog model

@@ -38,8 +38,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import openvino_cache
-from .models import registry
+from ...models import registry
+from . import cache as openvino_cache
 
 log = logging.getLogger(__name__)
 

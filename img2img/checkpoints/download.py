@@ -21,8 +21,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .atomic import write_text
-from .errors import DownloadError
+from ..atomic import write_text
+from ..errors import DownloadError
 
 # Where the original pix2pix / CycleGAN weights and datasets are served.
 BERKELEY_HOST = "http://efrosgans.eecs.berkeley.edu"

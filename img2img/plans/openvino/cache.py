@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .download import cache_dir
+from ...checkpoints.download import cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
+from ..atomic import atomic_file
+from ..errors import ConfigError, VideoError
 from . import processing
-from .atomic import atomic_file
-from .errors import ConfigError, VideoError
 from .normstats import NormStats, StatsRunner
 
 STATS = ("shared", "running", "frame")

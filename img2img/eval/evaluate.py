@@ -29,12 +29,13 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from . import __version__, data, perceptual, quality
-from .atomic import write_text
-from .catalog import load_catalog
-from .errors import DatasetError, EvaluationError, Img2ImgError
-from .inference import Translator
-from .processing import OFFICIAL_SIZE, pixels
+from .. import __version__, data
+from ..atomic import write_text
+from ..checkpoints.catalog import load_catalog
+from ..errors import DatasetError, EvaluationError, Img2ImgError
+from ..inference import Translator
+from ..media.processing import OFFICIAL_SIZE, pixels
+from . import perceptual, quality
 from .report import Report
 
 PER_IMAGE = ("l1", "psnr", "ssim", "lpips")

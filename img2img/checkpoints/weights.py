@@ -21,11 +21,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
+from ..atomic import atomic_file
+from ..errors import CheckpointError, ConfigError
+from ..models import build_generator
 from . import bundle
-from .atomic import atomic_file
 from .convert import StateDict, clean_state_dict, infer_config
-from .errors import CheckpointError, ConfigError
-from .models import build_generator
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
+from ..errors import CheckpointError
 from .convert import StateDict, clean_state_dict, find_family
-from .errors import CheckpointError
 
 _MAX_DEPTH = 3  # {"checkpoint": {"nets": {"G_AB": state}}} is as deep as saved files go
 

@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .catalog import ModelEntry
+from img2img.checkpoints.catalog import ModelEntry
+
 from .explain import explain
 
 # hub.availability states -> the picker's marks; ready models sort first within a task.

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError
-from .models.registry import ARCHITECTURES
+from ..errors import CheckpointError
+from ..models.registry import ARCHITECTURES
 
 StateDict = dict[str, torch.Tensor]
 _STAT_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .atomic import write_text
+from ..atomic import write_text
 
 THUMB = 256  # longest thumbnail side, in pixels
 # Higher is better for these; lower for the others (l1, lpips, fid, kid).

@@ -12,8 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..errors import ConfigError
 from .catalog import ModelEntry, default_repo_name, get_entry
-from .errors import ConfigError
 from .hub import load_model
 from .weights import (
     CARD_NAME,

@@ -23,13 +23,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..errors import UnknownModelError
 from .download import cache_dir
-from .errors import UnknownModelError
 
 # The package's own data file, found the same way from a checkout and from an installed wheel.
 CATALOG_PATH = Path(str(resources.files(__package__) / "catalog.json"))
 # A source checkout (app.py beside the package) keeps local weights in its weights/ folder.
-CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

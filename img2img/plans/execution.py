@@ -40,8 +40,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from . import openvino_plan
-from .errors import ConfigError
+from ..errors import ConfigError
+from .openvino import runner as openvino_plan
 
 log = logging.getLogger(__name__)
 

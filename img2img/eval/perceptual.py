@@ -8,7 +8,7 @@ network (its linear heads ship inside the torchmetrics wheel). FID's formula is 
 here in an exact, faster form and tested against torchmetrics' and torch-fidelity's.
 
 The pretrained weights are not fetched by those libraries: they are downloaded on first use
-through img2img.download (resumable, retried, sha256-checked, HF_HUB_OFFLINE-aware) into
+through img2img.checkpoints.download (resumable, retried, sha256-checked, HF_HUB_OFFLINE-aware) into
 `cache_dir()/metrics/`, loaded with `torch.load(weights_only=True)` (tensors only) and then
 handed over. IMG2IMG_<NAME>_URL points a download at a mirror (NAME: INCEPTION, ALEXNET);
 IMG2IMG_<NAME>_SHA256 replaces the expected checksum for a file that is not the original.
@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .download import adopt, cache_dir, download, verify_cached
-from .errors import CheckpointError, DownloadError, EvaluationError
-from .processing import from_uint8
+from ..checkpoints.download import adopt, cache_dir, download, verify_cached
+from ..errors import CheckpointError, DownloadError, EvaluationError
+from ..media.processing import from_uint8
 
 INSTALL_HINT = "install the evaluation extras: pip install 'img2img-gan[eval]'"
 

@@ -33,9 +33,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import execution, openvino_plan
-from .errors import ConfigError
-from .models.norm import BatchNorm2d
+from ..errors import ConfigError
+from ..models.norm import BatchNorm2d
+from ..plans import execution
+from ..plans.openvino import runner as openvino_plan
 
 # The state of the innermost `use_stats` block of this context; hooks of other blocks idle.
 _ACTIVE: contextvars.ContextVar[object | None] = contextvars.ContextVar("normstats", default=None)

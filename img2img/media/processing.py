@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ConfigError, ImageError, TruncatedImageWarning
+from ..errors import ConfigError, ImageError, TruncatedImageWarning
 
 # Decoded-size cap: a tiny file can declare a huge canvas (decompression bomb).
 DEFAULT_MAX_PIXELS = 40_000_000

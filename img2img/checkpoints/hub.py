@@ -22,6 +22,7 @@ from pathlib import Path
 
 from torch import nn
 
+from ..errors import CheckpointError, WeightsUnavailableError
 from .catalog import (
     ModelEntry,
     Source,
@@ -32,7 +33,6 @@ from .catalog import (
     suggestions,
 )
 from .download import BERKELEY_HOST, cache_dir, download, is_offline, quarantine, verify_cached
-from .errors import CheckpointError, WeightsUnavailableError
 from .network import host_of, reachable
 from .weights import find_checkpoint_file, load_generator, read_state_dict
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .errors import EvaluationError
+from ..errors import EvaluationError
 
 PEAK = 255.0
 SSIM_SIGMA = 1.5

@@ -1,0 +1,62 @@
+"""Training data: the public pix2pix / CycleGAN datasets by name, local folders, safe extraction.
+
+Two layouts are recognised, in a downloaded archive or a local folder:
+
+    aligned    train/ (+ val/, test/): each image is A and B side by side (A | B)
+    unaligned  trainA/ + trainB/ (+ testA/ + testB/): two unpaired image folders
+
+pix2pix needs aligned data. CycleGAN takes either; an aligned set is then used unpaired
+(its left halves are domain A, its right halves domain B, drawn independently).
+
+    remote.py   the public sets by name: URL, resumable download, unpacked once
+    archive.py  safe extraction (plain files and folders only, bounded size and count)
+    layout.py   aligned / unaligned folder layouts, image listing
+    samples.py  images and A|B halves, the classic augmentation, paired / unpaired datasets
+"""
+
+from .archive import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBERS, extract_archive
+from .layout import IMAGE_EXTENSIONS, Layout, detect_layout, list_images
+from .remote import (
+    BERKELEY_HOST,
+    COMPLETE,
+    DATASETS,
+    RemoteDataset,
+    data_root,
+    dataset_url_base,
+    fetch_dataset,
+    find_dataset,
+)
+from .samples import (
+    Augment,
+    ImageRef,
+    PairedDataset,
+    UnpairedDataset,
+    load_rgb,
+    open_datasets,
+    sample_rng,
+)
+
+__all__ = [
+    "BERKELEY_HOST",
+    "COMPLETE",
+    "DATASETS",
+    "IMAGE_EXTENSIONS",
+    "MAX_ARCHIVE_BYTES",
+    "MAX_ARCHIVE_MEMBERS",
+    "Augment",
+    "ImageRef",
+    "Layout",
+    "PairedDataset",
+    "RemoteDataset",
+    "UnpairedDataset",
+    "data_root",
+    "dataset_url_base",
+    "detect_layout",
+    "extract_archive",
+    "fetch_dataset",
+    "find_dataset",
+    "list_images",
+    "load_rgb",
+    "open_datasets",
+    "sample_rng",
+]
