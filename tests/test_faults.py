@@ -34,7 +34,7 @@ TINY = ["--seed", "0", "--ngf", "8", "--ndf", "8", "--workers", "0", "--log-ever
 
 RESOLVE = """
 import json, sys
-from img2img import hub
+from img2img.checkpoints import hub
 from img2img.errors import Img2ImgError
 try:
     print(json.dumps({"path": str(hub.resolve(sys.argv[1], progress=False))}))

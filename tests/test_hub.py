@@ -40,7 +40,7 @@ from img2img.checkpoints.catalog import (
 
 SCRIPT = """
 import json, sys
-from img2img import hub
+from img2img.checkpoints import hub
 from img2img.errors import Img2ImgError
 try:
     path = hub.resolve(sys.argv[1], progress=False)

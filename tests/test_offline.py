@@ -19,7 +19,7 @@ from img2img.checkpoints.catalog import get_entry
 
 SCRIPT = """
 import json, sys, time
-from img2img import hub
+from img2img.checkpoints import hub
 from img2img.errors import Img2ImgError
 out = []
 for model_id in sys.argv[1:]:

@@ -52,7 +52,7 @@ def _eager(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("name", list(registry.ARCHITECTURES))
 def test_openvino_matches_eager_for_every_architecture(name):
     model = tiny_generators()[name]
-    t = Translator(device="cpu", plan="openvino")
+    t = Translator(device="cpu", plan="openvino-f32")
     assert isinstance(t.prepare(model).runner, OpenVINORunner)
     x = _input(model)
     y = t.forward(model, x)
@@ -62,7 +62,7 @@ def test_openvino_matches_eager_for_every_architecture(name):
 
 def test_running_statistics_and_first_call_at_new_sizes():
     model = tiny_generators()["unet"]
-    t = Translator(device="cpu", plan="openvino", norm_stats="running")
+    t = Translator(device="cpu", plan="openvino-f32", norm_stats="running")
     ref = Translator(device="cpu", plan="eager", norm_stats="running")
     for batch, wide in ((1, 1), (3, 2), (1, 3)):  # new batch and aspect ratios after warm-up
         x = _input(model, batch, wide)
@@ -72,7 +72,7 @@ def test_running_statistics_and_first_call_at_new_sizes():
 def test_translate_images_like_eager():
     model = tiny_generators()["resnet"]
     imgs = [random_image(70, 50, seed=3), random_image(33, 61, seed=4)]
-    got = Translator(device="cpu", plan="openvino").translate(model, imgs, size=None)
+    got = Translator(device="cpu", plan="openvino-f32").translate(model, imgs, size=None)
     want = Translator(device="cpu", plan="eager").translate(model, imgs, size=None)
     for g, w in zip(got, want, strict=True):
         diff = np.asarray(g).astype(int) - np.asarray(w).astype(int)
@@ -81,7 +81,7 @@ def test_translate_images_like_eager():
 
 def test_a_caller_module_is_converted_once_and_again_after_its_weights_change():
     model = tiny_generators()["resnet"]
-    t = Translator(device="cpu", plan="openvino")
+    t = Translator(device="cpu", plan="openvino-f32")
     x = _input(model, 1)
     first = t._resolve(model)
     y1 = t.forward(model, x)
@@ -97,7 +97,7 @@ def test_a_caller_module_is_converted_once_and_again_after_its_weights_change():
 def test_seeded_variations_run_the_torch_module():
     model = tiny_generators()["unet"]
     img = [random_image(256, 256, seed=5)]
-    got = Translator(device="cpu", plan="openvino").translate(model, img, seed=7)[0]
+    got = Translator(device="cpu", plan="openvino-f32").translate(model, img, seed=7)[0]
     want = Translator(device="cpu", plan="eager").translate(model, img, seed=7)[0]
     assert np.array_equal(np.asarray(got), np.asarray(want))
 
@@ -128,7 +128,7 @@ class _Untraceable(ResnetGenerator):
 def test_a_model_that_fails_to_convert_falls_back_to_torch(caplog):
     torch.manual_seed(0)
     model = _Untraceable(ngf=8, n_blocks=2).eval()
-    t = Translator(device="cpu", plan="openvino")
+    t = Translator(device="cpu", plan="openvino-f32")
     with caplog.at_level("WARNING", logger="img2img.plans.execution"):
         with caplog.at_level("WARNING", logger="img2img.plans.openvino.runner"):
             prepared = t.prepare(model)
@@ -149,14 +149,17 @@ logging.basicConfig(level=logging.INFO, format="LOG %(name)s %(message)s")
 import torch
 sys.path.insert(0, "tests")
 from helpers.models import tiny_generators
-from img2img import Translator, execution, openvino_cache, openvino_plan
+from img2img import Translator
+from img2img.plans import execution
+from img2img.plans.openvino import cache as openvino_cache
+from img2img.plans.openvino import runner as openvino_plan
 torch.set_num_threads(1)
 assert not openvino_plan.available()
 auto = execution.auto_plan(torch.device("cpu"))
 assert not auto.openvino, auto
 model = tiny_generators()["resnet"]
 x = torch.rand(1, 3, 64, 64) * 2 - 1
-t = Translator(device="cpu", plan="openvino")
+t = Translator(device="cpu", plan="openvino-f32")
 prepared = t.prepare(model)
 assert prepared.runner is prepared.model
 ref = Translator(device="cpu", plan="eager").forward(model, x)
@@ -182,7 +185,7 @@ def test_without_openvino_the_torch_path_runs():
 
 def test_two_threads_share_one_model():
     model = tiny_generators()["huggan_unet"]
-    t = Translator(device="cpu", plan="openvino", loader=lambda key: model)
+    t = Translator(device="cpu", plan="openvino-f32", loader=lambda key: model)
     shared = t.load("m")  # the one cached prepared model (and OpenVINO runner) of both threads
     assert isinstance(t._entry("m").runner, OpenVINORunner)
     inputs = [_input(model, 1, wide) for wide in (1, 2)]
@@ -209,18 +212,18 @@ def test_converted_models_are_cached_per_weights(private_cache, caplog):
     model = tiny_generators()["unet"]  # BatchNorm: norm_stats matters
     x = _input(model, 1)
     want = _eager(model, x)
-    first = Translator(device="cpu", plan="openvino").forward(model, x)
+    first = Translator(device="cpu", plan="openvino-f32").forward(model, x)
     entries = list(private_cache.iterdir())
     assert len(entries) == 1 and (entries[0] / "model.bin").stat().st_size > 0
-    again = Translator(device="cpu", plan="openvino").forward(model, x)  # read back, not traced
+    again = Translator(device="cpu", plan="openvino-f32").forward(model, x)  # read back, not traced
     assert torch.equal(first, again) and float((again - want).abs().max()) < TOL
     assert len(list(private_cache.iterdir())) == 1
-    running = Translator(device="cpu", plan="openvino", norm_stats="running")
+    running = Translator(device="cpu", plan="openvino-f32", norm_stats="running")
     running.forward(model, x)  # another norm mode: another graph, another entry
     assert len(list(private_cache.iterdir())) == 2
     (entries[0] / "model.bin").write_bytes(b"damaged")
     with caplog.at_level("WARNING", logger="img2img.plans.openvino.cache"):
-        fixed = Translator(device="cpu", plan="openvino").forward(model, x)
+        fixed = Translator(device="cpu", plan="openvino-f32").forward(model, x)
     assert any("unreadable" in r.getMessage() for r in caplog.records)
     assert float((fixed - want).abs().max()) < TOL
 
@@ -231,7 +234,7 @@ def test_cache_keeps_at_most_max_entries(private_cache, monkeypatch):
     for scale in (0.5, 0.7, 0.9):
         with torch.no_grad():
             next(model.parameters()).mul_(scale)
-        Translator(device="cpu", plan="openvino").prepare(model)
+        Translator(device="cpu", plan="openvino-f32").prepare(model)
     assert len(list(private_cache.iterdir())) == 2
 
 
@@ -240,7 +243,7 @@ def test_shared_statistics_run_openvino_graphs_like_the_torch_hooks(name):
     from img2img.media.normstats import StatsRunner
 
     model = tiny_generators()[name]
-    ov = StatsRunner(Translator(device="cpu", plan="openvino"), model)
+    ov = StatsRunner(Translator(device="cpu", plan="openvino-f32"), model)
     ref = StatsRunner(Translator(device="cpu", plan="eager"), model)
     assert ov._openvino is not None
     big, small = _input(model, 1, 2), _input(model, 2, 1)
@@ -266,7 +269,7 @@ def test_tiles_with_shared_statistics_under_openvino():
 
     model = tiny_generators()["resnet"]
     img = random_image(150, 100, seed=8)
-    ov = Translator(device="cpu", plan="openvino", loader=lambda key: model)
+    ov = Translator(device="cpu", plan="openvino-f32", loader=lambda key: model)
     got = translate_tiled(ov, "m", img, tile=64, overlap=16, progress=False)
     assert isinstance(ov.runner("m"), OpenVINORunner)
     want = translate_tiled(
@@ -277,31 +280,91 @@ def test_tiles_with_shared_statistics_under_openvino():
 
 
 @pytest.mark.parametrize("stats", ["shared", "running"])
-def test_video_with_shared_statistics_under_openvino(tmp_path, stats):
+def test_video_with_shared_statistics_under_openvino(tmp_path, stats, monkeypatch):
     from helpers.videos import decode, make_clip
 
+    from img2img.media import video
     from img2img.media.video import translate_video
 
+    # The frames handed to the encoder are compared, not the decoded files: libx264 is not
+    # deterministic here (two eager runs of the same clip decode 0.17 mean / 38 max levels
+    # apart on an AMX CPU), so an encoded comparison measures the encoder, not the plan.
+    handed: dict[str, list[np.ndarray]] = {}
+    write_frame = video._Writer.write_frame
+
+    def recording(self, img, seconds):
+        handed[current].append(np.asarray(img).astype(int))
+        write_frame(self, img, seconds)
+
+    monkeypatch.setattr(video._Writer, "write_frame", recording)
     model = tiny_generators()["resnet"]
     clip = make_clip(tmp_path / "clip.mp4")
     outs = {}
-    for plan in ("openvino", "eager"):
-        dst = tmp_path / f"{plan}.mp4"
-        t = Translator(device="cpu", plan=plan)
+    for current in ("openvino-f32", "eager"):
+        handed[current] = []
+        dst = tmp_path / f"{current}.mp4"
+        t = Translator(device="cpu", plan=current)
         info = translate_video(t, model, clip, dst, size=64, stats=stats, progress=False)
-        outs[plan] = decode(dst)
-        assert info.frames == outs[plan]["frames"]
-    assert outs["openvino"]["frames"] == outs["eager"]["frames"]
-    assert outs["openvino"]["size"] == outs["eager"]["size"]
-    got, want = (_frames(tmp_path / f"{plan}.mp4") for plan in ("openvino", "eager"))
-    # H.264 turns the rare one-level rounding flips of float-noise differences into encoder
-    # decisions: eager vs the channels_last torch plan differs by the same 1.16 mean levels
-    # in "running" mode (0 between two eager runs). The forwards themselves agree to 5e-6.
-    assert np.abs(got - want).mean() < 2
+        outs[current] = decode(dst)
+        assert info.frames == outs[current]["frames"] == len(handed[current])
+    assert outs["openvino-f32"]["frames"] == outs["eager"]["frames"]
+    assert outs["openvino-f32"]["size"] == outs["eager"]["size"]
+    for got, want in zip(handed["openvino-f32"], handed["eager"], strict=True):
+        assert int(np.abs(got - want).max()) <= 1  # 8-bit rounding at most (forwards: ~5e-6)
 
 
-def _frames(path) -> np.ndarray:
-    import av
+# --- the bf16 plan: native-bf16 CPUs only (AVX-512 BF16 / AMX), bf16 tolerances ------------
 
-    with av.open(str(path)) as c:
-        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(float)
+native_bf16 = pytest.mark.skipif(
+    not execution.native_cpu_bf16(), reason="bf16 is not native on this CPU (AVX2 only)"
+)
+# The issue measured <= 3 levels and >= 50 dB on trained weights; tiny random ngf-8 weights
+# (these tests) reach 4 levels on HugGAN ResNet under AMX, PSNR stays >= 50 dB.
+BF16_LEVELS = 4
+BF16_PSNR = 50.0
+
+
+def _psnr(got: np.ndarray, want: np.ndarray) -> float:
+    mse = float(np.mean((got.astype(np.float64) - want.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+@native_bf16
+@pytest.mark.parametrize("name", list(registry.ARCHITECTURES))
+def test_bf16_plan_is_within_bf16_tolerance_of_eager(name):
+    model = tiny_generators()[name]
+    t = Translator(device="cpu", plan="openvino-bf16")
+    runner = t.prepare(model).runner
+    assert isinstance(runner, OpenVINORunner) and runner.precision == "bf16"
+    side = max(registry.size_multiple(model.config), 64)
+    imgs = [random_image(side * 2, side, seed=5), random_image(side, side, seed=6)]
+    got = t.translate(model, imgs, size=None)
+    want = Translator(device="cpu", plan="eager").translate(model, imgs, size=None)
+    for g, w in zip(got, want, strict=True):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.shape == w.shape
+        assert int(np.abs(g.astype(int) - w.astype(int)).max()) <= BF16_LEVELS
+        assert _psnr(g, w) >= BF16_PSNR
+
+
+@native_bf16
+def test_the_default_plan_takes_bf16_where_native_and_f32_when_forced_off(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.delenv("IMG2IMG_PLAN", raising=False)
+    monkeypatch.delenv("IMG2IMG_BF16", raising=False)
+    plan = execution.auto_plan(cpu)
+    assert plan.openvino and plan.dtype == torch.bfloat16
+    assert execution.torch_side(plan).name == "bf16"
+    monkeypatch.setenv("IMG2IMG_BF16", "0")  # the f32 path AVX2-only CPUs take
+    plan = execution.auto_plan(cpu)
+    assert plan.openvino and plan.dtype == torch.float32
+    assert execution.torch_side(plan) == execution.EAGER
+
+
+def test_pinned_openvino_plans_keep_their_precision_on_every_cpu(monkeypatch):
+    monkeypatch.setenv("IMG2IMG_BF16", "0")
+    assert execution.make_plan("openvino-bf16").dtype == torch.bfloat16
+    monkeypatch.delenv("IMG2IMG_BF16")
+    f32 = execution.make_plan("openvino-f32")
+    assert f32.openvino and f32.dtype == torch.float32 and not f32.channels_last
+    assert execution.torch_side(f32) == execution.EAGER

@@ -21,7 +21,7 @@ from img2img import save_pretrained
 
 SCRIPT = """
 import json, sys
-from img2img import hub
+from img2img.checkpoints import hub
 from img2img.errors import Img2ImgError
 repo, cap = sys.argv[1], int(sys.argv[2]) or None
 try:

@@ -313,7 +313,7 @@ def test_app_errors_and_log_never_show_the_token(app, tmp_path):
 
 RESOLVE_ALL = """
 import sys
-from img2img import hub
+from img2img.checkpoints import hub
 from img2img.errors import Img2ImgError
 for model_id in sys.argv[1:]:
     try:

@@ -6,12 +6,14 @@ of each against the eager fp32 reference):
     eager          fp32, contiguous: the classic code's forward (the reference, and --official)
     channels_last  fp32, NHWC tensors: oneDNN / cuDNN pick faster convolution kernels
     bf16 / fp16    autocast to bfloat16 / float16, channels_last
-    openvino       CPU only: the prepared module converted once to OpenVINO (openvino_plan.py),
+    openvino       CPU only: the prepared module converted once to OpenVINO (openvino/runner.py),
                    dynamic batch/H/W, bf16 inference-precision hint where the CPU has native
                    bf16, f32 elsewhere. Its torch side (the fallback when openvino is missing
                    or a model does not convert, and the hooked / seeded eager forwards) runs
                    the torch plan this CPU would otherwise get (bf16 + channels_last on native
                    bf16, eager fp32 elsewhere): `torch_side(plan)`.
+    openvino-f32   the same, pinned to f32 and the eager fp32 torch side on every CPU
+    openvino-bf16  the same, pinned to the bf16 hint and the bf16 torch side
     + compile      torch.compile on top (`compile=True`, opt-in): the 256x256 batch-1 shape
                    is compiled when a model loads; every other shape (aspect ratio, batch)
                    compiles on first use, 10-70 s on a CPU, so it is never the default
@@ -26,8 +28,9 @@ of each against the eager fp32 reference):
   project's AVX2 machine, so taken from the issue);
 - CPU without openvino: bf16 + channels_last with native bf16, else eager fp32 (there bf16 is
   emulated, channels_last picks slower fp32 kernels, and compile recompiles for every shape).
-`IMG2IMG_PLAN` (eager, channels_last, bf16, fp16, openvino) and `IMG2IMG_COMPILE=1` override it;
-`IMG2IMG_PLAN=eager` always means the plain eager fp32 torch forward (the reference).
+`IMG2IMG_PLAN` (eager, channels_last, bf16, fp16, openvino, openvino-f32, openvino-bf16) and
+`IMG2IMG_COMPILE=1` override it; `IMG2IMG_PLAN=eager` always means the plain eager fp32 torch
+forward (the reference); `IMG2IMG_BF16=0` makes a native-bf16 CPU choose as an AVX2 one does.
 """
 
 from __future__ import annotations
@@ -51,12 +54,14 @@ _DTYPES = {
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
     "openvino": torch.float32,  # the compute dtype is decided per CPU in make_plan
+    "openvino-f32": torch.float32,  # OpenVINO pinned to f32 (exact parity on every CPU)
+    "openvino-bf16": torch.bfloat16,  # OpenVINO pinned to the bf16 hint (native bf16 CPUs)
 }
 
 
 @dataclass(frozen=True)
 class ExecPlan:
-    name: str  # eager | channels_last | bf16 | fp16 | openvino
+    name: str  # eager | channels_last | bf16 | fp16 | openvino | openvino-f32 | openvino-bf16
     dtype: torch.dtype = torch.float32  # autocast dtype; float32 means no autocast
     # (openvino: the inference precision, and its torch side's autocast dtype)
     channels_last: bool = False
@@ -67,16 +72,17 @@ class ExecPlan:
 
     @property
     def openvino(self) -> bool:
-        return self.name == "openvino"
+        return self.name.startswith("openvino")
 
 
 def make_plan(name: str, compile: bool = False) -> ExecPlan:
     if name not in _DTYPES:
         raise ConfigError(f"unknown execution plan {name!r}; known: {sorted(_DTYPES)}")
-    if name == "openvino":  # torch.compile does not apply; precision follows the CPU
-        native = native_cpu_bf16()
-        dtype = torch.bfloat16 if native else torch.float32
-        return ExecPlan(name, dtype, channels_last=native, compile=False)
+    if name.startswith("openvino"):  # torch.compile does not apply
+        # "openvino": the precision follows the CPU; -f32 / -bf16 pin it (tests pin what they check)
+        bf16 = native_cpu_bf16() if name == "openvino" else _DTYPES[name] == torch.bfloat16
+        dtype = torch.bfloat16 if bf16 else torch.float32
+        return ExecPlan(name, dtype, channels_last=bf16, compile=False)
     return ExecPlan(name, _DTYPES[name], channels_last=name != "eager", compile=compile)
 
 
@@ -84,7 +90,13 @@ EAGER = make_plan("eager")
 
 
 def native_cpu_bf16() -> bool:
-    """True when oneDNN runs bf16 natively here (AVX-512 BF16 or AMX), not emulated."""
+    """True when oneDNN runs bf16 natively here (AVX-512 BF16 or AMX), not emulated.
+
+    `IMG2IMG_BF16=0` answers False on any CPU: every automatic choice (the auto plan, the
+    openvino plan's precision and torch side, train.py --amp) then takes the f32 path that
+    AVX2-only CPUs take."""
+    if os.environ.get("IMG2IMG_BF16", "").strip() == "0":
+        return False
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
