@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test run lint load bench browser clean
+.PHONY: test test-fast run lint load bench browser clean
 
 # `make run` needs only the runtime (requirements.txt); `make test` adds the dev tools. pip
 # prints its progress: the first install downloads torch (~1 min), nothing is hidden.
+# `make test-fast` skips the tests marked slow (training subprocesses, torchrun, OpenVINO,
+# browser walks, load, torch.compile): a few minutes on 2 cores; `make test` (CI) runs them all.
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check --upgrade pip
@@ -24,6 +26,9 @@ browser:  ## Debian's chromium for the browser tests (Playwright never downloads
 
 test: $(VENV)/.installed browser  ## install everything, run the whole test suite
 	$(PY) -m pytest
+
+test-fast: $(VENV)/.installed  ## the fast tier: everything not marked slow
+	$(PY) -m pytest -m "not slow"
 
 run: $(VENV)/.runtime  ## install the runtime, serve the app on http://127.0.0.1:7860
 	$(PY) app.py

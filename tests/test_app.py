@@ -37,6 +37,7 @@ def app(fixtures, tmp_path_factory):
         yield url, client, tmp, startup_s
 
 
+@pytest.mark.slow
 def test_translate_returns_an_image_of_the_input_size(app, tmp_path):
     _, client, _, startup_s = app
     print(f"app answered {startup_s:.1f} s after start")
@@ -106,6 +107,7 @@ def test_no_file_access_beyond_gradio(app, path):
         assert e.value.code in (403, 404)
 
 
+@pytest.mark.slow
 def test_page_is_built_without_torch(tmp_path):
     """Cold start: importing app.py builds the whole page, examples included, without
     importing torch (~2 s, loaded right after launch) and without running any model (the
@@ -166,6 +168,7 @@ def _python(code: str, env: dict[str, str]) -> str:
     return out.stdout
 
 
+@pytest.mark.slow
 def test_zerogpu_one_reservation_per_request_sized_by_the_work(fixtures, tmp_path):
     """On ZeroGPU (a stand-in `spaces`, tests/helpers/zerogpu): the default pair is loaded
     before launch, compile is refused, and each request (a round trip included) is one

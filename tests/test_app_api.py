@@ -113,6 +113,7 @@ def _components(url: str) -> list[dict]:
     return httpx.get(f"{url}/config", timeout=30).json()["components"]
 
 
+@pytest.mark.slow
 def test_only_the_translation_events_run_on_the_server(app):
     """Every event of the page, called by fn_index exactly as the page does it, through the
     queue and through /run/predict: only SERVER_EVENTS run; the UI's own events (model
@@ -185,6 +186,7 @@ def test_inline_bomb_meets_the_pixel_cap(app):
     assert not result.success and "limit" in result.error
 
 
+@pytest.mark.slow
 def test_six_oversized_inline_images_at_once_cost_no_memory(app):
     """The fault as reported: concurrent oversized data URLs took the server from 1.7 to
     4.8 GB. Their bodies are refused before Gradio reads them; RSS stays put."""

@@ -66,6 +66,7 @@ def _fetch(url: str, value: dict, dst):
 
 
 @pytest.mark.parametrize("model", [RESNET, UNET], ids=lambda e: e.id)
+@pytest.mark.slow
 def test_full_size_above_max_side_is_tiled_at_the_photo_s_size(app, fixtures, tmp_path, model):
     _, client, tmp = app
     photo = random_image(200, 120, seed=3)  # long side over MAX_SIDE, 0.024 MP under the cap

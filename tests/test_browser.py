@@ -30,7 +30,7 @@ ARGS = [
 ]
 PERMISSIONS = ["camera", "clipboard-read", "clipboard-write"]
 
-pytestmark = MARKS
+pytestmark = [*MARKS, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ SHOTS = ROOT / "test-artifacts" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 MAX_SIDE = 400  # small, so that a modest photo shows the downscale note
 FULL = "Full size · up to 13 MP"  # the option's label (IMG2IMG_MAX_FULL_MP: 13 by default)
-pytestmark = MARKS
+pytestmark = [*MARKS, pytest.mark.slow]
 # Models without weights here, one per kind of source: they must fail fast, with advice.
 MISSING_HUB = first(lambda e: source_type(e) == "hub" and e.id not in FIXTURE_WEIGHTS)
 MISSING_URL = first(lambda e: source_type(e) == "url" and e.id not in FIXTURE_WEIGHTS)

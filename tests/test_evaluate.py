@@ -87,6 +87,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 # ----------------------------------------------------------------------------- paired
 
 
+@pytest.mark.slow
 def test_psnr_l1_reproduced_from_translate_official_outputs(tmp_path):
     """Done-when: evaluate's PSNR and L1 = an independent numpy computation (within 0.01)
     on the images `img2img translate --official` writes, against the target halves."""

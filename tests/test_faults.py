@@ -63,6 +63,7 @@ def train_steps(run_dir: Path) -> list[int]:
 # --- downloads cut mid-file, through hub.resolve -----------------------------------------
 
 
+@pytest.mark.slow
 def test_downloads_cut_mid_file_are_retried_and_resumable(fixtures, tmp_path):
     """Hub (hf_hub_download) and Berkeley URL sources whose server drops the connection
     mid-file: one drop is survived (huggingface_hub retries; download() resumes with a Range
@@ -138,6 +139,7 @@ def runs(tmp_path_factory):
     return straight, killed
 
 
+@pytest.mark.slow
 def test_killed_while_saving_keeps_the_previous_checkpoint_and_resumes_exactly(runs):
     straight, killed = runs
     path = ckpt.checkpoint_path(killed)
@@ -159,6 +161,7 @@ def test_killed_while_saving_keeps_the_previous_checkpoint_and_resumes_exactly(r
     assert steps.count(4) == 2  # the train and the val record of step 4, once each
 
 
+@pytest.mark.slow
 def test_full_disk_while_saving_is_one_clear_line_and_resume_works(runs, tmp_path):
     straight, _ = runs
     run_dir = tmp_path / "run"
@@ -212,6 +215,7 @@ print(json.dumps(errors))
 """
 
 
+@pytest.mark.slow
 def test_full_disk_in_save_pretrained_downloads_and_unpacking(tmp_path):
     """save_pretrained keeps the previous export; a download stops at once (no retries)
     naming its partial file, and continues from it once there is space; a dataset that does
@@ -280,6 +284,7 @@ def test_archive_cut_short_is_named_deleted_and_fetched_again(tmp_path, name, ar
         assert len(server.gets()) == 2 and data.detect_layout(root).train
 
 
+@pytest.mark.slow
 def test_archive_holding_a_corrupt_image_stops_train_py_with_its_name(tmp_path):
     """Chosen behaviour: the archive unpacks (it is a valid archive); the corrupt image is an
     error naming the unpacked file when training reaches it (a silent skip would change the

@@ -135,6 +135,7 @@ def test_availability_and_source_order(tmp_path, monkeypatch):
     assert remote_sources(classic)[1:] == list(classic.sources)
 
 
+@pytest.mark.slow
 def test_hub_source_huggan_format(fixtures, env):
     data = (fixtures / "huggan_unet_div8.pytorch_model.bin").read_bytes()
     repo, filename = hub_file(HUGGAN)
@@ -152,6 +153,7 @@ def test_hub_source_huggan_format(fixtures, env):
     assert run_resolve(HUGGAN.id, env)["config"]["architecture"] == "huggan_unet"
 
 
+@pytest.mark.slow
 def test_url_source_junyanz_format_with_mirror(fixtures, env):
     data = (fixtures / "junyanz_resnet9_instance_ngf8.legacy.pth").read_bytes()
     with serving(FileServer({mirror_path(RESNET): data})) as server:
@@ -180,6 +182,7 @@ def test_local_weights_dir_wins(fixtures, env):
     assert out["path"] == str(target) and out["config"]["norm"] == "batch"
 
 
+@pytest.mark.slow
 def test_project_model_via_override_repo_in_our_format(tmp_path, env):
     model = tiny_generators()["resnet"]
     save_pretrained(model, tmp_path / "ours")
@@ -203,6 +206,7 @@ def test_project_model_via_override_repo_in_our_format(tmp_path, env):
         assert run_resolve(RESNET.id, env)["config"] == model.config
 
 
+@pytest.mark.slow
 def test_every_source_failing_is_explained(env):
     out = run_resolve(HUGGAN.id, env)
     assert out["type"] == "WeightsUnavailableError"
@@ -245,6 +249,7 @@ def test_cli_accepts_catalog_ids(fixtures, env, tmp_path):
     assert (tmp_path / "o" / "p.png").is_file()
 
 
+@pytest.mark.slow
 def test_push_and_mirror_through_the_cli(fixtures, env, tmp_path):
     """`push` uploads our format with a card; `mirror` converts an original and publishes it;
     the published repo then resolves through IMG2IMG_HUB_NAMESPACE."""

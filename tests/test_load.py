@@ -8,7 +8,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 from helpers.paths import ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def test_concurrent_clients():

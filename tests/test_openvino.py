@@ -26,6 +26,7 @@ from img2img.plans.openvino import runner as openvino_plan
 from img2img.plans.openvino.runner import OpenVINORunner
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.usefixtures("one_thread"),
     pytest.mark.skipif(not openvino_plan.available(), reason="openvino is not installed"),
 ]

@@ -51,6 +51,7 @@ def ours(tmp_path) -> dict[tuple[str, str], bytes]:
     return {("me/ours", n): (tmp_path / "release" / n).read_bytes() for n in names}
 
 
+@pytest.mark.slow
 def test_repos_in_our_format_and_huggan_style_load(ours, fixtures, tmp_path):
     files = dict(ours)
     files[("me/huggan", "pytorch_model.bin")] = (
@@ -66,6 +67,7 @@ def test_repos_in_our_format_and_huggan_style_load(ours, fixtures, tmp_path):
         assert theirs["config"]["architecture"].startswith("huggan")
 
 
+@pytest.mark.slow
 def test_precise_errors_and_the_cap_comes_before_the_download(ours, tmp_path):
     with serving(FakeHub(dict(ours))) as hub:
         env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf")}

@@ -1,7 +1,9 @@
-"""The README stays true: every catalog model and every tracked source file is listed."""
+"""The README and docs/ stay true: every catalog model, every tracked source file, every link
+and every file path they name."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 from helpers.paths import ROOT
@@ -9,6 +11,13 @@ from helpers.paths import ROOT
 from img2img.checkpoints.catalog import load_catalog
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+
+
+def _tracked() -> list[str]:
+    return subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
 
 
 def test_every_catalog_model_is_in_the_model_table():
@@ -17,17 +26,15 @@ def test_every_catalog_model_is_in_the_model_table():
 
 
 def test_every_source_file_is_in_the_file_tree():
-    tree = README[README.index("## Files") :]
-    files = subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    listed = [f for f in files if f.endswith((".py", ".json")) or f in ("Makefile", ".ci/run")]
+    tree = (ROOT / "docs" / "files.md").read_text(encoding="utf-8")
+    listed = [f for f in _tracked() if f.endswith((".py", ".json")) or f in ("Makefile", ".ci/run")]
     missing = [f for f in listed if f not in tree]
-    assert not missing, f"add to the README file tree: {missing}"
+    assert not missing, f"add to the file tree in docs/files.md: {missing}"
 
 
 def test_the_two_setup_commands():
     assert "make run" in README and "make test" in README
+    assert "make test-fast" in README and 'pytest -m "not slow"' in README
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
@@ -38,3 +45,35 @@ def test_spaces_front_matter():
     assert len(short.split(":", 1)[1].strip()) <= 60
     hub_repos = {s.repo_id for e in load_catalog().values() for s in e.sources if s.type == "hub"}
     assert all(f"  - {repo}" in front for repo in hub_repos)
+
+
+def test_readme_is_a_front_door():
+    assert len(README.splitlines()) <= 250
+
+
+def test_every_linked_doc_exists():
+    links = set(re.findall(r"\]\((docs/[^)#\s]+\.md)(?:#[^)]*)?\)", README))
+    assert links, "the README links into docs/"
+    missing = sorted(link for link in links if not (ROOT / link).is_file())
+    assert not missing, missing
+
+
+def _inline_code(text: str) -> list[str]:
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)  # fenced blocks are not paths
+    return re.findall(r"`([^`\n]+)`", text)
+
+
+def test_every_file_path_in_the_docs_exists():
+    """A path in backticks that looks like a file exists (docs stay true after moves)."""
+    wrong = []
+    for page in [ROOT / "README.md", *DOCS]:
+        for span in _inline_code(page.read_text(encoding="utf-8")):
+            for word in span.split():
+                word = word.strip("\"'(),;:")
+                if "/" not in word or not word.endswith((".py", ".json", ".md")):
+                    continue
+                if any(c in word for c in "<*$") or word.startswith(("weights/", "http")):
+                    continue
+                if not (ROOT / word).exists():
+                    wrong.append(f"{page.relative_to(ROOT)}: {word}")
+    assert not wrong, wrong

@@ -289,6 +289,7 @@ def test_app_serves_no_file_outside_what_gradio_needs(app, tmp_path):
     assert (len(app.berkeley.log), len(app.hub.log)) == before
 
 
+@pytest.mark.slow
 def test_app_errors_and_log_never_show_the_token(app, tmp_path):
     client = Client(app.url, analytics_enabled=False, verbose=False)
     random_image(48, 32).save(tmp_path / "p.png")
@@ -377,6 +378,7 @@ def test_token_never_in_push_errors(tmp_path):
     assert not [key for key in hub.files if key[0].startswith("me/")]
 
 
+@pytest.mark.slow
 def test_train_push_failure_is_clear_and_nothing_it_writes_holds_the_token(tmp_path):
     root = write_files(tmp_path, unaligned_files("u"))
     run_dir = tmp_path / "run"

@@ -34,6 +34,7 @@ def _input_sides(model: torch.nn.Module) -> tuple[list, torch.utils.hooks.Remova
     return seen, handle
 
 
+@pytest.mark.slow
 def test_image_too_big_to_translate_whole_comes_back_at_its_size(tr):
     """3000x2000 through a tiny ResNet: untiled, its first activation alone would be 8 x 6 MP
     floats (190 MB, and ~20 such tensors live); tiled, the network never sees more than a

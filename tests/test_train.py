@@ -363,6 +363,7 @@ def berkeley():
         yield server
 
 
+@pytest.mark.slow
 def test_pix2pix_end_to_end_resume_export_cli_and_push(berkeley, tmp_path):
     source = ["--dataset", "facades", "--dataset-url-base", berkeley.url]
     source += ["--data-root", str(tmp_path / "data")]
@@ -400,6 +401,7 @@ def test_pix2pix_end_to_end_resume_export_cli_and_push(berkeley, tmp_path):
     assert (tmp_path / "out" / "photo.png").is_file()
 
 
+@pytest.mark.slow
 def test_cyclegan_end_to_end_and_resume(berkeley, tmp_path):
     env = {"IMG2IMG_DATASET_MIRROR": berkeley.url, "IMG2IMG_DATA": str(tmp_path / "data")}
     common = ["cyclegan", "--dataset", "horse2zebra", *TINY, "--load-size", "72"]
@@ -419,6 +421,7 @@ def test_cyclegan_end_to_end_and_resume(berkeley, tmp_path):
     assert load_generator(tmp_path / "split" / "weights" / "B2A").config["architecture"] == "resnet"
 
 
+@pytest.mark.slow
 def test_cyclegan_on_a_paired_folder_exports_one_direction(tmp_path):
     root = write_files(tmp_path, aligned_files("n2d"))
     out = tmp_path / "run"

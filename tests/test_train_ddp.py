@@ -17,6 +17,8 @@ from helpers.train_proc import finish, start, train_records, user_env, wait_unti
 from img2img import load_generator
 from img2img.training import checkpoint as ckpt
 
+pytestmark = pytest.mark.slow
+
 CASES = {
     "pix2pix": (aligned_files, ["--steps", "3"]),  # BatchNorm U-Net, D called three times
     "cyclegan": (unaligned_files, ["--steps", "3", "--load-size", "36", "--crop-size", "32"]),

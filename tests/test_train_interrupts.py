@@ -42,6 +42,8 @@ from img2img.training import runlock
 from img2img.training.progress import Progress, fit_position
 from img2img.training.sampler import EpochSampler
 
+pytestmark = pytest.mark.slow
+
 STEPS = 40
 TINY = ["--seed", "0", "--ngf", "8", "--ndf", "8", "--num-downs", "5", "--load-size", "36"]
 TINY += ["--crop-size", "32", "--workers", "0", "--log-every", "3", "--save-every", "20"]
