@@ -41,6 +41,7 @@ def app(fixtures, tmp_path_factory):
         IMG2IMG_MAX_SIDE=str(MAX_SIDE),
         IMG2IMG_MAX_FULL_MP=str(MAX_FULL_MP),
         IMG2IMG_MAX_VIDEO_SECONDS="3",
+        IMG2IMG_PLAN="openvino-f32",  # pinned: the tiles are compared with eager fp32
     )
     with running_app(env) as proc:
         yield proc, Client(proc.url, analytics_enabled=False, verbose=False), tmp

@@ -47,6 +47,8 @@ def install_fixture_weights(weights: Path, fixtures: Path) -> None:
 
 def app_env(tmp: Path, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "IMG2IMG_"))}
+    if "IMG2IMG_BF16" in os.environ:  # a run with the bf16 path forced off keeps it off
+        env["IMG2IMG_BF16"] = os.environ["IMG2IMG_BF16"]
     env.update(
         GRADIO_SERVER_NAME="127.0.0.1",
         GRADIO_SERVER_PORT=str(port),
