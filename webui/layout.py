@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_function_description
 
 from img2img.checkpoints.catalog import get_entry
 
@@ -24,8 +25,6 @@ def document_api(fn, inputs: list, output) -> None:
     """Parameter descriptions in /gradio_api/info and view_api(): Gradio reads them from each
     input component's schema (additional_description), not from the docstring, so the
     docstring's Args are copied there; the output gets its Returns line."""
-    from gradio.utils import get_function_description
-
     _, params, returns = get_function_description(fn)
     for component, text in zip(inputs, params.values(), strict=False):
         schema = {**component.api_info_as_input(), "additional_description": text}

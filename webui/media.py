@@ -27,7 +27,7 @@ from img2img.checkpoints.catalog import get_entry
 from . import describe
 from .messages import failure_text, failures
 from .picker import catalog_only, model_choices, refuse_unpublished
-from .runtime import FAST_SIZE, MAX_SIDE, ZERO_GPU, gpu, library, output_folder, translator
+from .runtime import FAST_SIZE, MAX_SIDE, ZERO_GPU, engine, gpu, output_folder, translator
 
 FULL_MP = float(os.environ.get("IMG2IMG_MAX_FULL_MP", 13))
 MAX_FULL_PIXELS = int(FULL_MP * 1e6)
@@ -59,10 +59,7 @@ def full_size(size: tuple[int, int]) -> tuple[tuple[int, int], bool]:
 def translate_full(key: str, img):
     """One photo at full size, in tiles (with dropout off: a seed does not apply, and the
     summary says so)."""
-    library()  # once, under one lock (runtime.library)
-    from img2img.media.tiles import translate_tiled
-
-    return translate_tiled(translator(), key, img, progress=True)
+    return engine().translate_tiled(translator(), key, img, progress=True)
 
 
 # ---------------------------------------------------------------------------- video
@@ -91,12 +88,9 @@ def raw_video(**kwargs) -> gr.Video:
 
 def _check_clip(clip: str | None):
     """The clip's header, refused before decoding when it breaks a cap."""
-    library()  # once, under one lock (runtime.library)
-    from img2img.media.video import probe_video
-
     if not clip:
         raise gr.Error("Upload a short clip first (mp4, mov, mkv, webm or avi).")
-    info = probe_video(clip)  # VideoError for a corrupt or unsupported file
+    info = engine().probe_video(clip)  # VideoError for a corrupt or unsupported file
     name = Path(clip).name
     if info.seconds > MAX_VIDEO_SECONDS:
         raise gr.Error(
@@ -130,10 +124,7 @@ def clip_gpu_seconds(key: str, clip: str, dst: str, size: int, frames: int, aspe
 @gpu(duration=clip_gpu_seconds)
 def _run_clip(key: str, clip: str, dst: str, size: int, frames: int, aspect: float):
     """The whole clip in one GPU reservation: decode, translate, encode, as a stream."""
-    library()  # once, under one lock (runtime.library)
-    from img2img.media.video import translate_video
-
-    return translate_video(translator(), key, clip, dst, size=size, max_seconds=None)
+    return engine().translate_video(translator(), key, clip, dst, size=size, max_seconds=None)
 
 
 def translate_clip(clip, model_id, resolution, progress=TRACK_PROGRESS):

@@ -8,20 +8,18 @@ import tempfile
 from pathlib import Path
 
 import gradio as gr
+from huggingface_hub import constants
 
 from img2img import Img2ImgError
+from img2img.checkpoints.catalog import weights_dir
+from img2img.checkpoints.download import cache_dir
 
-from .runtime import OUTPUT_DIR, ROOT
+from .runtime import OUTPUT_DIR, ROOT, loaded
 from .serving import path_roots, public_message
 
 
 def _path_roots() -> list[tuple[str, str]]:
     """Server folders an error message may name, each with the placeholder sent instead."""
-    from huggingface_hub import constants
-
-    from img2img.checkpoints.catalog import weights_dir
-    from img2img.checkpoints.download import cache_dir
-
     return path_roots(
         {
             "<weights>": weights_dir(),
@@ -51,9 +49,15 @@ def failure_text(error: BaseException) -> str:
 
 
 def failures() -> tuple[type[BaseException], ...]:
-    import torch
+    """What an event shows as a status message (evaluated only when something was raised):
+    the library's errors, the UI's own, and running out of memory (torch's, once the engine
+    is loaded: before that no torch code has run, so nothing can be out of torch's memory)."""
+    engine = loaded()
+    return (Img2ImgError, gr.Error, engine.OutOfMemoryError if engine else _NotLoaded)
 
-    return (Img2ImgError, gr.Error, torch.OutOfMemoryError)
+
+class _NotLoaded(Exception):
+    """Stands for torch's OutOfMemoryError before the engine is loaded (never raised)."""
 
 
 def as_dict(value) -> dict | None:

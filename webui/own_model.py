@@ -11,7 +11,7 @@ import gradio as gr
 
 from . import describe
 from .messages import failure_text, failures
-from .runtime import MAX_CHECKPOINT_MB, library, translator
+from .runtime import MAX_CHECKPOINT_MB, engine, translator
 
 CHECKPOINT_TYPES = [".safetensors", ".pth", ".pt", ".bin"]
 TRACK_PROGRESS = gr.Progress(track_tqdm=True)
@@ -31,11 +31,8 @@ def _checkpoint_path(repo: str | None, file: str | None, progress) -> tuple[str,
         return str(path), path.name
     if not (repo or "").strip():
         raise gr.Error("give a Hub repo id (namespace/name) or upload a checkpoint file first")
-    library()  # once, under one lock (runtime.library)
-    from img2img.checkpoints.hub import fetch_repo
-
     progress(0, desc=f"Downloading {repo.strip()[:80]}")
-    return str(fetch_repo(repo, MAX_CHECKPOINT_MB * 10**6)), repo.strip()
+    return str(engine().fetch_repo(repo, MAX_CHECKPOINT_MB * 10**6)), repo.strip()
 
 
 def load_custom(repo, file, progress=TRACK_PROGRESS):
@@ -46,11 +43,10 @@ def load_custom(repo, file, progress=TRACK_PROGRESS):
     except failures() as e:
         status = describe.error_markdown(failure_text(e), "Your model")
         return status, None, None, gr.update(visible=False)
-    from img2img.inference import has_dropout, size_multiple  # imported by translator()
-
+    lib = engine()
     size = sum(p.numel() for p in model.parameters())
-    dropout = has_dropout(model)
-    arch = describe.architecture(model.config, size, size_multiple(model), dropout)
+    dropout = lib.has_dropout(model)
+    arch = describe.architecture(model.config, size, lib.size_multiple(model), dropout)
     token = f"{name}#{time.time_ns()}"  # a new load is a new model, even from the same file
     custom = {"key": path, "name": name, "arch": arch, "dropout": dropout, "id": token}
     mine = {"id": token, "dropout": dropout}  # for the browser: no server path

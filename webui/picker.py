@@ -14,7 +14,7 @@ from img2img.checkpoints.download import is_offline
 
 from . import describe
 from .messages import public
-from .runtime import ALLOW_CUSTOM, CUSTOM, ROOT, is_loaded, library
+from .runtime import ALLOW_CUSTOM, CUSTOM, ROOT, engine, is_loaded
 
 CUSTOM_LABEL = "★ Your own model (a Hub repo or a checkpoint file)"
 
@@ -26,10 +26,7 @@ def availability(entry, live: bool = True) -> tuple[str, str]:
         published = is_available(entry)
         source = entry.sources[0].describe() if entry.sources else ""
         return ("download" if published else "unpublished"), source
-    library()  # once, under one lock (runtime.library)
-    from img2img.checkpoints.hub import availability
-
-    found = availability(entry)
+    found = engine().availability(entry)
     source = found.source
     if found.state == "local":  # relative to the app's folder, else with no server path
         source = describe.short_path(source, ROOT)
@@ -95,16 +92,25 @@ def model_views(live: bool = True, found: Found | None = None) -> dict[str, dict
     return views
 
 
-def refresh(model_id: str):
-    """Read-only, on page load and after each translation: the pickers' availability marks
-    (ready / downloads / offline / unpublished), and the views of the cards."""
-    found = _found(live=True)
-    views, choices = model_views(found=found), model_choices(found=found)
-    clips = gr.update(choices=catalog_only(choices))  # the Video tab's picker
-    if model_id not in views:  # a raw client's value: refresh the marks, nothing else
-        return gr.update(choices=choices), views, gr.update(), gr.update(), clips
-    view = views[model_id]
-    return gr.update(choices=choices), views, view["card"], gr.update(**view["go"]), clips
+def refresh_event(model, views, card, go, pickers=()) -> dict:
+    """The read-only refresh (on page load and after each translation), as an event's
+    fn / inputs / outputs: the availability marks (ready / downloads / offline /
+    unpublished) of the main picker `model` and of every catalog-only picker in `pickers`
+    (another tab's, e.g. the Video tab's), the views of the cards, and the picked model's
+    card and Translate button."""
+    pickers = list(pickers)
+
+    def refresh(model_id: str):
+        found = _found(live=True)
+        views, choices = model_views(found=found), model_choices(found=found)
+        others = [gr.update(choices=catalog_only(choices)) for _ in pickers]
+        if model_id not in views:  # a raw client's value: refresh the marks, nothing else
+            return gr.update(choices=choices), views, gr.update(), gr.update(), *others
+        view = views[model_id]
+        return gr.update(choices=choices), views, view["card"], gr.update(**view["go"]), *others
+
+    outputs = [model, views, card, go, *pickers]
+    return dict(fn=refresh, inputs=model, outputs=outputs)
 
 
 def catalog_only(choices: list[tuple[str, str]]) -> list[tuple[str, str]]:

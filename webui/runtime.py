@@ -13,16 +13,18 @@ Environment:
 
 from __future__ import annotations
 
+import importlib
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+
 try:  # ZeroGPU: `spaces` must be imported before torch; elsewhere there is no GPU() to call
     import spaces
 except ImportError:
     spaces = None
-
-import os  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]  # the app's folder
 MAX_SIDE = int(os.environ.get("IMG2IMG_MAX_SIDE", 1024))
@@ -35,54 +37,68 @@ MAX_CHECKPOINT_MB = int(os.environ.get("IMG2IMG_MAX_CHECKPOINT_MB", 300))
 CUSTOM = "custom"  # the picker's value for "Your own model"
 ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 
-_translator = None
-_translator_lock = threading.Lock()
-_import_lock = threading.Lock()
-_imported = False
+
+class _Engine:
+    """webui.engine and the app's Translator, loaded once by one thread of their own."""
+
+    def __init__(self) -> None:
+        self.module: ModuleType | None = None
+        self.translator = None
+        self.error: BaseException | None = None
+        self.ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()  # guards only the thread's start, never an import
+
+    def start(self) -> None:
+        with self._start:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._load, name="img2img engine")
+                self._thread.daemon = True
+                self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            module = importlib.import_module("webui.engine")
+            max_models = int(os.environ.get("IMG2IMG_MAX_MODELS", 4))
+            self.translator = module.make_translator(ZERO_GPU, max_models)
+            self.module = module
+        except BaseException as e:  # every waiting handler re-raises it
+            self.error = e
+        finally:
+            self.ready.set()
+
+    def get(self) -> ModuleType:
+        if not self.ready.is_set():
+            self.start()
+            self.ready.wait()
+        if self.error is not None:
+            raise self.error
+        return self.module
 
 
-def library() -> None:
-    """Import the torch-backed library once, under one lock. The page is served before
-    torch loads, so the start-up thread and the first requests would otherwise import
-    img2img's modules at the same time, and two threads importing one package's modules
-    in different orders can meet a partially initialised module (an ImportError)."""
-    global _imported
-    if _imported:
-        return
-    with _import_lock:
-        if not _imported:
-            import img2img.checkpoints.hub
-            import img2img.inference
-            import img2img.media.processing
-            import img2img.media.tiles
-            import img2img.media.video  # noqa: F401
+_engine = _Engine()
 
-            _imported = True
+
+def engine() -> ModuleType:
+    """webui.engine (the torch side), imported once in its own thread; callers wait for it.
+    The page is served before torch loads: `python app.py` starts it right after launch."""
+    return _engine.get()
+
+
+def loaded() -> ModuleType | None:
+    """webui.engine if it is loaded already (never waits), else None."""
+    return _engine.module if _engine.ready.is_set() else None
 
 
 def translator():
-    """The app's Translator, made on first use: torch (~2 s to import) loads after the page
-    is served (`python app.py` warms it up right after launch), not before."""
-    global _translator
-    with _translator_lock:
-        if _translator is None:
-            library()
-            from img2img.inference import Translator, default_device
-            from img2img.plans.execution import auto_plan, without_compile
-
-            device = default_device()
-            plan = auto_plan(device)
-            if ZERO_GPU and plan.compile:  # HF docs: ZeroGPU does not support torch.compile
-                print("* IMG2IMG_COMPILE=1 refused: ZeroGPU does not support torch.compile")
-                plan = without_compile(plan)
-            max_models = int(os.environ.get("IMG2IMG_MAX_MODELS", 4))
-            _translator = Translator(device=device, plan=plan, max_models=max_models)
-        return _translator
+    """The app's Translator (made by the engine's thread: webui.engine.make_translator)."""
+    engine()
+    return _engine.translator
 
 
 def is_loaded(key: str) -> bool:
     """Whether the Translator holds `key` already (False before torch is loaded)."""
-    return _translator is not None and _translator.is_loaded(key)
+    return _engine.translator is not None and _engine.translator.is_loaded(key)
 
 
 def gpu(duration):

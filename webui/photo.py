@@ -1,0 +1,382 @@
+"""The Photo tab: the picker, Fast / Full size, round trip, ↩ back, the examples, your own
+model, and the /translate API. `create_ui` builds its components (inside a gr.Tab),
+`create_event_handlers` wires them, `api` adds the documented endpoint; the handlers are
+here too (the work itself: the Translator, through runtime.engine()).
+
+Every request path meets the same caps (issue 10): photos at most MAX_UPLOAD bytes and
+MAX_PIXELS, request bodies at most MAX_BODY (app.py's BodyCap). The events that run on the
+server are the API, the page's translations (Translate, ↩ back, examples; a browser is an
+HTTP client too), "Load my model" (its own size cap) and a read-only refresh of the
+availability marks; the picker, the direction switch and the "out of date" note run in the
+browser and have nothing to call on the server.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from img2img import Img2ImgError
+from img2img.checkpoints.catalog import get_entry
+
+from . import describe
+from .explain import explain
+from .inputs import MAX_PIXELS, parse_seed, seed_number
+from .layout import SHOW_RESULT, controls_column, document_api, example_rows, result_column
+from .media import MAX_FULL_PIXELS, full_size, translate_full
+from .messages import as_dict, failure_text, failures, public
+from .own_model import load_custom
+from .picker import (
+    model_views,
+    picker_js,
+    refresh_event,
+    refuse_unpublished,
+    stale_js,
+    weights_line,
+)
+from .runtime import (
+    ALLOW_CUSTOM,
+    CUSTOM,
+    FAST_SIZE,
+    MAX_SIDE,
+    engine,
+    gpu,
+    output_folder,
+    translator,
+)
+
+# Gradio swaps in a per-request tracker; track_tqdm shows download bars while a model loads.
+TRACK_PROGRESS = gr.Progress(track_tqdm=True)
+
+
+# ---------------------------------------------------------------------------- translation
+
+
+def _decode(upload, resolution: str) -> tuple[Image.Image, tuple[int, int], bool]:
+    """(photo to translate, its size as uploaded, tiled?): "fast" outputs stay within
+    MAX_SIDE (light responses); "full" keeps the photo's size (media.full_size)."""
+    if upload is None:
+        raise gr.Error("Upload a photo first (drop a file, paste, or use the webcam).")
+    lib = engine()
+    img = lib.open_image(upload, max_pixels=MAX_PIXELS)
+    original, tiled = img.size, False
+    if resolution == "full":
+        size, tiled = full_size(img.size)
+    else:
+        size = lib.working_size(img.size, MAX_SIDE) if max(img.size) > MAX_SIDE else img.size
+    if size != img.size:
+        img = img.resize(size, Image.LANCZOS)
+    return img, original, tiled
+
+
+def _load(key: str, progress) -> float:
+    """Load (downloading if needed) and return the seconds it took (0 when cached)."""
+    t = translator()
+    if t.is_loaded(key):
+        return 0.0
+    progress(0, desc=f"Loading {key if len(key) < 60 else Path(key).name} (first use)")
+    start = time.perf_counter()
+    t.load(key)
+    return time.perf_counter() - start
+
+
+def gpu_seconds(key: str, reverse: str | None, img: Image.Image, size: int | None, seed, tiled):
+    """ZeroGPU seconds to reserve for one request, from its work instead of the 60 s default
+    (a shorter reservation queues first): a fixed part for the copies to and from the GPU and
+    cuDNN's tuning of a new shape, plus the megapixels each pass computes."""
+    w, h = engine().working_size(img.size, size) if size and not tiled else img.size
+    passes = 2 if reverse else 1
+    return min(60, math.ceil(10 + 5 * passes * w * h / 1e6))
+
+
+@gpu(duration=gpu_seconds)
+def _run(key: str, reverse: str | None, img: Image.Image, size: int | None, seed, tiled: bool):
+    """One GPU reservation per request: the translation and its round trip together."""
+    if tiled:
+        out = translate_full(key, img)
+        return out, translate_full(reverse, out) if reverse else None
+    t = translator()
+    out = t.translate(key, [img], size=size, seed=seed)[0]
+    back = t.translate(reverse, [out], size=size, seed=seed)[0] if reverse else None
+    return out, back
+
+
+def _job(model_id: str, custom, round_trip: bool) -> tuple[str, str, str | None]:
+    """(Translator key, label, reverse key) for the picker's value, refusing before any work
+    what cannot run: an unpublished model, or your own model before it is loaded."""
+    if model_id == CUSTOM:
+        custom = as_dict(custom)
+        if not ALLOW_CUSTOM:
+            raise gr.Error("Your own model is switched off on this server.")
+        if not custom:
+            raise gr.Error(
+                "your own model is not loaded yet. What you can do: give a Hub repo id or "
+                "upload a checkpoint file, then press Load my model"
+            )
+        return custom["key"], f"Your model ({custom['name']})", None  # key: its server path
+    entry = get_entry(model_id)
+    refuse_unpublished(entry)
+    return entry.id, entry.label, entry.reverse if round_trip else None
+
+
+def _translate(upload, model_id, resolution, seed, round_trip, progress, custom=None):
+    """Shared by the page, the examples and the API: returns (input, output, back, result)."""
+    key, label, reverse = _job(model_id, custom, round_trip)
+    img, original, tiled = _decode(upload, resolution)
+    load_s = _load(key, progress) + (_load(reverse, progress) if reverse else 0.0)
+    size = FAST_SIZE if resolution == "fast" else None
+    progress(0.5, desc="Translating" + (" in tiles" if tiled else ""))
+    start = time.perf_counter()
+    out, back = _run(key, reverse, img, size, seed, tiled)
+    t = translator()
+    result = {
+        "model": model_id,
+        "custom": as_dict(custom)["id"] if model_id == CUSTOM else None,
+        "label": label,
+        "resolution": resolution,
+        "seed": seed,
+        "round_trip": bool(round_trip),
+        "input": upload if isinstance(upload, str) else None,  # as the page knows it
+        "reverse": None if model_id == CUSTOM else get_entry(model_id).reverse,
+    }
+    facts = dict(size=out.size, original=original, run_s=time.perf_counter() - start)
+    facts.update(load_s=load_s, device=str(t.device), plan=t.plan.describe())
+    facts.update(fast_size=FAST_SIZE, max_side=MAX_SIDE, catalog=model_id != CUSTOM)
+    facts.update(tiled=tiled, max_full_mp=MAX_FULL_PIXELS / 1e6)
+    facts["weights"] = "" if model_id == CUSTOM else weights_line(get_entry(model_id))
+    result["summary"] = describe.result_summary(result, facts)
+    return img, out, back, result
+
+
+def _save_png(img: Image.Image, name: str = "img2img") -> str:
+    """Write the result for the download button (old results are pruned: output_folder)."""
+    path = output_folder() / f"{name}.png"
+    img.save(path, format="PNG")
+    return str(path)
+
+
+SHOWN = ("input", "model", "custom", "resolution", "seed", "round_trip", "summary")
+
+
+def _present(img, out, back, result) -> tuple:
+    """The page's outputs for a result: slider, round trip, download, status, the result
+    (kept on the server, for ↩), what the browser needs to mark it out of date, ↩."""
+    name = "img2img-" + (result["model"].replace("/", "-") if result["model"] != CUSTOM else "own")
+    try:
+        result["output"] = download = _save_png(out, name)
+    except OSError:  # e.g. the server's disk is full: show the result, skip the file
+        result["output"] = download = None
+        result["summary"] += "\n\nPNG download unavailable (server storage is full)."
+    return (
+        (img, out),
+        gr.update(value=back, visible=back is not None),
+        download,
+        result["summary"],
+        result,
+        {k: result[k] for k in SHOWN},
+        _back_button(result),
+    )
+
+
+def _back_button(result: dict | None):
+    """↩ under a result that has a reverse model: it translates the result back."""
+    reverse = result and result.get("output") and result.get("reverse")
+    label = f"↩ Translate this result back ({get_entry(reverse).label})" if reverse else ""
+    return gr.update(visible=bool(reverse), value=label)
+
+
+def _failed(error: BaseException, subject: str) -> tuple:
+    """A failure clears the result and its download; the message stays until the next run."""
+    status = describe.error_markdown(failure_text(error), subject)
+    hidden = gr.update(value=None, visible=False)
+    return None, hidden, None, status, None, None, gr.update(visible=False)
+
+
+def translate_ui(
+    upload,
+    model_id,
+    resolution,
+    vary,
+    seed,
+    round_trip,
+    custom=None,
+    progress=TRACK_PROGRESS,
+):
+    seed = parse_seed(0 if seed is None else seed, none_below_zero=False) if vary else None
+    try:
+        return _present(
+            *_translate(upload, model_id, resolution, seed, round_trip, progress, custom)
+        )
+    except failures() as e:
+        subject = "Your model" if model_id == CUSTOM else get_entry(model_id).label
+        return _failed(e, subject)
+
+
+def translate_back(result, resolution, vary, seed, progress=TRACK_PROGRESS):
+    """↩ for a result: its output becomes the photo and goes through the reverse model. The
+    result comes from the session on the server (a gr.State), never from the request."""
+    result = as_dict(result)
+    if not result or not result.get("reverse") or not result.get("output"):
+        return gr.update(), gr.update(), *_failed(gr.Error("translate a photo first"), "")
+    photo, reverse = result["output"], result["reverse"]
+    outputs = translate_ui(photo, reverse, resolution, vary, seed, False, None, progress)
+    return photo, reverse, *outputs
+
+
+def _no_progress(*args, **kwargs) -> None:
+    pass
+
+
+_example_failures: dict[str, str] = {}  # session -> status of its example that just failed
+
+
+def example_ui(upload, model_id, request: gr.Request):
+    """An example row, run once at its first use and then served from Gradio's example cache
+    (for every visitor, until the app restarts). A failure raises, so that nothing is cached;
+    its message waits here for `after_example` to put it in the status area."""
+    _example_failures.pop(request.session_hash, None)
+    try:
+        core = _translate(upload, model_id, "fast", None, False, _no_progress)
+    except failures() as e:
+        label = get_entry(model_id).label
+        _example_failures[request.session_hash] = describe.error_markdown(failure_text(e), label)
+        headline = html.escape(explain(failure_text(e)).headline)
+        raise gr.Error(headline, title=label, print_exception=False) from e
+    slider, _, download, _, result, shown, _ = _present(*core)
+    result["summary"] += "\n\nAn example: computed at its first use, then cached."
+    shown["summary"] = result["summary"]
+    return slider, download, result["summary"], result, shown  # no gr.update: cached values
+
+
+def after_example(result, request: gr.Request):
+    """After an example row: its failure in the status area (the result cleared), else the
+    round-trip image hidden and the ↩ button for the example's result."""
+    failure = _example_failures.pop(request.session_hash, None)
+    if failure:
+        hidden = gr.update(value=None, visible=False)
+        return None, None, failure, None, None, hidden, _back_button(None)
+    same = gr.update()
+    return same, same, same, same, same, gr.update(visible=False), _back_button(as_dict(result))
+
+
+# ---------------------------------------------------------------------------- the API
+
+
+def translate(image, model_id, resolution="fast", seed=-1, progress=TRACK_PROGRESS):
+    """Translate a photo with a catalog model; returns a PNG of the photo's size (up to
+    IMG2IMG_MAX_SIDE px on the long side, 1024 by default) and aspect ratio.
+
+    Args:
+        image: a photo (PNG, JPEG, WebP; alpha kept), uploaded or a data URL: <= 20 MB, 50 MP.
+        model_id: a catalog id such as cyclegan/horse2zebra (`img2img models` lists them).
+        resolution: "fast" (computed at 256 px, resized back) or "full" (own size; tiled).
+        seed: -1: deterministic; 0 .. 4294967295 (2^32 - 1): a dropout variation (pix2pix).
+
+    Returns:
+        The translated image, PNG.
+    """
+    if model_id == CUSTOM:
+        raise gr.Error("your own model is for the page only: the API translates catalog ids")
+    seed = parse_seed(seed, none_below_zero=True)
+    try:
+        return _translate(image, model_id, resolution, seed, False, progress)[1]
+    except Img2ImgError as e:
+        raise gr.Error(public(str(e))) from e
+    except failures()[2:] as e:
+        raise gr.Error("Out of memory: try the fast 256 px resolution.") from e
+
+
+def _examples(c: dict, examples: list):
+    """The example rows (rendered where this is called: under the photo's result)."""
+    if not examples:
+        return None
+    return gr.Examples(
+        examples,
+        inputs=[c["image"], c["model"]],
+        outputs=[c[k] for k in ("slider", "download", "status", "result", "shown")],
+        fn=example_ui,
+        cache_examples=True,
+        cache_mode="lazy",  # nothing runs at start-up: no weights are needed to launch
+        label="Examples (each picks a model; see examples/LICENSES.md)",
+        examples_per_page=10,
+        elem_id="examples",
+        api_visibility="private",
+    )
+
+
+def create_event_handlers(c: dict, pickers=()) -> None:
+    """Every event of the tab (all private: the API is /translate alone, `api`). The picker,
+    the direction switch and the out-of-date note run in the browser (js, no server
+    function). `pickers`: the other tabs' model pickers, refreshed with this one's marks."""
+    private = dict(api_visibility="private")
+    quiet = dict(api_visibility="private", show_progress="hidden")
+    result_outputs = [c[k] for k in ("slider", "back", "download", "status", "result", "shown")]
+    result_outputs.append(c["back_button"])
+    refreshed = refresh_event(c["model"], c["views"], c["card"], c["go"], pickers) | quiet
+    c["demo"].load(**refreshed)
+    on_change, on_swap = picker_js()
+    c["model"].change(
+        None,
+        [c["model"], c["views"], c["mine"]],
+        [c["card"], c["swap"], c["round_trip"], c["variation"], c["go"], c["custom_box"]],
+        js=on_change,
+    )
+    controls = [c[k] for k in ("image", "model", "resolution", "vary", "seed", "round_trip")]
+    stale = dict(fn=None, inputs=[*controls, c["mine"], c["shown"]], outputs=c["status"])
+    stale["js"] = stale_js()
+    gr.on([x.input for x in controls], **stale)
+    c["swap"].click(None, c["model"], c["model"], js=on_swap).then(**stale)
+    run = c["go"].click(translate_ui, [*controls, c["custom"]], result_outputs, **private)
+    back_inputs = [c["result"], c["resolution"], c["vary"], c["seed"]]
+    again = c["back_button"].click(
+        translate_back, back_inputs, [c["image"], c["model"], *result_outputs], **private
+    )
+    for event in (run, again):
+        event.then(**refreshed)
+        event.then(None, js=SHOW_RESULT)
+    if ALLOW_CUSTOM:
+        c["load"].click(
+            load_custom,
+            [c["repo"], c["checkpoint"]],
+            [c["custom_info"], c["custom"], c["mine"], c["variation"]],
+            **private,
+        ).then(**stale)
+    if c.get("examples"):
+        rows = c["examples"]
+        shown = [c[k] for k in ("slider", "download", "status", "result", "shown")]
+        after = dict(fn=after_example, inputs=c["result"], **quiet)
+        after["outputs"] = [*shown, c["back"], c["back_button"]]
+        for done in (rows.load_input_event.success, rows.load_input_event.failure):
+            done(**after).then(**refreshed).then(**stale)  # .then alone skips failures
+
+
+def create_ui(default: str, catalog: dict, demo: gr.Blocks) -> dict:
+    """The tab's components (built inside a gr.Tab): controls on the left; the result, the
+    session's state and the example rows on the right."""
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            c = controls_column(default)
+        with gr.Column():
+            c.update(result_column())
+            c["demo"], c["result"], c["custom"] = demo, gr.State(None), gr.State(None)
+            # What the browser's own events read: model views, your model, the result.
+            c["views"] = gr.JSON(model_views(live=False), visible=False)
+            c["mine"] = gr.JSON(None, visible=False)
+            c["shown"] = gr.JSON(None, visible=False)
+            c["examples"] = _examples(c, example_rows(catalog))  # under the result
+    return c
+
+
+def api(c: dict) -> None:
+    """The documented API: (image, model_id[, resolution, seed]) -> PNG, at /translate."""
+    api_resolution = gr.Radio(["fast", "full"], value="fast", label="Resolution", visible=False)
+    api_seed = seed_number(-1, label="Seed (-1: none; 0 .. 2^32 - 1)", visible=False)
+    api_out = gr.Image(format="png", type="pil", label="Translated image", visible=False)
+    api_inputs = [c["image"], c["model"], api_resolution, api_seed]
+    document_api(translate, api_inputs, api_out)
+    gr.Button(visible=False).click(translate, api_inputs, api_out, api_name="translate")
