@@ -15,7 +15,8 @@ from . import errors
 from .errors import *  # noqa: F403 - every library exception is public (errors.__all__)
 
 if TYPE_CHECKING:
-    from .checkpoints.weights import load_generator, save_pretrained
+    from .checkpoints.release import save_pretrained
+    from .checkpoints.weights import load_generator
     from .inference import Translator, default_device
 
 # torch costs ~2 s to import: the names that need it load on first use (PEP 562), so the
@@ -24,7 +25,7 @@ _LAZY = {
     "Translator": "inference",
     "default_device": "inference",
     "load_generator": "checkpoints.weights",
-    "save_pretrained": "checkpoints.weights",
+    "save_pretrained": "checkpoints.release",
 }
 
 

@@ -16,8 +16,8 @@ from torch import nn
 
 from img2img import CheckpointError, Translator, load_generator
 from img2img.checkpoints.catalog import load_catalog
-from img2img.checkpoints.convert import clean_state_dict, find_family, infer_config
 from img2img.checkpoints.hub import load_model
+from img2img.checkpoints.weights import clean_state_dict, find_family, infer_config
 from img2img.models import ARCHITECTURES, HugGANResnetGenerator, build_generator
 from img2img.models.resnet import ResnetGenerator
 

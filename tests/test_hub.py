@@ -286,7 +286,7 @@ def test_model_cards_carry_hub_metadata():
     from huggingface_hub import ModelCard
 
     from img2img.checkpoints.publish import catalog_card
-    from img2img.checkpoints.weights import LIBRARY_NAME, LICENSE_ID, model_card
+    from img2img.checkpoints.release import LIBRARY_NAME, LICENSE_ID, model_card
 
     catalog = load_catalog()
     for entry in (

@@ -17,8 +17,8 @@ from PIL import Image
 
 from img2img import Translator, errors, load_generator, save_pretrained
 from img2img.checkpoints.catalog import load_catalog
-from img2img.checkpoints.convert import infer_config
 from img2img.checkpoints.hub import load_model
+from img2img.checkpoints.weights import infer_config
 from img2img.models import ARCHITECTURES, build_generator, complete_config, size_multiple
 from img2img.models.configurable import defaults_of
 

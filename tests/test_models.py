@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from img2img import load_generator
-from img2img.checkpoints.convert import clean_state_dict, infer_config
+from img2img.checkpoints.weights import clean_state_dict, infer_config
 from img2img.models import (
     HugGANUNetGenerator,
     PatchGANDiscriminator,

@@ -4,8 +4,8 @@ catalog.py   the catalog of pretrained generators (catalog.json) and deployment 
 download.py  resumable, verified downloads and the cache folder
 network.py   is a host reachable (fast offline answers)
 hub.py       catalog resolution: local weights, the Hub, original URLs; availability
-weights.py   read a checkpoint file (safetensors / weights-only torch.load) and load it
-convert.py   foreign layouts (junyanz, HugGAN) cleaned to ours, family detection
-bundle.py    files holding several networks (a whole CycleGAN, training checkpoints)
+weights.py   a checkpoint file in any family -> a strict-loaded generator: read -> clean
+             (unpack a whole CycleGAN, key hygiene) -> detect the family -> build
+release.py   our release format written: config.json + model.safetensors + model card
 publish.py   our release format pushed to the Hub
 """

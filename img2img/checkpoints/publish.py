@@ -15,14 +15,8 @@ from pathlib import Path
 from ..errors import ConfigError
 from .catalog import ModelEntry, default_repo_name, get_entry
 from .hub import load_model
-from .weights import (
-    CARD_NAME,
-    CONFIG_NAME,
-    WEIGHTS_NAME,
-    load_generator,
-    model_card,
-    save_pretrained,
-)
+from .release import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, model_card, save_pretrained
+from .weights import load_generator
 
 
 def catalog_card(config: dict, entry: ModelEntry) -> str:

@@ -1,11 +1,33 @@
-"""Load generators from local checkpoints in any supported family; save ours.
+"""A checkpoint file in any supported family -> a strict-loaded generator, in four steps.
 
-Our release format is a directory with `config.json` (the constructor arguments) and
-`model.safetensors` (+ an optional README.md model card). Foreign files (classic `.pth`,
-HugGAN `pytorch_model.bin`, a bare `.safetensors`) load too: the architecture is read off
-their tensors. Pickled files are only ever opened with `torch.load(weights_only=True)`.
-Loading is strict: a missing, unexpected or mis-shaped tensor is a CheckpointError naming
-the keys and the family that was assumed.
+One room: the walk from a path to the forward pass never leaves this file (the registry,
+models/registry.py, is only asked what a layout is and to build the module).
+
+    load_generator(path, name)
+      1. READ    read(path) -> RawCheckpoint
+                 A folder's checkpoint file is found (our model.safetensors first), sniffed
+                 (safetensors, or a zip / legacy torch pickle) and opened safely: pickles only
+                 through torch.load(weights_only=True), never unpickling code. Our config.json
+                 is read when it sits beside our own .safetensors weights.
+      2. CLEAN   clean(raw, name) -> StateDict
+                 A file holding several networks (a whole CycleGAN) is unpacked: nested dicts
+                 ({"G_AB": state, "D_A": state, "optimizer": ...}, {"state_dict": ...}) and
+                 flat dicts with a prefix per network (`G_AB.`, `netG_A.`) become named
+                 networks; the one named, or the only generator, is picked. Its keys lose
+                 wrapper prefixes (`module.`, `_orig_mod.`) and the InstanceNorm buffers of
+                 pre-0.4 CycleGAN files. No renaming beyond that: our modules use the
+                 original key layouts (junyanz, HugGAN), each family one registry entry.
+      3. DETECT  detect(state, raw) -> Detected
+                 Our config.json when READ found one, else the config read off the tensors by
+                 the one architecture whose matcher accepts them (matchers are exclusive). An
+                 unrecognised layout is told its key patterns, every family tried, near misses.
+      4. BUILD   build(detected, state, source) -> nn.Module
+                 The registry builds the generator; missing, unexpected or mis-shaped tensors
+                 are listed, then load_state_dict(strict=True); eval mode, on the CPU.
+
+Every failure is a CheckpointError naming the file (from BUILD on, also the architecture
+assumed). `read_state_dict` is steps 1-2 without the key hygiene (keys as saved): downloads
+use it to prove that a new file parses. Writing our release format is release.py.
 """
 
 from __future__ import annotations
@@ -13,26 +35,47 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 from torch import nn
 
-from ..atomic import atomic_file
 from ..errors import CheckpointError, ConfigError
-from ..models import build_generator
-from . import bundle
-from .convert import StateDict, clean_state_dict, infer_config
+from ..models.registry import ARCHITECTURES, build_generator
+from .release import CONFIG_NAME, WEIGHTS_NAME
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-CARD_NAME = "README.md"
-FORMAT_VERSION = 1
-LIBRARY_NAME = "img2img-gan"  # our distribution's name (`img2img` on PyPI is another project)
-LICENSE_ID = "bsd-3-clause"  # the licence of this project, and of what train.py exports
+StateDict = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class RawCheckpoint:
+    """READ's output: what one checkpoint file holds, nothing interpreted yet."""
+
+    file: Path  # the weights file (a folder's, found by find_checkpoint_file)
+    contents: Any  # what safetensors / torch.load(weights_only=True) returned
+    config: dict[str, Any] | None  # our config.json, only beside our own .safetensors
+
+
+@dataclass(frozen=True)
+class Detected:
+    """DETECT's output: the generator to build."""
+
+    config: dict[str, Any]  # constructor arguments, as in config.json
+    origin: str  # "config.json" or "tensors": where the config came from
+
+    @property
+    def family(self) -> str:
+        return self.config["architecture"]  # a registry name (checked by BUILD)
+
+
+# --- 1. READ: a path -> the file's contents, opened safely -----------------------------------
+
 # Preference order when a directory holds several checkpoint files.
 _PATTERNS = (WEIGHTS_NAME, "*.safetensors", "pytorch_model.bin", "*.pth", "*.pt", "*.bin")
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -64,17 +107,15 @@ def _is_pickle(path: Path) -> bool:
     return head[:4] == _ZIP_MAGIC or head[:1] == b"\x80"
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict[str, StateDict]:
-    """Every network in a checkpoint file, by name (see bundle.py): safetensors, or a pickle
-    read through torch.load(weights_only=True)."""
-    path = Path(path)
+def _open(path: Path) -> Any:
+    """The object a checkpoint file holds: safetensors, or a weights-only pickle."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint file is empty: {path}")
     if _is_pickle(path):
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:
             raise CheckpointError(
                 f"refused to load {path}: it is not a plain tensor checkpoint and arbitrary "
@@ -82,19 +123,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, StateDict]:
             ) from e
         except (RuntimeError, EOFError, OSError, ValueError) as e:
             raise CheckpointError(f"cannot read {path} (truncated or corrupt?): {e}") from e
-        return bundle.networks(obj)
     try:
-        return bundle.networks(load_file(path, device="cpu"))
+        return load_file(path, device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(
             f"cannot read {path}: neither a safetensors file nor a torch checkpoint ({e})"
         ) from e
-
-
-def read_state_dict(path: str | os.PathLike, name: str | None = None) -> StateDict:
-    """Tensors of one network in a checkpoint file: the one called `name`, or the file's only
-    generator (CheckpointError listing the names when it holds several)."""
-    return bundle.select(read_checkpoint(path), name, str(path))
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -105,6 +139,226 @@ def _read_config(path: Path) -> dict[str, Any]:
     if not isinstance(config, dict) or "architecture" not in config:
         raise CheckpointError(f"{path} has no 'architecture' field")
     return {k: v for k, v in config.items() if not k.startswith("_")}
+
+
+def read(path: str | os.PathLike) -> RawCheckpoint:
+    """Step 1: the checkpoint file at `path` (a file, or a folder holding one), opened."""
+    path = Path(path)
+    if path.is_dir():
+        file = find_checkpoint_file(path)
+    elif path.is_file():
+        file = path
+    else:
+        raise CheckpointError(f"checkpoint not found: {path}")
+    contents = _open(file)
+    # A config.json is ours only beside our weights file; classic files describe themselves.
+    config_path = file.parent / CONFIG_NAME
+    ours = config_path.is_file() and file.suffix == ".safetensors"
+    return RawCheckpoint(file, contents, _read_config(config_path) if ours else None)
+
+
+# --- 2. CLEAN: the file's contents -> one network's state dict, keys as our modules name them
+
+_STAT_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+_MAX_DEPTH = 3  # {"checkpoint": {"nets": {"G_AB": state}}} is as deep as saved files go
+
+
+def strip_prefixes(state: StateDict) -> StateDict:
+    """Remove DataParallel / torch.compile prefixes from every key."""
+    out = {}
+    for key, value in state.items():
+        while key.startswith(_WRAPPER_PREFIXES):
+            key = key.split(".", 1)[1]
+        out[key] = value
+    return out
+
+
+def drop_legacy_instance_norm_stats(state: StateDict) -> StateDict:
+    """Drop running stats that belong to no affine norm layer (pre-0.4 InstanceNorm buffers).
+
+    A BatchNorm layer always has `weight` next to its running stats; a stat without a
+    sibling `weight` can only come from InstanceNorm(track_running_stats) in old files.
+    """
+    out = {}
+    for key, value in state.items():
+        prefix, _, leaf = key.rpartition(".")
+        if leaf in _STAT_SUFFIXES and f"{prefix}.weight" not in state:
+            continue
+        out[key] = value
+    return out
+
+
+def clean_state_dict(state: StateDict) -> StateDict:
+    """Key hygiene common to every family: wrapper prefixes and legacy stats removed."""
+    return drop_legacy_instance_norm_stats(strip_prefixes(state))
+
+
+def find_family(state: StateDict) -> str | None:
+    """The registry name of the architecture whose key layout (cleaned) `state` has, or None."""
+    for arch in ARCHITECTURES.values():  # matchers are exclusive: at most one accepts
+        if arch.matches(state):
+            return arch.name
+    return None
+
+
+def _family_of(state: StateDict) -> str | None:
+    """The family of a network whose keys are as saved (None: not a generator we know)."""
+    return find_family(clean_state_dict(state))
+
+
+def _split_prefixed(state: StateDict) -> dict[str, StateDict]:
+    """A flat dict as {"": itself} if it is one generator, else by its first key component
+    when at least one of those groups is a generator (`G_AB.`, `netG_A.`, ...)."""
+    if _family_of(state) is not None:
+        return {"": state}
+    groups: dict[str, StateDict] = {}
+    for key, value in state.items():
+        head, dot, rest = key.partition(".")
+        if dot:  # a dotless tensor (a step counter, ...) belongs to no network
+            groups.setdefault(head, {})[rest] = value
+    if any(_family_of(g) is not None for g in groups.values()):
+        return groups
+    return {"": state}
+
+
+def _collect(obj: Mapping, prefix: str, depth: int, out: dict[str, StateDict]) -> None:
+    tensors = {k: v for k, v in obj.items() if isinstance(k, str) and torch.is_tensor(v)}
+    if tensors:
+        for name, state in _split_prefixed(tensors).items():
+            out[".".join(p for p in (prefix, name) if p)] = state
+    if depth >= _MAX_DEPTH:
+        return
+    for key, value in obj.items():
+        if isinstance(key, str) and isinstance(value, Mapping):
+            _collect(value, f"{prefix}.{key}" if prefix else key, depth + 1, out)
+
+
+def networks(contents: Any) -> dict[str, StateDict]:
+    """Every network in a file's contents: name (nested keys joined by ".", "" for a file that
+    is one generator by itself) -> its state dict, keys as saved. Optimizer states, epoch
+    numbers and other entries that hold no tensors are no networks."""
+    out: dict[str, StateDict] = {}
+    if isinstance(contents, Mapping):
+        _collect(contents, "", 0, out)
+    return out
+
+
+def _generators(nets: dict[str, StateDict]) -> dict[str, str]:
+    """Name -> architecture of every network that a registry architecture recognises."""
+    found = {name: _family_of(state) for name, state in nets.items()}
+    return {name: family for name, family in found.items() if family is not None}
+
+
+def _names(nets: dict[str, StateDict], gens: dict[str, str] | None = None) -> str:
+    gens = _generators(nets) if gens is None else gens
+    return ", ".join(
+        f"{n or '(unnamed)'} ({gens[n]})" if n in gens else (n or "(unnamed)") for n in nets
+    )
+
+
+def select(nets: dict[str, StateDict], name: str | None, source: str) -> StateDict:
+    """The network called `name` (`G_AB` also finds `state_dict.G_AB`); without a name, the
+    file's only generator (or only network).
+
+    Raises CheckpointError listing the names when the file holds several generators and none
+    is named, when the name is not there, or when the file holds no tensors at all.
+    """
+    if not nets:
+        raise CheckpointError(f"{source} does not hold a state dict of tensors")
+    if name is not None:
+        # Users know the network, not the wrapper keys around it.
+        found = [name] if name in nets else [n for n in nets if n.endswith(f".{name}")]
+        if len(found) == 1:
+            return nets[found[0]]
+        raise CheckpointError(f"{source} holds no network named {name!r}; it holds: {_names(nets)}")
+    if len(nets) == 1:
+        return next(iter(nets.values()))
+    gens = _generators(nets)
+    if len(gens) == 1:
+        return nets[next(iter(gens))]
+    if not gens:
+        raise CheckpointError(
+            f"{source} holds {len(nets)} networks and none has a generator layout we know: "
+            f"{_names(nets, gens)}"
+        )
+    raise CheckpointError(
+        f"{source} holds {len(gens)} generators: {_names(nets, gens)}. Name the one to load, "
+        f"e.g. load_generator(path, name={next(iter(gens))!r})"
+    )
+
+
+def read_state_dict(path: str | os.PathLike, name: str | None = None) -> StateDict:
+    """Tensors of one network in a checkpoint file, keys as saved: the one called `name`, or
+    the file's only generator (CheckpointError listing the names when it holds several)."""
+    return select(networks(_open(Path(path))), name, str(path))
+
+
+def clean(raw: RawCheckpoint, name: str | None = None) -> StateDict:
+    """Step 2: the network `name` (see `select`) of a read file, its keys cleaned."""
+    return clean_state_dict(select(networks(raw.contents), name, str(raw.file)))
+
+
+# --- 3. DETECT: a cleaned state dict -> the architecture config -------------------------------
+
+
+def key_patterns(state: StateDict, limit: int = 8) -> str:
+    """Keys with layer indices as N, and how often each occurs (`model.N.block.N.weight x18`)."""
+    counts: dict[str, int] = {}
+    for key in state:
+        pattern = re.sub(r"(?<=\.)\d+(?=\.|$)|^\d+(?=\.)", "N", key)
+        counts[pattern] = counts.get(pattern, 0) + 1
+    shown = ", ".join(f"{p} x{n}" for p, n in list(counts.items())[:limit])
+    more = f" (+{len(counts) - limit} more patterns)" if len(counts) > limit else ""
+    return shown + more
+
+
+def describe_keys(state: StateDict, limit: int = 6) -> str:
+    """What a state dict holds, for error messages: its key patterns and first keys/shapes."""
+    if not state:
+        return "no tensors"
+    shown = ", ".join(f"{k} {tuple(v.shape)}" for k, v in list(state.items())[:limit])
+    more = f" (+{len(state) - limit} more)" if len(state) > limit else ""
+    return f"{len(state)} tensors in key patterns {key_patterns(state)}; first: {shown}{more}"
+
+
+def detect_family(state: StateDict) -> str:
+    """`find_family`, or a CheckpointError saying what was found and what was tried."""
+    name = find_family(state)
+    if name is not None:
+        return name
+    near = [m for a in ARCHITECTURES.values() if (m := a.near_miss(state))]
+    raise CheckpointError(
+        "unrecognised checkpoint layout. "
+        + "".join(f"Nearly: {m}. " for m in near)
+        + "Tried: "
+        + "; ".join(a.about for a in ARCHITECTURES.values())
+        + f". Found: {describe_keys(state)}"
+    )
+
+
+def infer_config(state: StateDict) -> dict[str, Any]:
+    """Architecture config (as in config.json) of a cleaned generator state dict, any family."""
+    name = detect_family(state)
+    try:
+        return ARCHITECTURES[name].config_from_state(state)
+    except (KeyError, IndexError) as e:
+        raise CheckpointError(
+            f"checkpoint looks like a {name} generator but lacks a tensor needed to read it: {e}"
+        ) from e
+
+
+def detect(state: StateDict, raw: RawCheckpoint) -> Detected:
+    """Step 3: our config.json if READ found one, else the config the tensors describe."""
+    if raw.config is not None:
+        return Detected(raw.config, "config.json")
+    try:
+        return Detected(infer_config(state), "tensors")
+    except CheckpointError as e:
+        raise CheckpointError(f"{raw.file}: {e}") from e
+
+
+# --- 4. BUILD: config + state dict -> the module, loaded strictly ------------------------------
 
 
 def describe_mismatch(module: nn.Module, state: StateDict) -> list[str]:
@@ -125,8 +379,9 @@ def describe_mismatch(module: nn.Module, state: StateDict) -> list[str]:
     return problems
 
 
-def build_and_load(config: dict[str, Any], state: StateDict, source: str = "") -> nn.Module:
-    """Build the generator `config` describes and load `state` into it strictly."""
+def build(detected: Detected, state: StateDict, source: str = "") -> nn.Module:
+    """Step 4: the generator `detected` describes, `state` loaded into it strictly (eval)."""
+    config = detected.config
     try:
         module = build_generator(config)
     except ConfigError as e:
@@ -141,6 +396,9 @@ def build_and_load(config: dict[str, Any], state: StateDict, source: str = "") -
     return module.eval()
 
 
+# --- the walk ----------------------------------------------------------------------------------
+
+
 def load_generator(path: str | os.PathLike, name: str | None = None) -> nn.Module:
     """Load a generator from a checkpoint file or directory in any supported family.
 
@@ -150,119 +408,7 @@ def load_generator(path: str | os.PathLike, name: str | None = None) -> nn.Modul
     Raises CheckpointError when the file is missing, unreadable, unsafe or does not match,
     or holds several generators and none is named (the message lists their names).
     """
-    path = Path(path)
-    if path.is_dir():
-        weights = find_checkpoint_file(path)
-        config_path = path / CONFIG_NAME
-    elif path.is_file():
-        weights, config_path = path, path.parent / CONFIG_NAME
-    else:
-        raise CheckpointError(f"checkpoint not found: {path}")
-    state = clean_state_dict(read_state_dict(weights, name))
-    # A config.json is ours only beside our weights file; classic files describe themselves.
-    if config_path.is_file() and weights.suffix == ".safetensors":
-        config = _read_config(config_path)
-    else:
-        try:
-            config = infer_config(state)
-        except CheckpointError as e:
-            raise CheckpointError(f"{weights}: {e}") from e
-    return build_and_load(config, state, source=str(weights))
-
-
-def unwrap_module(module: nn.Module) -> nn.Module:
-    """The plain module under DDP/DataParallel and torch.compile wrappers."""
-    while True:
-        if hasattr(module, "_orig_mod"):
-            module = module._orig_mod
-        elif isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-            module = module.module
-        else:
-            return module
-
-
-def _write(path: Path, data: bytes | str) -> None:
-    """Atomic write; a failure (disk full, ...) is a CheckpointError, `path` left as it was."""
-    try:
-        with atomic_file(path, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-    except OSError as e:
-        raise CheckpointError(
-            f"cannot write {path}: {e.strerror or e}; any previous version is unchanged"
-        ) from e
-
-
-def model_card(
-    config: dict[str, Any],
-    *,
-    title: str,
-    family: str,
-    license_id: str = LICENSE_ID,
-    license_text: str = "",
-    dataset: str = "",
-    hub_datasets: tuple[str, ...] = (),
-    base_model: str | None = None,
-    train: str = "",
-    notes: tuple[str, ...] = (),
-) -> str:
-    """README.md of a release folder: Hub metadata (ModelCardData) + what it is + how to use.
-
-    `hub_datasets` are Hub dataset ids only (the metadata links them); `dataset` is free
-    text for the body. `base_model` is the Hub repo a mirror or fine-tune derives from.
-    """
-    from huggingface_hub import ModelCard, ModelCardData  # late: it reads HF_* at import
-
-    data = ModelCardData(
-        library_name=LIBRARY_NAME,
-        pipeline_tag="image-to-image",
-        license=license_id,
-        tags=["image-to-image", family, "gan", "pytorch"],
-        datasets=list(hub_datasets) or None,
-        base_model=base_model,
-    )
-    body = [
-        f"# {title}",
-        "",
-        f"A {family} generator in the img2img format: `config.json` (the architecture) + "
-        "`model.safetensors` (the weights).",
-        "",
-        f"- architecture: `{json.dumps(config, sort_keys=True)}`",
-        f"- dataset: {dataset or 'unknown'}",
-        f"- license: {license_text or license_id}",
-        *(f"- {note}" for note in notes),
-    ]
-    if train:
-        body += ["", "## Reproduce", "", f"```\n{train}\n```"]
-    body += [
-        "",
-        "## Use",
-        "",
-        "```\nimg2img translate photo.jpg -o out/ --checkpoint <this repo's folder>\n```",
-        "",
-    ]
-    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body)))
-
-
-def save_pretrained(
-    module: nn.Module,
-    directory: str | os.PathLike,
-    card: str | None = None,
-    metadata: dict[str, Any] | None = None,
-) -> Path:
-    """Write `module` as config.json + model.safetensors (+ README.md) into `directory`.
-
-    `metadata` is stored in config.json under keys prefixed with "_" (ignored by loading).
-    """
-    module = unwrap_module(module)
-    if not hasattr(module, "config"):
-        raise TypeError(f"{type(module).__name__} has no .config; build it from img2img.models")
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    config = {"_format": "img2img", "_format_version": FORMAT_VERSION, **module.config}
-    config.update({f"_{k}": v for k, v in (metadata or {}).items()})
-    _write(directory / WEIGHTS_NAME, save(state))
-    _write(directory / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=False) + "\n")
-    if card is not None:
-        _write(directory / CARD_NAME, card)
-    return directory
+    raw = read(path)
+    state = clean(raw, name)
+    detected = detect(state, raw)
+    return build(detected, state, source=str(raw.file))

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..atomic import remove_temporaries
 from ..checkpoints import publish
-from ..checkpoints.weights import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, model_card, save_pretrained
+from ..checkpoints.release import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, model_card, save_pretrained
 from ..errors import PushError
 from .config import TrainConfig
 from .recipes import recipe
