@@ -33,13 +33,12 @@ test-fast: $(VENV)/.installed  ## the fast tier: everything not marked slow
 run: $(VENV)/.runtime  ## install the runtime, serve the app on http://127.0.0.1:7860
 	$(PY) app.py
 
-bench: $(VENV)/.installed  ## speed vs the eager fp32 reference: inference, training, app (JSON + bench/RESULTS.md)
+bench: $(VENV)/.installed  ## speed vs the eager fp32 reference: inference, training, app, CLI, tiles (JSON + bench/RESULTS.md)
 	$(PY) bench/bench_inference.py --batch8 --compile
 	$(PY) bench/bench_train.py --compile
 	$(PY) bench/bench_app.py
 	$(PY) bench/bench_cli.py
 	$(PY) bench/bench_tiles.py
-	$(PY) bench/bench_video.py
 
 load: $(VENV)/.installed  ## 20 concurrent clients x 5 requests against the app (bench/RESULTS.md)
 	$(PY) bench/load_test.py --clients 20 --requests 5

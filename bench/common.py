@@ -20,8 +20,27 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
+def cpu_kind(flags: set[str] | None = None) -> str:
+    """The CPU kind by its flags (/proc/cpuinfo, as `lscpu` shows them), never by vendor:
+    "AMX" (amx_bf16 + avx512_bf16), "AVX-512 BF16" (avx512_bf16, no AMX: e.g. AMD Zen 4),
+    "AVX2" (neither), or "unknown" (no flags to read)."""
+    if flags is None:
+        flags = set()
+        cpuinfo = Path("/proc/cpuinfo")
+        if cpuinfo.exists():
+            for line in cpuinfo.read_text().splitlines():
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    if "amx_bf16" in flags and "avx512_bf16" in flags:
+        return "AMX"
+    if "avx512_bf16" in flags:
+        return "AVX-512 BF16"
+    return "AVX2" if "avx2" in flags else "unknown"
+
+
 def machine() -> str:
-    """CPU model and ISA (or the GPU), torch version, threads."""
+    """CPU kind (by flags) and model (or the GPU), torch version, threads."""
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} · torch {torch.__version__}"
     model = "cpu"
@@ -31,8 +50,8 @@ def machine() -> str:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    isa = torch.backends.cpu.get_cpu_capability()
-    return f"{model} ({isa}) × {torch.get_num_threads()} threads · torch {torch.__version__}"
+    kind = cpu_kind()
+    return f"{kind} CPU ({model}) × {torch.get_num_threads()} threads · torch {torch.__version__}"
 
 
 def timed(fn: Callable[[], object], reps: int, warmup: int = 1) -> dict[str, float]:
