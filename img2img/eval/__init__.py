@@ -1,2 +1,3 @@
-"""Evaluation: `img2img evaluate` (evaluate.py), its metrics (quality.py: L1, PSNR, SSIM;
-perceptual.py: FID, KID, LPIPS) and the HTML report (report.py)."""
+"""Evaluation: `img2img evaluate` (evaluate.py), the one metric table (metrics.py: names,
+directions, needs; read by evaluate, the report and train.py), the metrics' arithmetic
+(quality.py: L1, PSNR, SSIM; perceptual.py: FID, KID, LPIPS) and the HTML report (report.py)."""

@@ -4,10 +4,12 @@
         [--direction AtoB|BtoA] [--size N] [--metrics l1,psnr,ssim,lpips,fid,kid]
         [--json OUT] [--report DIR] [--device DEV]
 
-Paired data (DIR/<split>/ holding A|B images side by side): each A is translated and
-compared with its B (quality.py: L1, PSNR, SSIM; perceptual.py: LPIPS), and FID/KID between
-the outputs and the Bs on request. Unpaired data (DIR/<split>A/ + DIR/<split>B/): FID and
-KID between the translated A images and the real B images.
+Which metrics exist, which need targets and which are the defaults is the metric table's
+(metrics.py). Paired data (DIR/<split>/ holding A|B images side by side): each A is
+translated and compared with its B (the image metrics: L1, PSNR, SSIM by default, LPIPS),
+and the set metrics (FID/KID) between the outputs and the Bs on request. Unpaired data
+(DIR/<split>A/ + DIR/<split>B/): the set metrics between the translated A images and the
+real B images.
 
 By default the papers' protocol: the `--official` pipeline (256x256 bicubic squash of the
 input, per-image BatchNorm statistics, dropout off, truncating uint8 output), compared with
@@ -35,15 +37,12 @@ from ..checkpoints.catalog import load_catalog
 from ..errors import DatasetError, EvaluationError, Img2ImgError
 from ..inference import Translator
 from ..media.processing import OFFICIAL_SIZE, pixels
+from . import metrics as table
 from . import perceptual, quality
+from .metrics import KID_SUBSET_SIZE, KID_SUBSETS
 from .report import Report
 
-PER_IMAGE = ("l1", "psnr", "ssim", "lpips")
-SET_LEVEL = ("fid", "kid")
-METRICS = PER_IMAGE + SET_LEVEL
-DEFAULTS = {"paired": ("l1", "psnr", "ssim"), "unpaired": ("fid", "kid")}
 CHUNK = 8  # images translated together
-KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # torch-fidelity's and torchmetrics' defaults
 
 
 @dataclass(frozen=True)
@@ -103,18 +102,21 @@ def find_split(root: Path, split: str, direction: str) -> Split:
 
 
 def choose_metrics(requested: str | None, kind: str) -> list[str]:
-    """The comma-separated `--metrics` (validated) or the defaults for the split's kind."""
+    """The comma-separated `--metrics` (validated against the table) or the table's
+    defaults for the split's kind."""
     if not requested:
-        return list(DEFAULTS[kind])
+        return table.defaults(kind)
     names = [m.strip().lower() for m in requested.split(",") if m.strip()]
-    unknown = [m for m in names if m not in METRICS]
+    unknown = [m for m in names if m not in table.METRICS]
     if unknown or not names:
-        raise EvaluationError(f"unknown metrics {unknown}; choose from {', '.join(METRICS)}")
-    if kind == "unpaired" and set(names) & set(PER_IMAGE):
-        wrong = ", ".join(m for m in names if m in PER_IMAGE)
+        known = ", ".join(table.METRICS)
+        raise EvaluationError(f"unknown metrics {unknown}; choose from {known}")
+    wrong = [m for m in names if "target" in table.METRICS[m].needs]
+    if kind == "unpaired" and wrong:
+        usable = ",".join(m.name for m in table.METRICS.values() if "target" not in m.needs)
         raise EvaluationError(
-            f"{wrong} compare each output with its target, and this split is unpaired "
-            f"(no targets): use fid,kid"
+            f"{', '.join(wrong)} compare each output with its target, and this split is "
+            f"unpaired (no targets): use {usable}"
         )
     return list(dict.fromkeys(names))
 
@@ -123,40 +125,42 @@ def choose_metrics(requested: str | None, kind: str) -> list[str]:
 
 
 class _Scorer:
-    """Per-image scores and the feature sets for FID/KID, accumulated image by image."""
+    """Per-image scores and the feature sets for the set metrics, accumulated image by image."""
 
     def __init__(self, metrics: list[str], device: torch.device) -> None:
-        self.per_image = [m for m in metrics if m in PER_IMAGE]
-        self.set_level = [m for m in metrics if m in SET_LEVEL]
-        self.lpips = perceptual.lpips_net(device) if "lpips" in metrics else None
-        self.inception = perceptual.inception(device) if self.set_level else None
+        rows = [table.get(m) for m in metrics]
+        self.per_image = [m for m in rows if m.scope == "image"]
+        # per-image scores in the order asked, set metrics in the table's (fid before kid)
+        self.set_level = [m for m in table.of_scope("set") if m.name in metrics]
+        self.nets = table.load_networks(rows, device)  # each network once, table order
+        wanted = any("features" in m.needs for m in rows)
+        self.inception = self.nets["inception"] if wanted else None
         self.fake: list[torch.Tensor] = []
         self.real: list[torch.Tensor] = []
 
     def pair(self, out: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         """uint8 (1, 3, H, W) output and target -> this image's scores."""
-        names = tuple(m for m in self.per_image if m in quality.PAIRED)
-        scores = {k: v.item() for k, v in quality.paired_scores(out, target, names).items()}
-        if self.lpips is not None:
-            scores["lpips"] = perceptual.lpips(self.lpips, out, target).item()
-        return {m: scores[m] for m in self.per_image}
+        scores = table.image_scores(self.per_image, out, target, self.nets)
+        return {k: v.item() for k, v in scores.items()}
 
     def features(self, image: torch.Tensor, real: bool) -> None:
         if self.inception is not None:
             feats = perceptual.inception_features(self.inception, image)
             (self.real if real else self.fake).append(feats)
 
-    def distribution(self) -> dict[str, float]:
-        """FID and/or KID (with its std over subsets) between the collected feature sets."""
+    def distribution(self) -> tuple[dict[str, float], dict[str, float]]:
+        """The set metrics between the collected feature sets: ({name: value}, {name: std})
+        (a std over subsets where the metric gives one: KID)."""
         if self.inception is None:
-            return {}
+            return {}, {}
         real, fake = torch.cat(self.real), torch.cat(self.fake)
-        out: dict[str, float] = {}
-        if "fid" in self.set_level:
-            out["fid"] = perceptual.fid(real, fake)
-        if "kid" in self.set_level:
-            out["kid"], out["kid_std"] = perceptual.kid(real, fake, KID_SUBSETS, KID_SUBSET_SIZE)
-        return out
+        values: dict[str, float] = {}
+        stds: dict[str, float] = {}
+        for m in self.set_level:
+            values[m.name], std = table.set_score(m, real, fake)
+            if std is not None:
+                stds[m.name] = std
+        return values, stds
 
 
 def _reference(img: Image.Image, official: bool) -> Image.Image:
@@ -176,10 +180,12 @@ def evaluate(
     report: Report | None = None,
 ) -> dict[str, object]:
     """Translate the split's inputs with `checkpoint` and score them; the JSON document."""
-    if split.kind == "unpaired" or set(metrics) & set(SET_LEVEL):
+    on_sets = [m.upper() for m in metrics if "features" in table.get(m).needs]
+    if split.kind == "unpaired" or on_sets:
         if len(split.inputs) < 2 or len(split.targets) < 2:
             raise EvaluationError(
-                f"FID/KID need at least 2 images on each side: {len(split.inputs)} inputs, "
+                f"{'/'.join(on_sets)} need{'s' if len(on_sets) == 1 else ''} at least 2 "
+                f"images on each side: {len(split.inputs)} inputs, "
                 f"{len(split.targets)} real images"
             )
     # fp32 eager always: scores must not depend on whether a CPU or GPU has fast bf16.
@@ -212,15 +218,14 @@ def evaluate(
         for ref in tqdm(split.targets, unit="img", desc="real images", file=sys.stderr):
             scorer.features(pixels(_reference(data.load_rgb(ref), official)), real=True)
     settings.kid_subset_size = min(KID_SUBSET_SIZE, len(split.inputs), len(split.targets))
-    return _document(rows, scorer.per_image, scorer.distribution(), split, settings)
+    values, stds = scorer.distribution()
+    return _document(rows, [m.name for m in scorer.per_image], values, stds, split, settings)
 
 
-def _document(rows, per_image, distribution, split: Split, settings: Settings) -> dict:
-    mean = {m: quality.mean([r[m] for r in rows]) for m in per_image}
-    mean |= {k: v for k, v in distribution.items() if k != "kid_std"}
+def _document(rows, per_image, values, stds, split: Split, settings: Settings) -> dict:
+    mean = {m: quality.mean([r[m] for r in rows]) for m in per_image} | values
     doc = {"mean": mean, "per_image": rows, "images": len(rows)}
-    if "kid_std" in distribution:
-        doc["kid_std"] = distribution["kid_std"]
+    doc |= {f"{name}_std": std for name, std in stds.items()}  # kid_std
     if split.kind == "unpaired":
         doc["real_images"] = len(split.targets)
     doc["settings"] = asdict(settings)
@@ -254,9 +259,10 @@ def add_parser(subparsers) -> None:
     e.add_argument("--size", type=_size, default=None,
                    help="working long side (or 'native') instead of the official 256x256 "
                    "protocol; compared at the target's size")  # fmt: skip
+    paired, unpaired = (",".join(table.defaults(k)) for k in ("paired", "unpaired"))
     e.add_argument("--metrics", default=None,
-                   help=f"comma-separated from {','.join(METRICS)} (default: l1,psnr,ssim "
-                   "for paired data, fid,kid for unpaired)")  # fmt: skip
+                   help=f"comma-separated from {','.join(table.METRICS)} (default: {paired} "
+                   f"for paired data, {unpaired} for unpaired)")  # fmt: skip
     e.add_argument("--json", type=Path, metavar="OUT", help="write scores and settings here")
     e.add_argument("--report", type=Path, metavar="DIR", help="write an HTML results page")
     e.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")

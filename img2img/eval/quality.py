@@ -1,6 +1,7 @@
 """Per-image quality of a translation against its target, on 8-bit RGB: L1, PSNR, SSIM.
 
-One definition for `img2img evaluate` and for train.py's validation. Inputs are uint8
+One definition for `img2img evaluate` and for train.py's validation (the metric table,
+metrics.py, says which metrics exist and how to call these). Inputs are uint8
 tensors (N, 3, H, W) of the same shape (`processing.to_uint8` makes them from network
 outputs); each function returns (N,) float64 scores, one per image. Papers report the mean
 over images of these per-image values.
@@ -20,7 +21,6 @@ computed here. Everything runs in float64 on the inputs' device.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -31,8 +31,6 @@ PEAK = 255.0
 SSIM_SIGMA = 1.5
 SSIM_WINDOW = 2 * int(3.5 * SSIM_SIGMA + 0.5) + 1  # 11: scikit-image's truncate=3.5 radius
 K1, K2 = 0.01, 0.03
-
-Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _check(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,17 +88,19 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return s.flatten(2).mean(2).mean(1)  # per channel, then over channels
 
 
-PAIRED: dict[str, Metric] = {"l1": l1, "psnr": psnr, "ssim": ssim}
-
-
 def paired_scores(
-    out: torch.Tensor, target: torch.Tensor, names: tuple[str, ...] = tuple(PAIRED)
+    out: torch.Tensor, target: torch.Tensor, names: tuple[str, ...] | None = None
 ) -> dict[str, torch.Tensor]:
-    """{name: (N,) scores} for the per-image metrics `names` (keys of PAIRED)."""
-    unknown = [n for n in names if n not in PAIRED]
+    """{name: (N,) scores} for the per-image metrics `names` of the metric table
+    (eval/metrics.py) that need no network; default: all of them (l1, psnr, ssim)."""
+    from . import metrics  # the table imports this module for its functions
+
+    cheap = {m.name: m for m in metrics.of_scope("image", networks=())}
+    names = tuple(cheap) if names is None else names
+    unknown = [n for n in names if n not in cheap]
     if unknown:
-        raise EvaluationError(f"unknown per-image metrics {unknown}; known: {sorted(PAIRED)}")
-    return {name: PAIRED[name](out, target) for name in names}
+        raise EvaluationError(f"unknown per-image metrics {unknown}; known: {sorted(cheap)}")
+    return metrics.image_scores([cheap[n] for n in names], out, target)
 
 
 def mean(values: list[float]) -> float:

@@ -4,6 +4,7 @@ DIR/index.html shows one row per test image: thumbnails (input | output | target
 classic repo's results page) and that image's scores, with the means on top. Clicking a
 column header sorts by it (a few lines of inline JavaScript; no external assets, so the
 folder can be zipped, served or opened from disk). Thumbnails are DIR/images/NNNN_*.png.
+Each score column's tooltip states its direction, read from the metric table (metrics.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from pathlib import Path
 from PIL import Image
 
 from ..atomic import write_text
+from .metrics import METRICS
 
 THUMB = 256  # longest thumbnail side, in pixels
-# Higher is better for these; lower for the others (l1, lpips, fid, kid).
-HIGHER_IS_BETTER = {"psnr", "ssim"}
 
 _STYLE = """
 body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -121,4 +121,5 @@ class Report:
 
 
 def _better(metric: str) -> str:
-    return "higher is better" if metric in HIGHER_IS_BETTER else "lower is better"
+    """The table's direction; a column not in the table reads as lower is better."""
+    return METRICS[metric].direction if metric in METRICS else "lower is better"

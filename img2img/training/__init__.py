@@ -14,7 +14,7 @@ pool.py         the CycleGAN image pool, seeded and resumable
 precision.py    fp32 / bf16 / fp16 + grad scaler
 checkpoint.py   atomic resume checkpoints, RNG state capture
 distributed.py  torchrun: process group, device, DDP, collectives, the agreed stop flag
-metrics.py      validation: img2img.eval.quality scores, cycle L1, FID/KID if cheap, image grids
+metrics.py      validation: the metric table's cheap scores, cycle L1, FID/KID if cheap, image grids
 monitor.py      tqdm, TensorBoard, metrics.jsonl
 export.py       weights/<name>/ in the release format, whether it is current, push to the Hub
 """

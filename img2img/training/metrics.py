@@ -1,13 +1,16 @@
 """Validation on the held-out split: L1, PSNR and SSIM for pairs, cycle L1 for CycleGAN.
 
-The scores are img2img.eval.quality's, the ones `img2img evaluate` reports: per image on 8-bit
-RGB (outputs quantised as the official test pipeline writes them, truncating; targets
-recover their stored levels), then the mean. At crop size 256 a pix2pix validation image
-goes through exactly the official protocol, so its numbers are evaluate's on that split.
-CycleGAN runs add FID and KID (A2B, outputs vs real B; perceptual.py) on the validation
-sample when that is cheap: on a GPU, with the Inception weights already in the cache
-(validation never downloads); they are skipped otherwise. On a sample of val_images (50 by
-default) FID is biased upwards: compare it only between runs with the same sample size.
+The metrics are the metric table's (img2img.eval.metrics), the ones `img2img evaluate`
+reports: for real pairs every image metric that needs no network (L1, PSNR, SSIM; logged
+upper-cased), per image on 8-bit RGB (outputs quantised as the official test pipeline writes
+them, truncating; targets recover their stored levels), then the mean. At crop size 256 a
+pix2pix validation image goes through exactly the official protocol, so its numbers are
+evaluate's on that split. CycleGAN runs add the table's set metrics that need only the
+Inception (FID and KID: A2B, outputs vs real B; KID on evaluate's 100 subsets of min(1000,
+N) images) on the validation sample when that is cheap: on a GPU, with the Inception weights
+already in the cache (validation never downloads); they are skipped otherwise. On a sample
+of val_images (50 by default) FID is biased upwards: compare it only between runs with the
+same sample size.
 
 Generators run as at test time and leave no trace on training: BatchNorm normalises each
 image with its own statistics (no running-stat update), dropout is off, no gradients, and
@@ -27,6 +30,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..errors import EvaluationError, Img2ImgError
+from ..eval import metrics as table
 from ..eval import perceptual, quality
 from ..media.processing import to_uint8
 from ..models.norm import set_image_stats
@@ -76,7 +80,7 @@ class Collected:
     """What validation batches accumulate: per-image scores and, for FID/KID, features."""
 
     scores: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # key -> [(N,)]
-    inception: nn.Module | None = None  # set when FID/KID are wanted (distribution_wanted)
+    inception: nn.Module | None = None  # set when set metrics are wanted (distribution_wanted)
     features: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # key -> [(N, 2048)]
 
     def add(self, key: str, values: torch.Tensor) -> None:
@@ -89,39 +93,43 @@ class Collected:
             self.features.setdefault(key, []).append(rows)
 
     def distribution(self, prefix: str) -> dict[str, float]:
-        """{prefix}FID / {prefix}KID from the rows under {prefix}fake and {prefix}real."""
+        """{prefix}FID / {prefix}KID (the table's set metrics on Inception features alone)
+        from the rows under {prefix}fake and {prefix}real."""
         fake, real = (self.features.get(f"{prefix}{k}") for k in ("fake", "real"))
         if not fake or not real:
             return {}
         fake, real = torch.cat(fake), torch.cat(real)
         if min(len(fake), len(real)) < 2:
             return {}
-        kid, _ = perceptual.kid(real, fake, subset_size=min(len(real), len(fake)))
-        return {f"{prefix}FID": perceptual.fid(real, fake), f"{prefix}KID": kid}
+        return {
+            f"{prefix}{m.name.upper()}": table.set_score(m, real, fake)[0]
+            for m in table.of_scope("set", networks=("inception",))
+        }
 
 
 def _paired(out: Collected, prefix: str, fake: torch.Tensor, real: torch.Tensor) -> None:
-    scores = quality.paired_scores(to_uint8(fake, truncate=True), to_uint8(real))
+    rows = table.of_scope("image", networks=())  # no network: cheap, nothing to download
+    scores = table.image_scores(rows, to_uint8(fake, truncate=True), to_uint8(real))
     for name, values in scores.items():  # keys L1, PSNR, SSIM (A2B_PSNR, ...)
         out.add(f"{prefix}{name.upper()}", values)
 
 
 def cached_inception(device: torch.device) -> nn.Module | None:
     """The FID network on `device` if its weights are in the cache (never downloads)."""
-    path = perceptual.cached_weights(perceptual.INCEPTION)
+    path = perceptual.cached_weights(table.NETWORKS["inception"].weights)
     return None if path is None else _load_inception(str(device), str(path))
 
 
 @functools.lru_cache(maxsize=2)
 def _load_inception(device: str, path: str) -> nn.Module | None:
     try:
-        return perceptual.inception(torch.device(device), Path(path))
+        return table.NETWORKS["inception"].build(torch.device(device), Path(path))
     except Img2ImgError:  # torch-fidelity missing or a bad file: no FID, training goes on
         return None
 
 
 def distribution_wanted(device: torch.device) -> bool:
-    """FID/KID at validation only where cheap: not on the CPU, weights already cached."""
+    """Set metrics (FID/KID) at validation only where cheap: not on the CPU, weights cached."""
     return device.type != "cpu" and cached_inception(device) is not None
 
 
