@@ -10,9 +10,11 @@ Per network and input size, batch 1 (and batch 8 at 256² with --batch8): latenc
 spread of each plan and, in the same run, of the reference (a plain eager fp32 forward, as
 the classic code runs it); the speed-up over the reference; fidelity against the reference
 output: PSNR of the 8-bit images (what a user gets) and the largest 8-bit level difference,
-plus the float PSNR. The openvino plan also reports its cold start (trace + convert + compile,
-no disk cache), a load from the disk cache, and each size's first call after the warm-up at
-256² (a new size: what the first request at that size costs). Emulated bf16 (a CPU without
+plus the float PSNR. The main plan of each converting backend in the plan table (the first
+row of each non-torch backend of execution.PLANS that runs here: openvino) also reports its
+cold start (trace + convert + compile, no disk cache), a load from the disk cache, and each
+size's first call after the warm-up at 256² (a new size: what the first request at that size
+costs). Emulated bf16 (a CPU without
 native bf16) is skipped and says so. Prints JSON lines; appends a table to bench/RESULTS.md.
 
     .venv/bin/python bench/bench_inference.py [--checkpoint PATH] [--sizes 256 512] [--batch8]
@@ -41,8 +43,7 @@ from bench.train_reference import reference_weights  # noqa: E402
 from img2img import load_generator
 from img2img.models import HugGANUNetGenerator, ResnetGenerator, UNetGenerator  # noqa: E402
 from img2img.models.norm import set_image_stats  # noqa: E402
-from img2img.plans import execution
-from img2img.plans.openvino import runner as openvino_plan  # noqa: E402
+from img2img.plans import execution  # noqa: E402
 
 RANDOM = {
     "unet_256": UNetGenerator,
@@ -120,38 +121,55 @@ def empty_cache() -> Iterator[None]:
                 os.environ["IMG2IMG_CACHE"] = old
 
 
-def openvino_runner(model: torch.nn.Module, base: dict) -> object | None:
+def backend_plans(device: torch.device, skip: list[str]) -> list[execution.ExecPlan]:
+    """The main plan of each converting backend that runs on `device`: its first table row."""
+    plans: dict[str, execution.ExecPlan] = {}
+    for row in execution.PLANS.values():
+        backend = row.backend
+        if backend is execution.TORCH or backend.name in skip or backend.name in plans:
+            continue
+        if backend.devices is None or device.type in backend.devices:
+            plans[backend.name] = execution.make_plan(row.name)
+    return list(plans.values())
+
+
+def precision(plan: execution.ExecPlan, runner: object) -> str:
+    return getattr(runner, "precision", None) or str(plan.dtype).removeprefix("torch.")
+
+
+def backend_runner(model, plan, device, base) -> tuple[str, execution.ExecPlan, object] | None:
     """The model converted twice: with an empty disk cache (cold) and from it; warmed up."""
-    if not openvino_plan.available():
-        emit({**base, "plan": "openvino", "note": "openvino not installed: skipped"})
+    if not plan.backend.available():
+        emit({**base, "plan": plan.name, "note": f"{plan.backend.name} not installed: skipped"})
         return None
-    plan = execution.make_plan("openvino")
-    prepared = execution.prepare(model, plan, torch.device("cpu"))
-    native = plan.dtype == torch.bfloat16
+    prepared = execution.prepare(model, plan, device)
     with empty_cache():
         start = time.perf_counter()
-        openvino_plan.convert(prepared, native)
+        execution.compiled(prepared, plan, device)
         cold = time.perf_counter() - start
         start = time.perf_counter()
-        runner = openvino_plan.convert(prepared, native)
+        runner = execution.compiled(prepared, plan, device)
         cached = time.perf_counter() - start
+    if runner is prepared:
+        emit({**base, "plan": plan.name, "note": "the model did not convert: skipped"})
+        return None
     start = time.perf_counter()
-    runner.warm_up()
+    execution.forward(runner, torch.zeros(1, 3, 256, 256), plan, device)
     warm = time.perf_counter() - start
     emit(
         {
             **base,
-            "plan": "openvino",
-            "precision": runner.precision,
+            "plan": plan.name,
+            "precision": precision(plan, runner),
             "convert_cold_s": round(cold, 2),
             "load_cached_s": round(cached, 2),
             "warm_up_256_s": round(warm, 2),
         }
     )
-    return runner
+    return f"{plan.name} {precision(plan, runner)}", plan, runner
 
 
-def bench_case(name, model, ov, size, batch, device, plans, rows) -> None:
+def bench_case(name, model, converted, size, batch, device, plans, rows) -> None:
     x = photos(size, batch)
     ref_model = execution.prepare(model, execution.EAGER, device)
     reps = 20 if device.type == "cuda" else max(3, 7 - (size * size * batch) // (256 * 256 * 2))
@@ -162,8 +180,8 @@ def bench_case(name, model, ov, size, batch, device, plans, rows) -> None:
         m = execution.compiled(execution.prepare(model, plan, device), plan, device)
         cases.append((plan.describe(), lambda m=m, p=plan: execution.forward(m, x, p, device)))
         model = model.to(memory_format=torch.contiguous_format)
-    if ov is not None:
-        cases.append((f"openvino {ov.precision}", lambda: ov(x)))
+    for label, plan, runner in converted:
+        cases.append((label, lambda r=runner, p=plan: execution.forward(r, x, p, device)))
     # Interleaved rounds: every plan and the reference measured alternately, so a change of
     # machine load hits all of them alike (the ratios are paired).
     results = {"reference (eager fp32)": []}
@@ -214,7 +232,7 @@ def main() -> None:
     parser.add_argument("--nets", nargs="+", default=list(RANDOM), choices=list(RANDOM))
     parser.add_argument("--batch8", action="store_true", help="also batch 8 at 256²")
     parser.add_argument("--compile", action="store_true", help="also the torch.compile plans")
-    parser.add_argument("--no-openvino", action="store_true")
+    parser.add_argument("--no-openvino", action="store_true", help="skip the openvino plan")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -230,12 +248,13 @@ def main() -> None:
         weights[name] = "trained" if "trained" in which or "checkpoint" in which else "random"
         emit({"bench": "inference", "net": name, "weights": which})
         base = {"bench": "inference", "net": name}
-        use_ov = device.type == "cpu" and not args.no_openvino
-        ov = openvino_runner(model, base) if use_ov else None
+        skip = ["openvino"] if args.no_openvino else []
+        converted = [backend_runner(model, p, device, base) for p in backend_plans(device, skip)]
+        converted = [c for c in converted if c is not None]
         cases = [(s, 1) for s in args.sizes] + ([(256, 8)] if args.batch8 else [])
         for size, batch in cases:
             bench_case(
-                name, model, ov, size, batch, device, torch_plans(device, args.compile), rows
+                name, model, converted, size, batch, device, torch_plans(device, args.compile), rows
             )
     if not args.no_record:
         append_results("inference", [f"{note}.", "", *table(rows, weights)])

@@ -116,7 +116,7 @@ class Prepared:
 
     model: nn.Module  # eval, no grad, on the device, the plan's memory format
     runner: Callable[[torch.Tensor], torch.Tensor]  # `model`, torch.compile(model), or
-    # an openvino_plan.OpenVINORunner converted from it
+    # the plan's backend's runner converted from it (e.g. an OpenVINORunner: plans/backend.py)
     lock: threading.Lock = field(default_factory=threading.Lock)  # dropout toggles
 
 
@@ -124,10 +124,10 @@ class Translator:
     """Loads generators (cached) and translates PIL images with them.
 
     `loader` maps a checkpoint reference (a catalog id or a path) to a CPU module.
-    `plan` is an execution plan name (eager, channels_last, bf16, fp16, openvino) or an
-    ExecPlan; by default the fastest faithful one for the device (execution.auto_plan). A
-    module passed in is prepared once and reused while its weights are unchanged (the two
-    most recent). `norm_stats` is
+    `plan` is an execution plan name (a row of execution.PLANS: eager, channels_last, bf16,
+    fp16, openvino, openvino-f32, openvino-bf16) or an ExecPlan; by default the fastest
+    faithful one for the device (execution.auto_plan). A module passed in is prepared once
+    and reused while its weights are unchanged (the two most recent). `norm_stats` is
     "image" (per-image BatchNorm statistics, the official test default) or "running"
     (eval-mode running statistics). At most `max_models` stay loaded (LRU).
 
@@ -175,9 +175,9 @@ class Translator:
 
     def prepare(self, module: nn.Module) -> Prepared:
         """`module` made ready for this translator: eval, no grad, BatchNorm statistics per
-        `norm_stats`, dropout off, on the device in the plan's format (compiled or converted to
-        OpenVINO, and warmed up at 256x256, if the plan does that). The caller's module is
-        left untouched: this works on a copy."""
+        `norm_stats`, dropout off, on the device in the plan's format (compiled or converted by
+        the plan's backend, e.g. OpenVINO, and warmed up at 256x256, if the plan does that).
+        The caller's module is left untouched: this works on a copy."""
         return self._prepare(module, owned=False)
 
     def _prepare(self, module: nn.Module, owned: bool) -> Prepared:
@@ -201,7 +201,7 @@ class Translator:
 
     def runner(self, checkpoint: str | os.PathLike) -> Callable[[torch.Tensor], torch.Tensor]:
         """What the plan's forwards of `checkpoint` call (the module, its compiled form or its
-        OpenVINORunner), loaded on first use."""
+        backend's runner), loaded on first use."""
         return self._entry(checkpoint).runner
 
     def _entry(self, checkpoint: str | os.PathLike) -> Prepared:

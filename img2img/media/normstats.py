@@ -12,10 +12,13 @@ statistics (affine or not) and models.norm.BatchNorm2d with `image_stats` on, i.
 of every registry architecture. A BatchNorm that uses its running statistics already treats
 all pieces alike and is left alone.
 
-Under the openvino plan, StatsRunner runs a StatsGraph instead: the same hooks, traced once
-into an OpenVINO graph whose extra inputs are the fixed statistics and whose extra outputs are
-the recorded ones (one graph per use: record only, fixed, fixed + record), so tiles and video
-keep OpenVINO's speed with shared statistics.
+Under a plan whose backend converts the model into a graph of its own (openvino), hooks do
+not act on that graph, so StatsRunner hands the backend a StatsGraph instead: the same hooks
+in a traceable module whose extra inputs are the fixed statistics and whose extra outputs are
+the recorded ones (one graph per use: record only, fixed, fixed + record), which the backend
+converts once (`execution.stats_graphs`, the contract in plans/backend.py; OpenVINO's in
+plans/openvino/stats.py), so tiles and video keep its speed with shared statistics. A backend
+without such graphs (and every torch plan) gets the hooks on the torch module.
 
 Mechanism: forward hooks registered for the duration of a `with use_stats(...)` block. They
 act only in the context (thread) that entered the block (a ContextVar), so a Translator's
@@ -36,7 +39,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..models.norm import BatchNorm2d
 from ..plans import execution
-from ..plans.openvino import runner as openvino_plan
+from ..plans.backend import StatsGraphs
 
 # The state of the innermost `use_stats` block of this context; hooks of other blocks idle.
 _ACTIVE: contextvars.ContextVar[object | None] = contextvars.ContextVar("normstats", default=None)
@@ -165,7 +168,7 @@ def use_stats(
 
 
 class StatsGraph(nn.Module):
-    """`model` with its stat layers' statistics as tensors in and out, for OpenVINO's tracer.
+    """`model` with its stat layers' statistics as tensors in and out, for a backend's tracer.
 
     forward(x, *fixed) -> (y, *recorded). `fixed` (with `fixed=True`): mean_1, var_1, ...,
     mean_n, var_n, (C_i,) float32, in `stat_layers` order; every stat layer normalises with
@@ -177,6 +180,11 @@ class StatsGraph(nn.Module):
         super().__init__()
         self.model, self.fixed, self.record = model, fixed, record
         self.layers = list(stat_layers(model).items())
+
+    @property
+    def tag(self) -> str:
+        """Which graph this is (a backend keeps one converted graph per tag and model)."""
+        return f"stats-fixed{int(self.fixed)}-record{int(self.record)}"
 
     def forward(self, x: torch.Tensor, *fixed: torch.Tensor) -> tuple[torch.Tensor, ...]:
         recorded: list[torch.Tensor] = []
@@ -202,8 +210,9 @@ class StatsGraph(nn.Module):
                 h.remove()
         return (y, *recorded)
 
-    def graph(self, side: int) -> openvino_plan.Graph:
-        """What openvino_plan converts: x dynamic, every statistic (C_i,) static."""
+    def examples(self, side: int) -> tuple[tuple[torch.Tensor, ...], list[list[int]]]:
+        """Example inputs to trace with at `side`², and their shapes: x dynamic (-1) in batch,
+        height and width, every statistic (C_i,) static."""
         x = torch.zeros(1, 3, side, side)
         stats, shapes = [], [[-1, 3, -1, -1]]
         if self.fixed:
@@ -211,29 +220,26 @@ class StatsGraph(nn.Module):
                 c = m.num_features
                 stats += [torch.zeros(c), torch.ones(c)]
                 shapes += [[c], [c]]
-        tag = f"stats-fixed{int(self.fixed)}-record{int(self.record)}"
-        return openvino_plan.Graph(self, (x, *stats), shapes, tag, source=self.model)
+        return (x, *stats), shapes
 
 
-def _run_openvino(
-    runner: openvino_plan.OpenVINORunner,
+def _run_graph(
+    graphs: StatsGraphs,
     model: nn.Module,
     x: torch.Tensor,
     fixed: NormStats | None,
     record: bool,
 ) -> tuple[torch.Tensor, NormStats | None] | None:
-    """One batch through the OpenVINO statistics graph; None if that graph does not convert."""
-    tag = f"stats-{fixed is not None}-{record}"
-    side = openvino_plan.example_side(model)
-    graph = runner.variant(tag, lambda: StatsGraph(model, fixed is not None, record).graph(side))
-    if graph is None:
-        return None
+    """One batch through the backend's statistics graph; None if that graph does not convert."""
     names = list(stat_layers(model))
     inputs = [x]
     if fixed is not None:
         for name in names:
             inputs += [fixed[name].mean.float(), fixed[name].var.float()]
-    y, *outs = graph.infer(inputs)
+    outputs = graphs.run(StatsGraph(model, fixed is not None, record), inputs)
+    if outputs is None:
+        return None
+    y, *outs = outputs
     if not record:
         return y, None
     recorded = NormStats()
@@ -264,9 +270,9 @@ class StatsRunner:
             self._runner, self._shared = translator.runner(model_or_id), True
         self.multiple = translator.multiple(self.model)
         self.has_stats = bool(stat_layers(self.model))
-        # OpenVINO plan: shared-statistics forwards run its statistics graphs, not hooks.
-        is_ov = isinstance(self._runner, openvino_plan.OpenVINORunner)
-        self._openvino = self._runner if is_ov else None
+        # A converted runner (openvino): shared-statistics forwards run the backend's
+        # statistics graphs, not hooks (None: hooks on the torch module).
+        self._graphs = execution.stats_graphs(self._runner, translator.plan)
 
     def forward(self, x: torch.Tensor, hooked: bool = False) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1] -> float32 output on the CPU; `hooked`: inside use_stats,
@@ -290,8 +296,8 @@ class StatsRunner:
                 "recorded normalisation statistics do not fit this model "
                 f"({len(fixed)} layers recorded, the model has {len(stat_layers(self.model))})"
             )
-        if self._openvino is not None:
-            done = _run_openvino(self._openvino, self.model, x, fixed, record)
+        if self._graphs is not None:
+            done = _run_graph(self._graphs, self.model, x, fixed, record)
             if done is not None:
                 return done
         with use_stats(self.model, fixed, record) as recorded:

@@ -1,12 +1,21 @@
 """How a generator's forward runs: backend, dtype, memory format, compilation. One plan per device.
 
+The plans are the rows of one table, `PLANS` (name -> `PlanRow`: backend, dtype,
+channels_last, whether compile applies, whether the precision follows the CPU); the backends
+(how a prepared module becomes the callable that runs, and how it is called) follow the
+contract in backend.py. Adding a backend is one new file (or folder) under `img2img/plans/`
+plus one row here per plan name; `register` / `unregister` is the door for rows defined
+elsewhere (tests, extensions). This module keeps the choosing (`auto_plan`) and the calls
+every caller goes through (`make_plan`, `prepare`, `compiled`, `forward`, `without_compile`,
+`torch_side`, `stats_graphs`).
+
 Plans (all compute the same network; `bench/bench_inference.py` measures speed and fidelity
 of each against the eager fp32 reference):
 
     eager          fp32, contiguous: the classic code's forward (the reference, and --official)
     channels_last  fp32, NHWC tensors: oneDNN / cuDNN pick faster convolution kernels
     bf16 / fp16    autocast to bfloat16 / float16, channels_last
-    openvino       CPU only: the prepared module converted once to OpenVINO (openvino/runner.py),
+    openvino       CPU only: the prepared module converted once to OpenVINO (openvino/),
                    dynamic batch/H/W, bf16 inference-precision hint where the CPU has native
                    bf16, f32 elsewhere. Its torch side (the fallback when openvino is missing
                    or a model does not convert, and the hooked / seeded eager forwards) runs
@@ -35,7 +44,6 @@ forward (the reference); `IMG2IMG_BF16=0` makes a native-bf16 CPU choose as an A
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from dataclasses import dataclass, replace
@@ -44,26 +52,81 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .openvino import runner as openvino_plan
+from .backend import TORCH, Backend, StatsGraphs, autocast
+from .openvino.backend import OPENVINO
 
 log = logging.getLogger(__name__)
 
-_DTYPES = {
-    "eager": torch.float32,
-    "channels_last": torch.float32,
-    "bf16": torch.bfloat16,
-    "fp16": torch.float16,
-    "openvino": torch.float32,  # the compute dtype is decided per CPU in make_plan
-    "openvino-f32": torch.float32,  # OpenVINO pinned to f32 (exact parity on every CPU)
-    "openvino-bf16": torch.bfloat16,  # OpenVINO pinned to the bf16 hint (native bf16 CPUs)
-}
+__all__ = [
+    "EAGER",
+    "PLANS",
+    "ExecPlan",
+    "PlanRow",
+    "auto_plan",
+    "autocast",
+    "compiled",
+    "forward",
+    "make_plan",
+    "native_cpu_bf16",
+    "prepare",
+    "register",
+    "stats_graphs",
+    "torch_side",
+    "unregister",
+    "without_compile",
+]
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One execution plan: what `make_plan(name)` builds and which backend runs it.
+
+    A non-torch row's dtype and channels_last are what its torch side runs (the module is
+    prepared in that memory format, for the fallback and the hooked / seeded forwards)."""
+
+    name: str
+    backend: Backend
+    dtype: torch.dtype = torch.float32  # autocast dtype (float32: none); a backend's precision
+    channels_last: bool = False
+    compiles: bool = True  # whether compile=True / IMG2IMG_COMPILE=1 applies (torch.compile)
+    # The precision follows this CPU: bf16 + channels_last where native_cpu_bf16(), else fp32
+    # contiguous (dtype / channels_last above are then ignored).
+    cpu_precision: bool = False
+
+
+PLANS: dict[str, PlanRow] = {}
+
+
+def register(row: PlanRow) -> PlanRow:
+    """Add `row` to the plan table (ConfigError if its name is taken); returns it."""
+    if row.name in PLANS:
+        raise ConfigError(f"execution plan {row.name!r} is already registered")
+    PLANS[row.name] = row
+    return row
+
+
+def unregister(name: str) -> None:
+    """Remove plan `name` from the table (a test's toy backend, an extension unloading)."""
+    PLANS.pop(name, None)
+
+
+for _builtin in (
+    PlanRow("eager", TORCH),  # the reference: the classic code's forward
+    PlanRow("channels_last", TORCH, channels_last=True),
+    PlanRow("bf16", TORCH, torch.bfloat16, channels_last=True),
+    PlanRow("fp16", TORCH, torch.float16, channels_last=True),
+    PlanRow("openvino", OPENVINO, compiles=False, cpu_precision=True),
+    PlanRow("openvino-f32", OPENVINO, compiles=False),  # exact parity on every CPU
+    PlanRow("openvino-bf16", OPENVINO, torch.bfloat16, channels_last=True, compiles=False),
+):
+    register(_builtin)
 
 
 @dataclass(frozen=True)
 class ExecPlan:
-    name: str  # eager | channels_last | bf16 | fp16 | openvino | openvino-f32 | openvino-bf16
+    name: str  # a key of PLANS: eager | channels_last | bf16 | fp16 | openvino | ...
     dtype: torch.dtype = torch.float32  # autocast dtype; float32 means no autocast
-    # (openvino: the inference precision, and its torch side's autocast dtype)
+    # (a converted backend's: its inference precision, and its torch side's autocast dtype)
     channels_last: bool = False
     compile: bool = False
 
@@ -71,19 +134,27 @@ class ExecPlan:
         return self.name + (" + compile" if self.compile else "")
 
     @property
+    def backend(self) -> Backend:
+        return _row(self.name).backend
+
+    @property
     def openvino(self) -> bool:
-        return self.name.startswith("openvino")
+        return self.backend is OPENVINO
+
+
+def _row(name: str) -> PlanRow:
+    if name not in PLANS:
+        raise ConfigError(f"unknown execution plan {name!r}; known: {sorted(PLANS)}")
+    return PLANS[name]
 
 
 def make_plan(name: str, compile: bool = False) -> ExecPlan:
-    if name not in _DTYPES:
-        raise ConfigError(f"unknown execution plan {name!r}; known: {sorted(_DTYPES)}")
-    if name.startswith("openvino"):  # torch.compile does not apply
-        # "openvino": the precision follows the CPU; -f32 / -bf16 pin it (tests pin what they check)
-        bf16 = native_cpu_bf16() if name == "openvino" else _DTYPES[name] == torch.bfloat16
-        dtype = torch.bfloat16 if bf16 else torch.float32
-        return ExecPlan(name, dtype, channels_last=bf16, compile=False)
-    return ExecPlan(name, _DTYPES[name], channels_last=name != "eager", compile=compile)
+    row = _row(name)
+    dtype, channels_last = row.dtype, row.channels_last
+    if row.cpu_precision:  # e.g. "openvino": -f32 / -bf16 pin it (tests pin what they check)
+        bf16 = native_cpu_bf16()
+        dtype, channels_last = (torch.bfloat16 if bf16 else torch.float32), bf16
+    return ExecPlan(name, dtype, channels_last=channels_last, compile=compile and row.compiles)
 
 
 EAGER = make_plan("eager")
@@ -109,7 +180,7 @@ def auto_plan(device: torch.device) -> ExecPlan:
     if not name:
         if device.type == "cuda":
             name = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        elif device.type == "cpu" and openvino_plan.available():
+        elif device.type == "cpu" and OPENVINO.available():
             name = "openvino"
         elif device.type == "cpu":
             name = "bf16" if native_cpu_bf16() else "eager"
@@ -129,42 +200,47 @@ def prepare(model: nn.Module, plan: ExecPlan, device: torch.device) -> nn.Module
 
 
 def compiled(model: nn.Module, plan: ExecPlan, device: torch.device | None = None):
-    """The callable that runs forwards: an OpenVINORunner for the openvino plan on a CPU
-    (the module itself if it does not convert), torch.compile'd when the plan asks for it."""
-    if plan.openvino:
-        if device is not None and device.type != "cpu":
-            log.warning("the openvino plan runs on the CPU only: using torch on %s", device)
-            return model
-        runner = openvino_plan.convert(model, native_bf16=plan.dtype == torch.bfloat16)
-        return model if runner is None else runner
-    return torch.compile(model, dynamic=False) if plan.compile else model
-
-
-def autocast(plan: ExecPlan, device: torch.device):
-    if plan.dtype == torch.float32:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=plan.dtype)
+    """The callable that runs the plan's forwards, built by its backend: the module itself,
+    torch.compile(module) when the plan asks for it, or a converted runner (an
+    OpenVINORunner for the openvino plans); the module when the backend is not available,
+    does not run on `device`, or the model does not convert (the backend logs why)."""
+    backend = plan.backend
+    if backend is TORCH:
+        return backend.convert(model, plan, device)
+    if device is not None and backend.devices is not None and device.type not in backend.devices:
+        where = "/".join(backend.devices).upper()
+        log.warning("the %s plan runs on the %s only: using torch on %s", plan.name, where, device)
+        return model
+    if not backend.available():
+        return model
+    runner = backend.convert(model, plan, device or torch.device("cpu"))
+    return model if runner is None else runner
 
 
 def forward(runner, x: torch.Tensor, plan: ExecPlan, device: torch.device):
-    """(B, 3, H, W) in [-1, 1] -> float32 output on the CPU, under the plan."""
-    if isinstance(runner, openvino_plan.OpenVINORunner):
-        return runner(x.float().cpu())
-    fmt = torch.channels_last if plan.channels_last else torch.contiguous_format
-    x = x.to(device).contiguous(memory_format=fmt)
-    with torch.inference_mode(), autocast(plan, device):
-        y = runner(x)
-    return y.float().contiguous().cpu()
+    """(B, 3, H, W) in [-1, 1] -> float32 output on the CPU, under the plan. A torch module
+    (the prepared model, its compiled form, a backend's fallback) runs with torch; any other
+    runner through the plan's backend."""
+    if isinstance(runner, nn.Module):
+        return TORCH.forward(runner, x, plan, device)
+    return plan.backend.forward(runner, x, plan, device)
 
 
 def without_compile(plan: ExecPlan) -> ExecPlan:
     """The plan of an eager torch forward of the same model (hooked or seeded forwards)."""
-    return torch_side(plan) if plan.openvino else replace(plan, compile=False)
+    return replace(plan, compile=False) if plan.backend.hooks_work else torch_side(plan)
 
 
 def torch_side(plan: ExecPlan) -> ExecPlan:
-    """The torch plan an openvino plan's module runs under: bf16 + channels_last on native
-    bf16 CPUs, eager fp32 elsewhere (the plan itself for torch plans)."""
-    if not plan.openvino:
-        return plan
-    return make_plan("bf16") if plan.dtype == torch.bfloat16 else EAGER
+    """The torch plan a converted plan's module runs under (openvino: bf16 + channels_last on
+    native bf16 CPUs, eager fp32 elsewhere); the plan itself for torch plans."""
+    name = plan.backend.torch_side(plan)
+    return plan if name is None else make_plan(name)
+
+
+def stats_graphs(runner, plan: ExecPlan) -> StatsGraphs | None:
+    """What runs normstats' fixed-statistics graphs on `runner`, or None: torch hooks on the
+    module (torch plans, backends without such graphs, a model that did not convert)."""
+    if isinstance(runner, nn.Module):
+        return None
+    return plan.backend.stats_graphs(runner)

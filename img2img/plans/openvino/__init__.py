@@ -1,2 +1,3 @@
-"""The OpenVINO CPU backend: conversion and runner (`runner.py`), the on-disk cache of
+"""The OpenVINO CPU backend: the backend object of the plan table (`backend.py`), conversion
+and runner (`runner.py`), normstats' statistics graphs (`stats.py`), the on-disk cache of
 converted graphs (`cache.py`)."""

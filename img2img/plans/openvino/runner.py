@@ -6,7 +6,7 @@ into an `OpenVINORunner`, or returns None when `openvino` is not importable or t
 fails (one log line says why; the caller keeps the torch module).
 
 Conversion: torch.jit.trace through `openvino.convert_model`, cached on disk per weights and
-versions (openvino_cache.py): a load after the first reads the saved IR (~0.05 s) instead of
+versions (cache.py): a load after the first reads the saved IR (~0.05 s) instead of
 tracing again (5-20 s for a published-width generator on 2 cores).
 
 Shapes: the model is converted with a dynamic batch, height and width and compiled once. On
