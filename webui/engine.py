@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from img2img.checkpoints.hub import availability, fetch_repo
+from img2img.checkpoints.limits import check_size
 from img2img.inference import Translator, default_device, has_dropout, size_multiple
 from img2img.media.processing import open_image, working_size
 from img2img.media.tiles import translate_tiled
@@ -29,6 +30,7 @@ __all__ = [
     "OutOfMemoryError",
     "Translator",
     "availability",
+    "check_size",
     "fetch_repo",
     "has_dropout",
     "make_translator",

@@ -1,6 +1,6 @@
 """Your own model: a visitor's Hub repo or uploaded checkpoint, read by the same strict,
-pickle-safe loader as the catalog's models, size-capped (IMG2IMG_MAX_CHECKPOINT_MB), and
-switched off with IMG2IMG_ALLOW_CUSTOM=0."""
+pickle-safe loader as the catalog's models, size-capped (IMG2IMG_MAX_CHECKPOINT_MB: on disk,
+and in memory once decompressed), and switched off with IMG2IMG_ALLOW_CUSTOM=0."""
 
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ def load_custom(repo, file, progress=TRACK_PROGRESS):
     """Load my model: the visitor's checkpoint through load_model's strict, pickle-safe path."""
     try:
         path, name = _checkpoint_path(repo, file, progress)
+        # The cap on what it takes in memory too: a compressed zip is small on disk.
+        engine().check_size(path, MAX_CHECKPOINT_MB * 10**6, "IMG2IMG_MAX_CHECKPOINT_MB")
         model = translator().load(path)
     except failures() as e:
         status = describe.error_markdown(failure_text(e), "Your model")

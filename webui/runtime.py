@@ -7,7 +7,8 @@ Environment:
     IMG2IMG_MAX_MODELS      generators kept in memory (default 4)
     IMG2IMG_TMP_TTL         seconds uploads and results stay on disk (default 3600)
     IMG2IMG_ALLOW_CUSTOM    0 removes "Your own model" (a visitor's Hub repo or checkpoint)
-    IMG2IMG_MAX_CHECKPOINT_MB  largest checkpoint a visitor may load (default 300)
+    IMG2IMG_MAX_CHECKPOINT_MB  largest checkpoint a visitor may load, on disk and in memory
+                            once decompressed (default 300)
     SPACES_ZERO_GPU         set by Hugging Face on ZeroGPU hardware
 """
 

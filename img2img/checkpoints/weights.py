@@ -1,14 +1,17 @@
 """A checkpoint file in any supported family -> a strict-loaded generator, in four steps.
 
 One room: the walk from a path to the forward pass never leaves this file (the registry,
-models/registry.py, is only asked what a layout is and to build the module).
+models/registry.py, is only asked what a layout is and to build the module; limits.py what
+a file will cost in memory).
 
     load_generator(path, name)
-      1. READ    read(path) -> RawCheckpoint
+      1. READ    read(path, max_bytes) -> RawCheckpoint
                  A folder's checkpoint file is found (our model.safetensors first), sniffed
-                 (safetensors, or a zip / legacy torch pickle) and opened safely: pickles only
-                 through torch.load(weights_only=True), never unpickling code. Our config.json
-                 is read when it sits beside our own .safetensors weights.
+                 (safetensors, or a zip / legacy torch pickle), its size in memory read off
+                 its zip directory or header and capped (limits.py: a compressed zip is
+                 refused before it is inflated), then opened safely: pickles only through
+                 torch.load(weights_only=True), never unpickling code. Our config.json is
+                 read when it sits beside our own .safetensors weights.
       2. CLEAN   clean(raw, name) -> StateDict
                  A file holding several networks (a whole CycleGAN) is unpacked: nested dicts
                  ({"G_AB": state, "D_A": state, "optimizer": ...}, {"state_dict": ...}) and
@@ -23,7 +26,8 @@ models/registry.py, is only asked what a layout is and to build the module).
                  unrecognised layout is told its key patterns, every family tried, near misses.
       4. BUILD   build(detected, state, source) -> nn.Module
                  The registry builds the generator; missing, unexpected or mis-shaped tensors
-                 are listed, then load_state_dict(strict=True); eval mode, on the CPU.
+                 are listed, and NaN / Inf weights named (they give a black image), then
+                 load_state_dict(strict=True); eval mode, on the CPU.
 
 Every failure is a CheckpointError naming the file (from BUILD on, also the architecture
 assumed). `read_state_dict` is steps 1-2 without the key hygiene (keys as saved): downloads
@@ -48,6 +52,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError
 from ..models.registry import ARCHITECTURES, build_generator
+from .limits import DEFAULT_MAX_BYTES, check_size
 from .release import CONFIG_NAME, WEIGHTS_NAME
 
 StateDict = dict[str, torch.Tensor]
@@ -107,12 +112,14 @@ def _is_pickle(path: Path) -> bool:
     return head[:4] == _ZIP_MAGIC or head[:1] == b"\x80"
 
 
-def _open(path: Path) -> Any:
-    """The object a checkpoint file holds: safetensors, or a weights-only pickle."""
+def _open(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """The object a checkpoint file holds: safetensors, or a weights-only pickle; refused
+    before it is read when it would take more than `max_bytes` in memory."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint file is empty: {path}")
+    check_size(path, max_bytes)
     if _is_pickle(path):
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -141,8 +148,9 @@ def _read_config(path: Path) -> dict[str, Any]:
     return {k: v for k, v in config.items() if not k.startswith("_")}
 
 
-def read(path: str | os.PathLike) -> RawCheckpoint:
-    """Step 1: the checkpoint file at `path` (a file, or a folder holding one), opened."""
+def read(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> RawCheckpoint:
+    """Step 1: the checkpoint file at `path` (a file, or a folder holding one), opened if it
+    takes at most `max_bytes` in memory (limits.check_size)."""
     path = Path(path)
     if path.is_dir():
         file = find_checkpoint_file(path)
@@ -150,7 +158,7 @@ def read(path: str | os.PathLike) -> RawCheckpoint:
         file = path
     else:
         raise CheckpointError(f"checkpoint not found: {path}")
-    contents = _open(file)
+    contents = _open(file, max_bytes)
     # A config.json is ours only beside our weights file; classic files describe themselves.
     config_path = file.parent / CONFIG_NAME
     ours = config_path.is_file() and file.suffix == ".safetensors"
@@ -288,10 +296,12 @@ def select(nets: dict[str, StateDict], name: str | None, source: str) -> StateDi
     )
 
 
-def read_state_dict(path: str | os.PathLike, name: str | None = None) -> StateDict:
+def read_state_dict(
+    path: str | os.PathLike, name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> StateDict:
     """Tensors of one network in a checkpoint file, keys as saved: the one called `name`, or
     the file's only generator (CheckpointError listing the names when it holds several)."""
-    return select(networks(_open(Path(path))), name, str(path))
+    return select(networks(_open(Path(path), max_bytes)), name, str(path))
 
 
 def clean(raw: RawCheckpoint, name: str | None = None) -> StateDict:
@@ -379,6 +389,19 @@ def describe_mismatch(module: nn.Module, state: StateDict) -> list[str]:
     return problems
 
 
+def check_finite(state: StateDict, source: str = "") -> None:
+    """CheckpointError naming the floating-point tensors that hold NaN or Inf: such weights
+    load, then turn every image black. Integer tensors (num_batches_tracked) are not checked."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        more = f" (+{len(bad) - 4} more)" if len(bad) > 4 else ""
+        raise CheckpointError(
+            f"{source} holds NaN or Inf weights in {len(bad)} of its {len(state)} tensors: "
+            f"{', '.join(bad[:4])}{more}; they would give a black image. What you can do: "
+            "use a checkpoint saved before the training diverged"
+        )
+
+
 def build(detected: Detected, state: StateDict, source: str = "") -> nn.Module:
     """Step 4: the generator `detected` describes, `state` loaded into it strictly (eval)."""
     config = detected.config
@@ -392,6 +415,7 @@ def build(detected: Detected, state: StateDict, source: str = "") -> nn.Module:
             f"{source} does not match the assumed architecture "
             f"{json.dumps(config, sort_keys=True)}: " + "; ".join(problems)
         )
+    check_finite(state, source)
     module.load_state_dict(state, strict=True)
     return module.eval()
 
@@ -399,16 +423,20 @@ def build(detected: Detected, state: StateDict, source: str = "") -> nn.Module:
 # --- the walk ----------------------------------------------------------------------------------
 
 
-def load_generator(path: str | os.PathLike, name: str | None = None) -> nn.Module:
+def load_generator(
+    path: str | os.PathLike, name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> nn.Module:
     """Load a generator from a checkpoint file or directory in any supported family.
 
     `name` picks one network of a file that holds several (a whole CycleGAN: `G_AB`,
-    `netG_B`, ...); without it such a file must hold exactly one generator.
+    `netG_B`, ...); without it such a file must hold exactly one generator. A file that
+    would take more than `max_bytes` in memory (decompressed) is refused unread.
     Returns the module in eval mode on the CPU, with `.config` (its constructor arguments).
-    Raises CheckpointError when the file is missing, unreadable, unsafe or does not match,
-    or holds several generators and none is named (the message lists their names).
+    Raises CheckpointError when the file is missing, unreadable, unsafe, too large, does not
+    match or holds NaN / Inf weights, or holds several generators and none is named (the
+    message lists their names).
     """
-    raw = read(path)
+    raw = read(path, max_bytes)
     state = clean(raw, name)
     detected = detect(state, raw)
     return build(detected, state, source=str(raw.file))
