@@ -6,8 +6,11 @@ into an `OpenVINORunner`, or returns None when `openvino` is not importable or t
 fails (one log line says why; the caller keeps the torch module).
 
 Conversion: torch.jit.trace through `openvino.convert_model`, cached on disk per weights and
-versions (cache.py): a load after the first reads the saved IR (~0.05 s) instead of
-tracing again (5-20 s for a published-width generator on 2 cores).
+versions (cache.py): a load after the first reads the saved IR (~0.05 s, plus 0.3 s per 218 MB
+of weights to check their SHA-256, once per process) instead of tracing again (5-20 s for a
+published-width generator on 2 cores). A cached entry that is damaged or does not compile is
+dropped and the module converted again; a cache that cannot be written leaves the conversion
+in use for the process. Only a failure of the fresh conversion itself runs torch.
 
 Shapes: the model is converted with a dynamic batch, height and width and compiled once. On
 this project's AVX2 CPU the dynamic model ran as fast as one compiled per static shape (paired
@@ -133,28 +136,44 @@ def generator_graph(model: nn.Module) -> Graph:
     return Graph(model, (torch.zeros(1, 3, side, side),), [[-1, 3, -1, -1]])
 
 
-def _converted(ov, graph: Graph):
-    """The ov.Model of `graph`: from the disk cache, or traced and converted (then cached)."""
-    source = graph.module if graph.source is None else graph.source
-    side = graph.examples[0].shape[-1]
-    wrapper = None if graph.source is None else graph.module
-    entry = openvino_cache.key(source, ov.__version__, side, graph.tag, wrapper)
-    cached = openvino_cache.load(ov, entry)
-    if cached is not None:
-        return cached
+def _trace(ov, graph: Graph):
+    """`graph` traced and converted into an ov.Model (seconds, not cached)."""
     with torch.no_grad(), warnings.catch_warnings():
         # The tracer's notes (size checks taken as constants, jit.trace deprecation) are
         # about generality the dynamic-shape tests cover; they would only alarm users.
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         warnings.simplefilter("ignore", category=DeprecationWarning)
         example = graph.examples[0] if len(graph.examples) == 1 else graph.examples
-        converted = ov.convert_model(
+        return ov.convert_model(
             graph.module,
             example_input=example,
             input=[ov.PartialShape(shape) for shape in graph.shapes],
         )
-    openvino_cache.save(ov, entry, converted)
-    return converted
+
+
+def _entry(ov, graph: Graph) -> str:
+    source = graph.module if graph.source is None else graph.source
+    side = graph.examples[0].shape[-1]
+    wrapper = None if graph.source is None else graph.module
+    return openvino_cache.key(source, ov.__version__, side, graph.tag, wrapper)
+
+
+def _compiled(ov, graph: Graph, config: dict):
+    """`graph` compiled: from the disk cache when its entry is intact and compiles, else traced,
+    converted, compiled and then cached (an entry that does not compile is dropped first; only
+    a model that compiles is stored). Raises what tracing or compiling raises."""
+    core = ov.Core()
+    entry = _entry(ov, graph)
+    cached = openvino_cache.load(ov, entry)
+    if cached is not None:
+        try:
+            return core.compile_model(cached, "CPU", config)
+        except Exception as e:  # e.g. saved by a build whose plugin accepted what this one does not
+            openvino_cache.discard(entry, f"does not compile ({openvino_cache.reason(e)})")
+    converted = _trace(ov, graph)
+    compiled = core.compile_model(converted, "CPU", config)
+    openvino_cache.save(ov, entry, converted)  # never raises: a failed write is logged
+    return compiled
 
 
 def convert_graph(graph: Graph, precision: str, threads: int) -> OpenVINORunner | None:
@@ -168,11 +187,10 @@ def convert_graph(graph: Graph, precision: str, threads: int) -> OpenVINORunner 
         "INFERENCE_NUM_THREADS": threads,
     }
     try:
-        compiled = ov.Core().compile_model(_converted(ov, graph), "CPU", config)
+        compiled = _compiled(ov, graph, config)
     except Exception as e:  # a conversion failure must never break translation
-        why = (str(e).strip().splitlines() or [""])[0][:200]
-        kind, name = type(e).__name__, type(graph.module).__name__
-        log.warning("OpenVINO could not convert %s (%s: %s): using torch", name, kind, why)
+        why, name = openvino_cache.reason(e), type(graph.module).__name__
+        log.warning("OpenVINO could not convert %s (%s): using torch", name, why)
         return None
     return OpenVINORunner(compiled, precision, graph.source or graph.module, threads)
 
