@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.app_server import AppServers
 from helpers.paths import FIXTURES
 
 
@@ -26,3 +27,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def app_servers(fixtures, tmp_path_factory):
+    """`python app.py` servers shared across modules, one per (layout, environment) key
+    (helpers.app_server.AppServers): `app_servers.get()` is the standard offline app."""
+    servers = AppServers(fixtures, tmp_path_factory)
+    yield servers
+    servers.close()

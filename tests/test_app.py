@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from helpers.app_server import (
     FIXTURE_WEIGHTS,
+    MISSING,
     app_env,
     free_port,
     install_fixture_weights,
-    running_app,
 )
-from helpers.catalog import HUGGAN, PROJECT, RESNET, UNET, first
+from helpers.catalog import HUGGAN, PROJECT, RESNET, UNET
 from helpers.images import random_image
 from helpers.paths import ROOT
 from PIL import Image
@@ -27,14 +27,11 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def app(fixtures, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("app")
-    install_fixture_weights(tmp / "weights", fixtures)
-    (tmp / "examples").mkdir()
-    random_image(96, 64).save(tmp / "examples" / "gradient.png")
-    with running_app(app_env(tmp, free_port())) as (url, startup_s):
-        client = Client(url, analytics_enabled=False, verbose=False)
-        yield url, client, tmp, startup_s
+def app(app_servers):
+    """The standard offline app, shared with the other modules that ask for it."""
+    app = app_servers.get()
+    client = Client(app.url, analytics_enabled=False, verbose=False)
+    return app.url, client, app.tmp, app.startup_s
 
 
 @pytest.mark.slow
@@ -81,7 +78,8 @@ def test_bad_upload_gets_a_clear_message_and_server_keeps_serving(app, tmp_path,
 def test_unavailable_and_unknown_models(app, tmp_path):
     _, client, _, _ = app
     random_image(32, 32).save(tmp_path / "ok.png")
-    missing = first(lambda e: e.sources and e.id not in FIXTURE_WEIGHTS)  # offline: no weights
+    missing = MISSING  # offline, and nothing under IMG2IMG_WEIGHTS_DIR
+    assert missing.sources and missing.id not in FIXTURE_WEIGHTS
     with pytest.raises(AppError, match=f"not available.*{missing.env_var}"):
         client.predict(handle_file(tmp_path / "ok.png"), missing.id, api_name="/translate")
     with pytest.raises(AppError, match="not in the list of choices"):

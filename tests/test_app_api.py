@@ -16,19 +16,16 @@ from types import SimpleNamespace
 import httpx
 import pytest
 from helpers.app_server import (
-    FIXTURE_WEIGHTS,
-    app_env,
+    CORRUPT,
+    MISSING,
     data_url_value,
     dependencies,
     fn_index,
-    free_port,
-    install_fixture_weights,
     queue_call,
     run_predict,
-    running_app,
     vm_rss_mb,
 )
-from helpers.catalog import RESNET, UNET, first
+from helpers.catalog import RESNET, UNET
 from helpers.images import random_image
 from helpers.paths import ROOT
 from PIL import Image
@@ -57,9 +54,6 @@ SERVER_EVENTS = {
     "refresh",
     "after_example",
 }
-# Catalog models that get a corrupt file, or nothing, under IMG2IMG_WEIGHTS_DIR.
-CORRUPT = first(lambda e: e.sources and e.id not in FIXTURE_WEIGHTS)
-MISSING = first(lambda e: e.sources and e.id not in FIXTURE_WEIGHTS and e.id != CORRUPT.id)
 
 
 def _png(w: int = 40, h: int = 30) -> bytes:
@@ -83,16 +77,12 @@ def _bomb() -> bytes:  # a valid PNG header declaring 100000 x 100000 pixels
 
 
 @pytest.fixture(scope="module")
-def app(fixtures, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("api")
-    install_fixture_weights(tmp / "weights", fixtures)
-    (tmp / "weights" / CORRUPT.id).mkdir(parents=True)
-    (tmp / "weights" / CORRUPT.id / "latest_net_G.pth").write_bytes(b"PK\x03\x04 cut short")
-    (tmp / "examples").mkdir()
-    random_image(48, 32).save(tmp / "examples" / "one.png")
-    with running_app(app_env(tmp, free_port())) as proc:
-        client = Client(proc.url, analytics_enabled=False, verbose=False)
-        yield SimpleNamespace(url=proc.url, pid=proc.pid, tmp=tmp, client=client)
+def app(app_servers):
+    """The standard offline app (shared): the fixture weights, a corrupt file for CORRUPT,
+    nothing for MISSING, one example."""
+    app = app_servers.get()
+    client = Client(app.url, analytics_enabled=False, verbose=False)
+    return SimpleNamespace(url=app.url, pid=app.pid, tmp=app.tmp, client=client)
 
 
 def _inputs(url: str, dependency: dict) -> list:

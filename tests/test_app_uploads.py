@@ -10,7 +10,6 @@ import zlib
 
 import numpy as np
 import pytest
-from helpers.app_server import app_env, free_port, install_fixture_weights, running_app
 from helpers.catalog import RESNET
 from helpers.images import random_image
 from PIL import Image
@@ -101,11 +100,9 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def client(fixtures, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("uploads")
-    install_fixture_weights(tmp / "weights", fixtures)
-    with running_app(app_env(tmp, free_port())) as (url, _):
-        yield Client(url, analytics_enabled=False, verbose=False)
+def client(app_servers):
+    """A client of the standard offline app, shared with the other modules that ask for it."""
+    return Client(app_servers.get().url, analytics_enabled=False, verbose=False)
 
 
 @pytest.mark.parametrize("name,filename,make,expect", CASES, ids=[c[0] for c in CASES])

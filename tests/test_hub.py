@@ -24,6 +24,7 @@ from helpers.catalog import (
     mirror_path,
     source_type,
 )
+from helpers.env import clean_env
 from helpers.images import random_image
 from helpers.models import tiny_generators
 from helpers.paths import ROOT
@@ -52,11 +53,15 @@ except Img2ImgError as e:
 
 
 def run_python(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    """`python ARGS` in a fresh process whose HF_* / IMG2IMG_* environment is exactly `env`."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "IMG2IMG_"))}
-    full.update(env)
+    """`python ARGS` in a fresh process whose HF_* / IMG2IMG_* environment is exactly `env`
+    (plus the run-wide IMG2IMG_BF16 / IMG2IMG_PLAN, helpers.env)."""
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=full, capture_output=True, text=True, timeout=120
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

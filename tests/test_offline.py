@@ -4,13 +4,13 @@ are ready is known without downloading; typos get suggestions."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 from helpers.blackhole import blackhole
 from helpers.catalog import HUGGAN, RESNET, hub_file, mirror_path
+from helpers.env import clean_env
 from helpers.paths import ROOT
 from helpers.servers import FakeHub, FileServer, serving
 
@@ -35,9 +35,8 @@ print(json.dumps(out))
 
 
 def run(env: dict[str, str], *ids: str) -> list[dict]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "IMG2IMG_"))}
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, *ids], cwd=ROOT, env={**full, **env},
+        [sys.executable, "-c", SCRIPT, *ids], cwd=ROOT, env=clean_env(**env),
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

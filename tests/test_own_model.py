@@ -7,12 +7,12 @@ HF_ENDPOINT when it is imported)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 from helpers.blackhole import blackhole
+from helpers.env import clean_env
 from helpers.models import tiny_generators
 from helpers.paths import ROOT
 from helpers.servers import FakeHub, serving
@@ -33,9 +33,8 @@ except Img2ImgError as e:
 
 
 def fetch(repo: str, env: dict[str, str], cap: int = 0) -> dict:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "IMG2IMG_"))}
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, repo, str(cap)], cwd=ROOT, env={**full, **env},
+        [sys.executable, "-c", SCRIPT, repo, str(cap)], cwd=ROOT, env=clean_env(**env),
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -1,26 +1,34 @@
 """Start `python app.py` as a user would, on a free loopback port, for the app tests; call
-its events over raw HTTP as any client (a browser, or an attacker) can."""
+its events over raw HTTP as any client (a browser, or an attacker) can.
+
+A server takes 5-17 s to start on 2 cores, and its first request (torch imported, models
+loaded and converted) as long again, so the modules that need the same one share it:
+`AppServers` (the session fixture `app_servers` in conftest.py) starts one per key, the
+folder layout and the environment asked for, on first use and stops them all at the end of
+the session. Modules with an environment of their own (a fake Hub, low caps, ZeroGPU) ask
+for a key nobody else does, or keep their own `running_app`."""
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from helpers.catalog import HUGGAN, RESNET, UNET
+from helpers.catalog import HUGGAN, RESNET, UNET, first
+from helpers.env import clean_env
 from helpers.paths import ROOT
 
 # The reference fixture each kind of catalog entry gets: IMG2IMG_WEIGHTS_DIR/<id>/<file>.
@@ -30,6 +38,11 @@ FIXTURE_WEIGHTS = {
     RESNET.id: "junyanz_resnet9_instance_ngf8.pth",
     RESNET.reverse: "junyanz_resnet9_instance_ngf8.legacy.pth",  # the pair's other half
 }
+
+
+# Catalog models the standard layout gives a corrupt file, or nothing, under IMG2IMG_WEIGHTS_DIR.
+CORRUPT = first(lambda e: e.sources and e.id not in FIXTURE_WEIGHTS)
+MISSING = first(lambda e: e.sources and e.id not in FIXTURE_WEIGHTS and e.id != CORRUPT.id)
 
 
 def free_port() -> int:
@@ -45,10 +58,20 @@ def install_fixture_weights(weights: Path, fixtures: Path) -> None:
         (weights / model_id / name).write_bytes((fixtures / name).read_bytes())
 
 
+def standard_layout(tmp: Path, fixtures: Path) -> None:
+    """What the offline app tests share: the fixture weights, a corrupt checkpoint for
+    CORRUPT (none for MISSING) and one example photo."""
+    from helpers.images import random_image
+
+    install_fixture_weights(tmp / "weights", fixtures)
+    (tmp / "weights" / CORRUPT.id).mkdir(parents=True)
+    (tmp / "weights" / CORRUPT.id / "latest_net_G.pth").write_bytes(b"PK\x03\x04 cut short")
+    (tmp / "examples").mkdir()
+    random_image(48, 32).save(tmp / "examples" / "one.png")
+
+
 def app_env(tmp: Path, port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "IMG2IMG_"))}
-    if "IMG2IMG_BF16" in os.environ:  # a run with the bf16 path forced off keeps it off
-        env["IMG2IMG_BF16"] = os.environ["IMG2IMG_BF16"]
+    env = clean_env()
     env.update(
         GRADIO_SERVER_NAME="127.0.0.1",
         GRADIO_SERVER_PORT=str(port),
@@ -106,6 +129,42 @@ def running_app(env: dict[str, str], timeout: float = 90) -> Iterator[AppProcess
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@dataclass
+class SharedApp:
+    url: str
+    startup_s: float
+    pid: int
+    tmp: Path  # its HF_HOME, IMG2IMG_WEIGHTS_DIR, ... and app.log live here
+
+
+class AppServers:
+    """Running `python app.py` servers, one per (layout, environment) key, shared by every
+    module that asks for the same key; all stopped by close(). Tests on a shared server
+    must not depend on what other modules did to it: each uses inputs of its own (fresh
+    files under tmp_path, its own session) and asserts nothing about the server's history."""
+
+    def __init__(self, fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._fixtures, self._tmp_factory = fixtures, tmp_path_factory
+        self._apps: dict[tuple, SharedApp] = {}
+        self._stack = ExitStack()
+
+    def get(
+        self, layout: Callable[[Path, Path], None] = standard_layout, **extra: str
+    ) -> SharedApp:
+        """The server for `layout(tmp, fixtures)` and app_env(tmp, port, **extra)."""
+        key = (layout.__module__, layout.__qualname__, tuple(sorted(extra.items())))
+        if key not in self._apps:
+            tmp = self._tmp_factory.mktemp(f"app-{len(self._apps)}")
+            layout(tmp, self._fixtures)
+            proc = self._stack.enter_context(running_app(app_env(tmp, free_port(), **extra)))
+            self._apps[key] = SharedApp(proc.url, proc.startup_s, proc.pid, tmp)
+        return self._apps[key]
+
+    def close(self) -> None:
+        self._apps.clear()
+        self._stack.close()
 
 
 def data_url_value(content: bytes, mime: str = "image/png") -> dict[str, Any]:

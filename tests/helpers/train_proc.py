@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.env import clean_env
 from helpers.paths import ROOT
 from img2img.training import checkpoint as ckpt
 
@@ -26,9 +27,9 @@ TIMEOUT = 120  # seconds, for every subprocess
 
 
 def user_env(**extra: str) -> dict[str, str]:
-    """The caller's environment minus HF_* / IMG2IMG_*, one thread per process, plus extra."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "IMG2IMG_"))}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_DISABLE_TELEMETRY="1")
+    """helpers.env.clean_env (the caller's environment minus HF_* / IMG2IMG_*, but with
+    IMG2IMG_BF16 / IMG2IMG_PLAN), one thread per process, plus extra."""
+    env = clean_env(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_DISABLE_TELEMETRY="1")
     env.update(extra)
     return env
 
