@@ -18,6 +18,17 @@ def fixtures() -> Path:
     return FIXTURES
 
 
+@pytest.fixture(scope="session", autouse=True)
+def openvino_cache(tmp_path_factory):
+    """One OpenVINO conversion cache for the whole run (the environment passes it to every
+    subprocess: helpers.env): the same weights convert once, as on a user's machine, instead
+    of once per app server and CLI run. Tests of the cache itself use their own folder."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("IMG2IMG_OPENVINO_CACHE", str(tmp_path_factory.mktemp("openvino-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def one_thread():
     """Torch on one thread: tiny networks gain nothing from threads, and on a shared 2-core

@@ -37,6 +37,7 @@ TOL = 1e-4
 def private_cache(tmp_path, monkeypatch):
     """Converted models go to this test's own cache folder, not the user's."""
     monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("IMG2IMG_OPENVINO_CACHE", raising=False)  # not the session's shared one
     return tmp_path / "cache" / "openvino"
 
 

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def private_cache(tmp_path, monkeypatch):
     """Converted models go to this test's own cache folder, not the user's."""
     monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("IMG2IMG_OPENVINO_CACHE", raising=False)  # not the session's shared one
 
 
 def _rows():

@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 
 # Set by the caller for the whole run, honoured by every subprocess; a test's own value wins.
-PASSED_THROUGH = ("IMG2IMG_BF16", "IMG2IMG_PLAN")
+# IMG2IMG_OPENVINO_CACHE: the session's one conversion cache (conftest.py), so identical
+# weights are converted once per test run, not once per app server or CLI subprocess.
+PASSED_THROUGH = ("IMG2IMG_BF16", "IMG2IMG_PLAN", "IMG2IMG_OPENVINO_CACHE")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -55,7 +55,10 @@ MAX_ENTRIES = 8
 
 
 def root() -> Path:
-    return cache_dir() / "openvino"
+    """IMG2IMG_OPENVINO_CACHE when set (e.g. persistent storage of its own), else
+    cache_dir()/openvino."""
+    own = os.environ.get("IMG2IMG_OPENVINO_CACHE", "").strip()
+    return Path(own).expanduser() if own else cache_dir() / "openvino"
 
 
 def _sources(model: nn.Module) -> list[str]:
