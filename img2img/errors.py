@@ -45,6 +45,17 @@ class VideoError(Img2ImgError, ValueError):
     cannot be written in the requested container."""
 
 
+class VideoLimitError(VideoError):
+    """A clip over a length or frame-size limit: found from its header before any work, or
+    while decoding (a header that declares no duration, or too short a one)."""
+
+
+class Cancelled(Img2ImgError):
+    """The caller asked a long computation to stop (its `should_stop` said so); whatever it
+    was writing is removed. Not a failure of the input: the app raises it when the client
+    that asked for the work has gone."""
+
+
 class DownloadError(Img2ImgError, OSError):
     """A download failed for good (after retries), or its checksum did not match."""
 
@@ -68,6 +79,7 @@ class TruncatedImageWarning(Img2ImgError, UserWarning):
 
 
 __all__ = [
+    "Cancelled",
     "CheckpointError",
     "ConfigError",
     "DatasetError",
@@ -80,5 +92,6 @@ __all__ = [
     "TruncatedImageWarning",
     "UnknownModelError",
     "VideoError",
+    "VideoLimitError",
     "WeightsUnavailableError",
 ]

@@ -21,7 +21,7 @@ from helpers.app_server import (
 )
 from helpers.catalog import RESNET, UNET, first
 from helpers.images import random_image
-from helpers.videos import decode, make_clip
+from helpers.videos import declare_seconds, decode, make_clip
 from PIL import Image
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -131,3 +131,25 @@ def test_clip_caps_and_bad_clips_get_clear_messages(app, tmp_path):
     # Nothing half-written is offered, and the server still serves.
     ok = queue_call(proc.url, _clip_event(proc.url), [_upload(proc.url, fine), RESNET.id, "fast"])
     assert ok.success and ok.output["data"][0] is not None
+
+
+@pytest.mark.parametrize("kind", ["no duration", "header says 0.5 s"])
+def test_a_clip_whose_header_hides_its_length_is_refused_while_decoding(app, tmp_path, kind):
+    """4 s of frames (over the 3 s cap) as streamed Matroska, which declares no duration, or
+    as an MP4 whose header says 0.5 s: both pass a header check, and the decode loop stops
+    them. The tab says why; no clip is offered and none is left in the outputs folder."""
+    proc, _, tmp = app
+    if kind == "no duration":
+        clip = make_clip(tmp_path / "stream.mkv", frames=96, fps=24, audio=False, live=True)
+    else:
+        clip = declare_seconds(make_clip(tmp_path / "short.mp4", frames=96, fps=24), 0.5)
+    result = queue_call(
+        proc.url, _clip_event(proc.url), [_upload(proc.url, clip), RESNET.id, "fast"]
+    )
+    assert result.success, result
+    video, status = result.output["data"]
+    status = status.replace("\\", "")  # Markdown escapes
+    assert video is None and "over the 3 s limit" in status and clip.name in status, status
+    assert "found while decoding" in status and "Trim it" in status, status
+    outputs = tmp / "tmp" / "img2img-outputs"
+    assert not list(outputs.glob(f"*/{clip.stem}*")), list(outputs.glob("*/*"))

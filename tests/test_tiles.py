@@ -8,7 +8,7 @@ import torch
 from helpers.images import random_image
 from helpers.models import tiny_generators
 
-from img2img import ConfigError, Translator
+from img2img import Cancelled, ConfigError, Translator
 from img2img.media.tiles import make_axis, translate_tiled
 from img2img.models import ARCHITECTURES
 
@@ -145,3 +145,28 @@ def test_blend_weights_cover_every_pixel_and_pairs_sum_to_one(window, overlap):
         assert all(n >= overlap for n in shared)
         if all(n <= axis.length / 2 for n in shared):  # only pairs overlap: exact unity
             assert torch.allclose(axis.total, torch.ones(side), atol=1e-6)
+
+
+def test_a_stop_request_ends_the_work_before_the_next_batch_of_windows(tr):
+    """`should_stop` is asked before each batch of windows; once it says so, Cancelled is
+    raised and no further window is computed (the app asks it whether the client is gone)."""
+    net = tiny_generators()["resnet"]
+    forwards, asked = [], []
+    net.register_forward_pre_hook(lambda module, args: forwards.append(args[0].shape[0]))
+
+    def should_stop() -> bool:
+        asked.append(1)
+        return len(asked) > 2
+
+    with pytest.raises(Cancelled, match="stopped after 4 of 9 windows"):
+        translate_tiled(
+            tr,
+            net,
+            random_image(600, 600),
+            tile=256,
+            batch=2,
+            stats="window",
+            progress=False,
+            should_stop=should_stop,
+        )
+    assert len(asked) == 3 and sum(forwards) == 4  # two batches of two, then nothing

@@ -7,9 +7,15 @@ import os
 import numpy as np
 import pytest
 from helpers.models import tiny_generators
-from helpers.videos import decode, make_clip
+from helpers.videos import (
+    declare_seconds,
+    decode,
+    first_frame,
+    frame_times_ms,
+    make_clip,
+)
 
-from img2img import ConfigError, Translator, VideoError
+from img2img import Cancelled, ConfigError, Translator, VideoError, VideoLimitError
 from img2img.media.video import STATS, probe_video, translate_video
 
 NET = tiny_generators()["resnet"]
@@ -62,11 +68,113 @@ def test_every_statistics_mode_runs_on_every_frame(tr, tmp_path, stats):
     assert decode(dst)["frames"] == 11
 
 
-def test_odd_frame_sizes_are_kept(tr, tmp_path):
+def _stream(path) -> tuple[str, str | None, int]:
+    """(pix_fmt, profile, display rotation of the first frame) of a clip's video stream."""
+    import av
+
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        rotation = next(c.decode(video=0)).rotation
+        return v.codec_context.pix_fmt, v.codec_context.profile, rotation
+
+
+def test_odd_frame_sizes_come_out_as_yuv420p_that_players_take(tr, tmp_path):
+    """H.264 4:2:0 needs even sides: an odd side gets its last row / column repeated (nothing
+    of the picture lost), never 4:4:4 (High 4:4:4, which browsers and phones do not play)."""
     src = make_clip(tmp_path / "odd.mp4", frames=6, size=(65, 49), audio=False, pix_fmt="yuv444p")
     dst = tmp_path / "out.mp4"
+    info = translate_video(tr, NET, src, dst, size=None, progress=False)
+    assert decode(dst)["size"] == (66, 50) == (info.width, info.height)
+    assert decode(dst)["frames"] == 6
+    pix_fmt, profile, _ = _stream(dst)
+    assert pix_fmt == "yuv420p" and profile in ("High", "Main", "Constrained Baseline")
+    out = first_frame(dst).astype(int)
+    assert np.abs(out[:, 65] - out[:, 64]).mean() < 4  # the repeated column
+    assert np.abs(out[49] - out[48]).mean() < 4  # the repeated row
+
+
+def test_a_display_matrix_is_applied_the_output_is_upright(tr, tmp_path):
+    """A phone's portrait clip: pictures stored 64x48 with a matrix asking players to turn
+    them 90 degrees counter-clockwise. The frames are turned before translation (the network
+    sees them upright, as photos get their EXIF orientation), and the output is 48x64 with no
+    matrix: it translates as its upright twin does."""
+    phone = make_clip(tmp_path / "phone.mp4", frames=4, size=(64, 48), audio=False, rotation=90)
+    twin = make_clip(tmp_path / "twin.mp4", frames=4, size=(48, 64), audio=False, turns=1)
+    assert _stream(phone)[2] == 90 and probe_video(phone).rotation == 90
+    assert (probe_video(phone).width, probe_video(phone).height) == (48, 64)
+    outs = {}
+    for clip in (phone, twin):
+        dst = tmp_path / f"out-{clip.name}"
+        info = translate_video(tr, NET, clip, dst, size=None, progress=False)
+        assert (info.width, info.height) == decode(dst)["size"] == (48, 64)
+        assert _stream(dst)[2] == 0  # upright: no matrix left for a player to apply twice
+        outs[clip.name] = first_frame(dst).astype(int)
+    same = np.abs(outs["phone.mp4"] - outs["twin.mp4"]).mean()
+    flipped = np.abs(outs["phone.mp4"] - outs["twin.mp4"][::-1, ::-1]).mean()
+    assert same < 6 and flipped > 3 * same, (same, flipped)
+
+
+TIMES_MS = [0, 40, 90, 200, 210, 330, 450, 470, 600, 640]  # gaps of 10 to 120 ms
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm"])
+def test_a_variable_frame_rate_keeps_every_frame_s_time(tr, tmp_path, suffix):
+    """Each output frame keeps its input frame's timestamp (to 1 ms), instead of being
+    re-timed to 1 / average rate (up to 120 ms late here)."""
+    src = make_clip(tmp_path / "vfr.mkv", audio=False, times_ms=TIMES_MS)
+    assert frame_times_ms(src) == TIMES_MS
+    dst = tmp_path / f"out{suffix}"
     translate_video(tr, NET, src, dst, size=None, progress=False)
-    assert decode(dst)["size"] == (65, 49) and decode(dst)["frames"] == 6
+    got = frame_times_ms(dst)
+    assert len(got) == len(TIMES_MS)
+    assert max(abs(g - t) for g, t in zip(got, TIMES_MS, strict=True)) <= 1, got
+
+
+def _lying_clip(kind: str, folder):
+    """3 s of frames behind a header that declares no duration, or 0.5 s."""
+    if kind == "no duration":
+        clip = make_clip(folder / "live.mkv", frames=72, audio=False, live=True)
+    else:
+        clip = declare_seconds(make_clip(folder / "lies.mp4", frames=72, audio=True), 0.5)
+    assert probe_video(clip).seconds <= 0.5  # what a header check sees
+    return clip
+
+
+@pytest.mark.parametrize("kind", ["no duration", "header says 0.5 s"])
+def test_the_length_cap_counts_what_decodes_not_what_the_header_says(tr, tmp_path, kind):
+    clip = _lying_clip(kind, tmp_path)
+    dst = tmp_path / "out.mp4"
+    with pytest.raises(VideoLimitError, match=r"over the 1 s limit") as e:
+        translate_video(tr, NET, clip, dst, max_seconds=1, progress=False)
+    assert "while decoding" in str(e.value)
+    assert _leftovers(tmp_path, keep={clip.name}) == []
+
+
+def test_the_length_cap_reads_frame_times_when_the_count_fits(tr, tmp_path):
+    """11 frames (a count that fits 1 s at the declared rate) whose times reach 2 s."""
+    times = [0, 40, 80, 120, 160, 200, 240, 280, 320, 360, 2000]
+    clip = make_clip(tmp_path / "gap.mkv", audio=False, times_ms=times, live=True)
+    with pytest.raises(VideoLimitError, match=r"frame 11 at 2.0 s.*over the 1 s limit"):
+        translate_video(tr, NET, clip, tmp_path / "out.mp4", max_seconds=1, progress=False)
+    assert _leftovers(tmp_path, keep={clip.name}) == []
+
+
+def test_a_stop_request_ends_the_work_at_the_next_frame(tr, clip, tmp_path):
+    """`should_stop` is asked before each decoded frame; once it says so, Cancelled is
+    raised, nothing more is computed and nothing is written (an older output stays)."""
+    dst = tmp_path / "out.mp4"
+    dst.write_bytes(b"previous output")
+    asked = []
+
+    def should_stop() -> bool:
+        asked.append(1)
+        return len(asked) > 5
+
+    with pytest.raises(Cancelled, match="stopped after 5 of its frames"):
+        translate_video(tr, NET, clip, dst, batch=4, should_stop=should_stop, progress=False)
+    assert len(asked) == 6  # one question per frame, none after the answer
+    assert dst.read_bytes() == b"previous output"
+    assert _leftovers(tmp_path) == [dst.name]
 
 
 def _corrupt(kind: str, folder, clip) -> os.PathLike:

@@ -8,9 +8,14 @@ downscaled to that, and the status says so. Memory is bounded by the window.
 Video: a clip of at most IMG2IMG_MAX_VIDEO_SECONDS (default 10), IMG2IMG_MAX_VIDEO_MB
 (default 50) and IMG2IMG_MAX_VIDEO_MP megapixels per frame (default 2.1: 1080p) is
 translated frame by frame (img2img.media.video: statistics shared across frames, audio copied,
-same frame count and rate) into an MP4. The caps are checked from the container's header
-before a frame is decoded. On ZeroGPU the whole clip is one @spaces.GPU call whose duration
-comes from its frames; a clip whose estimate is over MAX_GPU_SECONDS is refused up front.
+same frame count and timestamps, turned upright, yuv420p) into an MP4. The caps are checked
+from the container's header before a frame is decoded, and the length cap again by the decode
+loop (a header may declare no duration, or lie). On ZeroGPU the whole clip is one @spaces.GPU
+call whose duration comes from its frames; a clip whose estimate is over MAX_GPU_SECONDS is
+refused up front.
+
+Both long paths stop when the client has gone (cancel.client_gone, asked per frame and per
+batch of tiles); nothing is written then.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from pathlib import Path
 
 import gradio as gr
 
+from img2img import Cancelled, VideoLimitError
 from img2img.checkpoints.catalog import get_entry
 
 from . import describe
+from .cancel import client_gone
 from .messages import failure_text, failures
 from .picker import catalog_only, model_choices, refuse_unpublished
 from .runtime import FAST_SIZE, MAX_SIDE, ZERO_GPU, engine, gpu, output_folder, translator
@@ -58,8 +65,9 @@ def full_size(size: tuple[int, int]) -> tuple[tuple[int, int], bool]:
 
 def translate_full(key: str, img):
     """One photo at full size, in tiles (with dropout off: a seed does not apply, and the
-    summary says so)."""
-    return engine().translate_tiled(translator(), key, img, progress=True)
+    summary says so). Stops (Cancelled) when the client has gone."""
+    stop = client_gone()
+    return engine().translate_tiled(translator(), key, img, progress=True, should_stop=stop)
 
 
 # ---------------------------------------------------------------------------- video
@@ -123,8 +131,17 @@ def clip_gpu_seconds(key: str, clip: str, dst: str, size: int, frames: int, aspe
 
 @gpu(duration=clip_gpu_seconds)
 def _run_clip(key: str, clip: str, dst: str, size: int, frames: int, aspect: float):
-    """The whole clip in one GPU reservation: decode, translate, encode, as a stream."""
-    return engine().translate_video(translator(), key, clip, dst, size=size, max_seconds=None)
+    """The whole clip in one GPU reservation: decode, translate, encode, as a stream; the
+    decode loop holds it to MAX_VIDEO_SECONDS and stops it when the client has gone."""
+    return engine().translate_video(
+        translator(),
+        key,
+        clip,
+        dst,
+        size=size,
+        max_seconds=MAX_VIDEO_SECONDS,
+        should_stop=client_gone(),
+    )
 
 
 def translate_clip(clip, model_id, resolution, progress=TRACK_PROGRESS):
@@ -134,7 +151,8 @@ def translate_clip(clip, model_id, resolution, progress=TRACK_PROGRESS):
         refuse_unpublished(entry)
         info = _check_clip(clip)
         size = _work_size(info, resolution)
-        frames = info.frames or math.ceil(info.seconds * float(info.fps))
+        # No declared length: the most the decode loop lets through.
+        frames = info.frames or math.ceil((info.seconds or MAX_VIDEO_SECONDS) * float(info.fps))
         aspect = info.width / info.height
         if ZERO_GPU and _clip_seconds(size, frames, aspect) > MAX_GPU_SECONDS:
             raise gr.Error(
@@ -146,15 +164,23 @@ def translate_clip(clip, model_id, resolution, progress=TRACK_PROGRESS):
         dst = output_folder() / f"{Path(clip).stem[:60]}-{entry.id.replace('/', '-')}.mp4"
         start = time.perf_counter()
         written = _run_clip(entry.id, clip, str(dst), size, frames, aspect)
-        return str(dst), _clip_summary(entry, written, size, time.perf_counter() - start)
+        return str(dst), _clip_summary(entry, info, written, size, time.perf_counter() - start)
+    except VideoLimitError as e:  # found while decoding: the header check let it through
+        error = gr.Error(f"{e}. What you can do: trim it, or use the command line")
+        return None, describe.error_markdown(failure_text(error), get_entry(model_id).label)
+    except Cancelled as e:  # nobody is left to read the status
+        print(f"* {e}", flush=True)
+        return None, ""
     except failures() as e:
         label = get_entry(model_id).label if model_id else "Video"
         return None, describe.error_markdown(failure_text(e), label)
 
 
-def _clip_summary(entry, written, size: int, seconds: float) -> str:
+def _clip_summary(entry, info, written, size: int, seconds: float) -> str:
     t = translator()
     audio = "audio copied" if written.audio else "no audio"
+    if info.rotation:
+        audio += f", turned upright ({info.rotation}° display matrix)"
     return (
         f"**{describe.md(entry.label)}** (`{entry.id}`) · {written.frames} frames at "
         f"{float(written.fps):g} fps, {written.width}×{written.height} px, {audio} · "

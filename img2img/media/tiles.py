@@ -40,7 +40,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from ..errors import ConfigError
+from ..errors import Cancelled, ConfigError
 from . import processing
 from .normstats import NormStats, StatsRunner
 
@@ -170,6 +170,7 @@ def translate_tiled(
     stats_size: int = DEFAULT_STATS_SIZE,
     batch: int | None = None,
     progress: Progress = True,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Image.Image:
     """Translate `image` at its own resolution (or long side `size`) in overlapping windows.
 
@@ -178,8 +179,9 @@ def translate_tiled(
     architecture's multiple) must be a multiple of it; `overlap` (default tile / 4) is the
     least overlap of neighbours. `stats`: "shared" or "window" (module docstring). `batch`:
     windows per forward (default: the translator's max_batch). `progress`: a tqdm bar, or a
-    callable(done, total) called after each batch. Returns an image of the input's size
-    (the input's alpha put back), like Translator.translate.
+    callable(done, total) called after each batch. `should_stop`: asked before each batch
+    of windows; True stops the work (Cancelled). Returns an image of the input's size (the
+    input's alpha put back), like Translator.translate.
     """
     if stats not in STATS:
         raise ConfigError(f"stats must be one of {STATS}, got {stats!r}")
@@ -191,7 +193,8 @@ def translate_tiled(
     content = processing.working_size(rgb.size, size)
     work = rgb if content == rgb.size else rgb.resize(content, Image.BICUBIC)
     fixed = shared_stats(runner, work, stats_size) if stats == "shared" else None
-    acc = _accumulate(runner, work, tile, overlap, fixed, batch or translator.max_batch, progress)
+    batch = batch or translator.max_batch
+    acc = _accumulate(runner, work, tile, overlap, fixed, batch, progress, should_stop)
     out = _finish(acc, work.size)
     if out.size != rgb.size:
         out = out.resize(rgb.size, Image.BICUBIC)
@@ -217,6 +220,7 @@ def _accumulate(
     fixed: NormStats | None,
     batch: int,
     progress: Progress,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Accumulator:
     rows, cols = grid(work.size, tile, overlap, runner.multiple)
     padded = pad_image(work, runner.multiple)
@@ -225,6 +229,8 @@ def _accumulate(
     bar = tqdm(total=len(boxes), unit="window", disable=progress is not True, leave=False)
     try:
         for k in range(0, len(boxes), batch):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"stopped after {k} of {len(boxes)} windows, as asked")
             chunk = boxes[k : k + batch]
             x = torch.cat([_window(padded, acc, r, c) for r, c in chunk])
             y, _ = runner.run(x, fixed=fixed)  # (B, 3, rows.length, cols.length)

@@ -1,11 +1,23 @@
 """Video translation through PyAV (FFmpeg): decoded, batched and encoded as a stream.
 
-`translate_video` keeps the frame count and frame rate, applies the image size policy to every
-frame (processing.prepare / finish: working long side `size`, output at the input's size),
-copies the audio packets unchanged when the output container takes their codec (else
-re-encodes them: AAC, Opus for WebM), and writes through atomic.atomic_file, so the final
+`translate_video` keeps the frame count and every frame's timestamp (a variable frame rate
+stays variable; AVI, which has no timestamps, gets the declared rate), applies the image size
+policy to every frame (processing.prepare / finish: working long side `size`, output at the
+input's size), copies the audio packets unchanged when the output container takes their codec
+(else re-encodes them: AAC, Opus for WebM), and writes through atomic.atomic_file, so the final
 name only ever holds a complete file. Memory is one batch of frames, whatever the length.
 Corrupt, unreadable or unsupported input raises VideoError.
+
+What a player needs: a display matrix (a phone's portrait clip, stored sideways) is applied
+to the frames before they are translated, as photos get their EXIF orientation, and the output
+is upright with no matrix. H.264 is written as yuv420p (High profile), which every browser
+plays; 4:2:0 needs even sides, so an odd side gets its last row or column repeated.
+
+Limits are enforced while decoding, not only from the header: `max_seconds` counts decoded
+frames (against the declared rate) and reads their timestamps, so a header that declares no
+duration (streamed Matroska) or too short a one does not let a long clip through
+(VideoLimitError). `should_stop` is asked before every frame: a caller whose client has gone
+stops the work (Cancelled), and nothing is written.
 
 Normalisation statistics (`stats`), the flicker question (normstats.py):
     "shared"   default. Statistics pooled over the first batch of frames, then held fixed:
@@ -22,19 +34,20 @@ running mean, measured under its own changing statistics, lets some of it back i
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
 from ..atomic import atomic_file
-from ..errors import ConfigError, VideoError
+from ..errors import Cancelled, ConfigError, VideoError, VideoLimitError
 from . import processing
 from .normstats import NormStats, StatsRunner
 
@@ -52,6 +65,12 @@ CONTAINERS = {
 }
 VIDEO_SUFFIXES = tuple(CONTAINERS)
 _ENCODER_OPTIONS = {"libx264": {"crf": "18"}, "libvpx-vp9": {"crf": "30", "b": "0"}}
+_EVEN_SIDES = ("libx264", "mpeg4")  # encoders whose 4:2:0 needs even width and height
+_TURNS = {
+    1: Image.Transpose.ROTATE_90,
+    2: Image.Transpose.ROTATE_180,
+    3: Image.Transpose.ROTATE_270,
+}
 
 
 @dataclass(frozen=True)
@@ -60,10 +79,11 @@ class VideoInfo:
 
     frames: int  # 0 when the container does not say
     fps: Fraction
-    width: int
+    width: int  # upright: after the display matrix's rotation
     height: int
-    seconds: float
+    seconds: float  # 0 when the container does not say
     audio: bool
+    rotation: int = 0  # degrees counter-clockwise the display matrix turns the pictures
 
 
 def _open(src: Path) -> av.container.InputContainer:
@@ -75,6 +95,18 @@ def _open(src: Path) -> av.container.InputContainer:
         return av.open(str(src))
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
         raise VideoError(f"{src.name} is not a video we can read (corrupt, or unknown): {e}") from e
+
+
+def _rotation(src: Path) -> int:
+    """Degrees counter-clockwise (0, 90, 180, 270) that the first frame's display matrix
+    turns the picture; 0 when it has none or does not decode (the decode loop says why)."""
+    with _open(src) as container:
+        try:
+            for frame in container.decode(video=0):
+                return round(frame.rotation / 90) % 4 * 90
+        except av.error.FFmpegError:
+            pass
+    return 0
 
 
 def _info(container, src: Path) -> VideoInfo:
@@ -90,13 +122,15 @@ def _info(container, src: Path) -> VideoInfo:
         seconds = float(v.duration * v.time_base)
     else:
         seconds = v.frames / fps if v.frames else 0.0
-    return VideoInfo(
-        v.frames, Fraction(fps), v.width, v.height, seconds, bool(container.streams.audio)
-    )
+    rotation = _rotation(src)
+    w, h = (v.height, v.width) if rotation % 180 else (v.width, v.height)
+    audio = bool(container.streams.audio)
+    return VideoInfo(v.frames, Fraction(fps), w, h, seconds, audio, rotation)
 
 
 def probe_video(src: str | os.PathLike) -> VideoInfo:
-    """Frame count, rate, size, duration and audio of a clip, without decoding it."""
+    """Frame count, rate, upright size, duration, audio and rotation of a clip, from its
+    header and its first frame (the display matrix)."""
     src = Path(src)
     with _open(src) as container:
         return _info(container, src)
@@ -104,9 +138,11 @@ def probe_video(src: str | os.PathLike) -> VideoInfo:
 
 def _check_caps(info: VideoInfo, src: Path, max_seconds: float | None, max_pixels: int) -> None:
     if max_seconds is not None and info.seconds > max_seconds:
-        raise VideoError(f"{src.name} lasts {info.seconds:.1f} s, over the {max_seconds:g} s limit")
+        raise VideoLimitError(
+            f"{src.name} lasts {info.seconds:.1f} s, over the {max_seconds:g} s limit"
+        )
     if info.width * info.height > max_pixels:
-        raise VideoError(
+        raise VideoLimitError(
             f"{src.name} frames are {info.width}x{info.height}, over the "
             f"{max_pixels / 1e6:g} MP limit"
         )
@@ -132,18 +168,26 @@ class _Stats:
 
 
 class _Writer:
-    """The output container: video encoder, audio copied or re-encoded, monotonic pts."""
+    """The output container: video encoder, audio copied or re-encoded, monotonic pts.
 
-    def __init__(self, f, suffix: str, info: VideoInfo, audio_in) -> None:
+    Video timestamps are the input's (`time_base`: the input stream's), except in AVI, whose
+    mpeg4 stream is written at the declared rate. Sides are rounded up to even where the
+    encoder's 4:2:0 needs it (the last row / column repeated)."""
+
+    def __init__(self, f, suffix: str, info: VideoInfo, time_base: Fraction, audio_in) -> None:
         fmt, vcodec, acodec = CONTAINERS[suffix]
-        self.fps = info.fps
         self.out = av.open(f, "w", format=fmt)
         self.video = self.out.add_stream(
             vcodec, rate=info.fps, options=_ENCODER_OPTIONS.get(vcodec)
         )
-        self.video.width, self.video.height = info.width, info.height
-        even = info.width % 2 == 0 and info.height % 2 == 0
-        self.video.pix_fmt = "yuv420p" if even or vcodec != "libx264" else "yuv444p"
+        self.in_base = time_base
+        self.time_base = 1 / info.fps if vcodec == "mpeg4" else time_base
+        self.video.codec_context.time_base = self.time_base
+        even = vcodec in _EVEN_SIDES
+        self.width = info.width + (even and info.width % 2)
+        self.height = info.height + (even and info.height % 2)
+        self.video.width, self.video.height = self.width, self.height
+        self.video.pix_fmt = "yuv420p"
         self.audio, self.copy_audio = None, False
         if audio_in is not None:
             self.copy_audio = audio_in.codec_context.name in self.out.supported_codecs
@@ -154,12 +198,20 @@ class _Writer:
                 rate = 48000 if acodec == "libopus" else audio_in.rate or 48000
                 self.audio = self.out.add_stream(acodec, rate=rate)
         self._pts = -1
+        self._step = max(1, round(1 / (info.fps * self.time_base)))  # one frame, in time_base
 
-    def write_frame(self, img: Image.Image, seconds: float | None) -> None:
+    def write_frame(self, img: Image.Image, pts: int | None) -> None:
+        """`img` shown from `pts` (in the input's time base; None: one frame after the last)."""
+        if img.size != (self.width, self.height):  # an odd side: repeat the last row / column
+            pad = ((0, self.height - img.height), (0, self.width - img.width), (0, 0))
+            img = Image.fromarray(np.pad(np.asarray(img), pad, mode="edge"))
         frame = av.VideoFrame.from_image(img)
-        pts = self._pts + 1 if seconds is None else round(seconds * self.fps)
+        if pts is None:
+            pts = self._pts + self._step
+        elif self.time_base != self.in_base:
+            pts = round(pts * self.in_base / self.time_base)
         self._pts = frame.pts = max(pts, self._pts + 1)  # strictly increasing, one per input
-        frame.time_base = 1 / self.fps
+        frame.time_base = self.time_base
         self.out.mux(self.video.encode(frame))
 
     def write_audio(self, packet) -> None:
@@ -187,8 +239,9 @@ class _Writer:
 
 
 def _decoded(container, src: Path) -> Iterator[tuple[str, object]]:
-    """("frame", (RGB image, time in seconds)) for each video frame and ("audio", packet) for
-    each audio packet, in file order. Raises VideoError when demuxing or decoding fails."""
+    """("frame", (upright RGB image, pts, time in seconds)) for each video frame and
+    ("audio", packet) for each audio packet, in file order. Raises VideoError when demuxing
+    or decoding fails."""
     streams = [container.streams.video[0], *container.streams.audio[:1]]
     count = 0
     try:
@@ -198,7 +251,11 @@ def _decoded(container, src: Path) -> Iterator[tuple[str, object]]:
                 continue
             for frame in packet.decode():
                 count += 1
-                yield "frame", (frame.to_image(), frame.time)
+                img, turns = frame.to_image(), round(frame.rotation / 90) % 4
+                yield (
+                    "frame",
+                    (img.transpose(_TURNS[turns]) if turns else img, frame.pts, frame.time),
+                )
     except av.error.FFmpegError as e:
         raise VideoError(f"{src.name}: cannot decode frame {count + 1} (corrupt?): {e}") from e
     if count == 0:
@@ -216,14 +273,18 @@ def translate_video(
     progress: bool = True,
     max_seconds: float | None = None,
     momentum: float = MOMENTUM,
+    should_stop: Callable[[], bool] | None = None,
 ) -> VideoInfo:
     """Translate clip `src` into `dst` (container chosen by its suffix, VIDEO_SUFFIXES).
 
     `size`: the working long side of every frame (None: the frame's own size); the output
-    has the input's size, frame count and rate. `stats`: "shared", "running" or "frame"
-    (module docstring). `batch`: frames per forward (default: the translator's max_batch).
-    `max_seconds`: refuse longer clips (the translator's max_pixels caps the frame size).
-    Returns what was written. Raises VideoError; `dst` is never left half-written.
+    has the input's upright size (sides rounded up to even for H.264), frame count and
+    timestamps. `stats`: "shared", "running" or "frame" (module docstring). `batch`: frames
+    per forward (default: the translator's max_batch). `max_seconds`: refuse longer clips,
+    from the header and again while decoding (the translator's max_pixels caps the frame
+    size). `should_stop`: asked before every frame; True stops the work (Cancelled).
+    Returns what was written. Raises VideoError (VideoLimitError over a limit); `dst` is
+    never left half-written.
     """
     src, dst = Path(src), Path(dst)
     if stats not in STATS:
@@ -236,17 +297,20 @@ def translate_video(
         _check_caps(info, src, max_seconds, translator.max_pixels)
         audio = container.streams.audio[0] if container.streams.audio else None
         batch = batch or translator.max_batch
-        job = _Job(container, info, policy, size, batch, src, max_seconds, audio)
+        job = _Job(container, info, policy, size, batch, src, max_seconds, should_stop, audio)
+        time_base = container.streams.video[0].time_base or 1 / info.fps
         bar = tqdm(total=info.frames or None, unit="frame", disable=not progress, leave=False)
         try:
             with atomic_file(dst, "wb") as f:
-                written = _translate(job, _Writer(f, dst.suffix.lower(), info, job.audio), bar)
+                writer = _Writer(f, dst.suffix.lower(), info, time_base, job.audio)
+                written = _translate(job, writer, bar)
         except (av.error.FFmpegError, OSError) as e:
             raise VideoError(f"cannot write {dst.name}: {e}") from e
         finally:
             bar.close()
     seconds = float(written / info.fps)
-    return VideoInfo(written, info.fps, info.width, info.height, seconds, job.audio is not None)
+    w, h, audio = writer.width, writer.height, job.audio is not None
+    return VideoInfo(written, info.fps, w, h, seconds, audio)
 
 
 @dataclass
@@ -258,27 +322,45 @@ class _Job:
     batch: int
     src: Path
     max_seconds: float | None
-
+    should_stop: Callable[[], bool] | None
     audio: object | None  # the first audio stream, if any
+    start: float | None = None  # the first frame's time, in seconds
+
+
+def _check_frame(job: _Job, count: int, t: float | None) -> None:
+    """Before frame `count` (from 1) at time `t` is taken: asked to stop, or over the length
+    cap by frame count (against the declared rate) or by timestamp?"""
+    if job.should_stop is not None and job.should_stop():
+        raise Cancelled(f"{job.src.name}: stopped after {count - 1} of its frames, as asked")
+    if job.max_seconds is None:
+        return
+    job.start = t if job.start is None else job.start
+    late = t is not None and job.start is not None and t - job.start >= job.max_seconds
+    if late or count > job.max_seconds * float(job.info.fps) + 1:
+        at = f" at {t - job.start:.1f} s" if late else ""
+        raise VideoLimitError(
+            f"{job.src.name} runs on past {job.max_seconds:g} s (found while decoding: frame "
+            f"{count}{at}; its header says {job.info.seconds:.1f} s), over the "
+            f"{job.max_seconds:g} s limit"
+        )
 
 
 def _translate(job: _Job, writer: _Writer, bar: tqdm) -> int:
     """Stream frames through the network into `writer`; returns the frames written."""
-    pending: list[tuple[Image.Image, float | None]] = []
-    written = 0
-    fps, name = float(job.info.fps), job.src.name
-    limit = None if job.max_seconds is None else job.max_seconds * fps + 1
+    pending: list[tuple[Image.Image, int | None]] = []
+    written = count = 0
+    size = (job.info.width, job.info.height)
     try:
         for kind, item in _decoded(job.container, job.src):
             if kind == "audio":
                 writer.write_audio(item)
                 continue
-            img, t = item
-            if img.size != (job.info.width, job.info.height):
-                raise VideoError(f"{name}: the frame size changes mid-stream ({img.size})")
-            pending.append((img, t))
-            if limit is not None and written + len(pending) > limit:
-                raise VideoError(f"{name} holds more frames than its declared duration")
+            img, pts, t = item
+            count += 1
+            _check_frame(job, count, t)
+            if img.size != size:
+                raise VideoError(f"{job.src.name}: the frame size changes mid-stream ({img.size})")
+            pending.append((img, pts))
             if len(pending) == job.batch:
                 written += _flush(job, writer, pending, bar)
         if pending:
@@ -295,8 +377,8 @@ def _flush(job: _Job, writer: _Writer, pending: list, bar: tqdm) -> int:
     mult = job.policy.runner.multiple
     preps = [processing.prepare(img, job.size, mult) for img, _ in pending]
     y = job.policy.run(torch.cat([p.tensor for p in preps]))
-    for j, (prep, (_, t)) in enumerate(zip(preps, pending, strict=True)):
-        writer.write_frame(processing.finish(y[j : j + 1], prep), t)
+    for j, (prep, (_, pts)) in enumerate(zip(preps, pending, strict=True)):
+        writer.write_frame(processing.finish(y[j : j + 1], prep), pts)
     n = len(pending)
     bar.update(n)
     pending.clear()

@@ -1,7 +1,11 @@
-"""Generated test clips, written with PyAV: moving colour bars and an optional sine tone."""
+"""Generated test clips, written with PyAV: moving colour bars and an optional sine tone;
+clips that hold what a player needs (a display matrix, uneven frame times), and clips whose
+header lies about their length."""
 
 from __future__ import annotations
 
+import struct
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -17,16 +21,34 @@ def make_clip(
     size: tuple[int, int] = (64, 48),
     audio: bool = True,
     pix_fmt: str = "yuv420p",
+    rotation: int = 0,
+    times_ms: list[int] | None = None,
+    live: bool = False,
+    turns: int = 0,
 ) -> Path:
     """An H.264 clip (container from the suffix) of `frames` frames at `fps`, (w, h) `size`,
-    with a 440 Hz mono AAC tone as long as the video when `audio`."""
+    with a 440 Hz mono AAC tone as long as the video when `audio`. `rotation`: a display
+    matrix asking players to turn the picture that many degrees counter-clockwise (as a
+    phone writes it). `times_ms`: each frame's timestamp (a variable frame rate; `frames`
+    is then its length). `live`: Matroska written as a live stream, with no duration.
+    `turns`: every picture turned that many quarter turns counter-clockwise (`size` is then
+    the turned size): the upright twin of a clip that a display matrix turns."""
     w, h = size
-    with av.open(str(path), "w") as out:
+    frames = len(times_ms) if times_ms else frames
+    options = {"live": "1"} if live else {}
+    with av.open(str(path), "w", options=options) as out:
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = w, h, pix_fmt
+        if rotation:
+            video.set_display_rotation(rotation)
+        if times_ms:
+            video.codec_context.time_base = Fraction(1, 1000)
         tone = out.add_stream("aac", rate=RATE, layout="mono") if audio else None
         for i in range(frames):
-            out.mux(video.encode(_frame(i, w, h)))
+            frame = _frame(i, w, h, turns)
+            if times_ms:
+                frame.pts, frame.time_base = times_ms[i], Fraction(1, 1000)
+            out.mux(video.encode(frame))
         out.mux(video.encode())
         if tone is not None:
             t = np.arange(RATE * frames // fps) / RATE
@@ -39,9 +61,12 @@ def make_clip(
     return path
 
 
-def _frame(i: int, w: int, h: int) -> av.VideoFrame:
+def _frame(i: int, w: int, h: int, turns: int = 0) -> av.VideoFrame:
+    if turns % 2:
+        w, h = h, w  # drawn at the unturned size, then turned
     yy, xx = np.mgrid[0:h, 0:w]
     rgb = np.stack([(xx * 4 + i * 5) % 256, yy * 255 // max(h - 1, 1), (xx + yy + i) % 256], -1)
+    rgb = np.ascontiguousarray(np.rot90(rgb, turns))
     frame = av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24")
     frame.pts = i
     return frame
@@ -59,3 +84,42 @@ def decode(path: Path) -> dict:
             [bytes(p) for p in c.demux(audio=0) if p.size] if info["audio"] else []
         )
     return info
+
+
+def frame_times_ms(path: Path) -> list[float]:
+    """Each decoded video frame's presentation time, in milliseconds."""
+    with av.open(str(path)) as c:
+        return [float(f.time) * 1000 for f in c.decode(video=0)]
+
+
+def first_frame(path: Path) -> np.ndarray:
+    """(H, W, 3) RGB of the first frame, as stored (no display matrix applied)."""
+    with av.open(str(path)) as c:
+        return next(c.decode(video=0)).to_ndarray(format="rgb24")
+
+
+def declare_seconds(path: Path, seconds: float) -> Path:
+    """Rewrite an MP4's declared durations (mvhd, every tkhd and mdhd) to `seconds`, in
+    place; the samples, and so what decodes, stay as they are (a header that lies)."""
+    data = bytearray(path.read_bytes())
+    movie_scale = 1
+
+    def walk(start: int, end: int) -> None:
+        nonlocal movie_scale
+        i = start
+        while i < end:
+            size, kind = struct.unpack_from(">I4s", data, i)
+            body = i + 8  # version 0 boxes: version + flags, creation, modification, ...
+            if kind in (b"mvhd", b"mdhd"):
+                scale = struct.unpack_from(">I", data, body + 12)[0]
+                movie_scale = scale if kind == b"mvhd" else movie_scale
+                struct.pack_into(">I", data, body + 16, round(seconds * scale))
+            elif kind == b"tkhd":  # + track id, reserved, then the duration (movie scale)
+                struct.pack_into(">I", data, body + 20, round(seconds * movie_scale))
+            elif kind in (b"moov", b"trak", b"mdia"):
+                walk(body, i + size)
+            i += size
+
+    walk(0, len(data))
+    path.write_bytes(data)
+    return path
