@@ -23,10 +23,16 @@ translate writes one PNG per input and never loses data:
 - The summary counts the files actually written. A JPEG cut short is translated (its missing
   rows are grey) with a one-line note.
 
+- Every option is checked before anything runs (cli_args.py); OUT_DIR and the mirrored
+  folders are made only when a file goes into them. SIGTERM / Ctrl-C abort the item being
+  written, remove its temporary and exit 128 + signal (cli_stop.py); temporaries left by a
+  killed run are removed by the next run into the same folders.
+
 Exit status: 0 if every input was translated and written; 1 if any input failed (unreadable,
 unwritable, or its output would be an input) or was skipped (its output exists); 2 if nothing
-could run (a bad option or checkpoint, no inputs, OUT_DIR a file or not creatable). When no
-input is left to translate (every output exists), the checkpoint is not even loaded.
+could run (a bad option or checkpoint, no inputs, OUT_DIR a file or not creatable); 143 / 130
+when stopped by SIGTERM / SIGINT. When no input is left to translate (every output exists),
+the checkpoint is not even loaded.
 """
 
 from __future__ import annotations
@@ -44,45 +50,22 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from . import allocator, cli_media
-from .atomic import atomic_file
+from . import allocator, atomic, cli_args, cli_media
+from .atomic import Folders
 from .checkpoints import publish
 from .checkpoints.catalog import load_catalog
+from .cli_args import refuse
+from .cli_stop import Stopped, stop_on_signals
 from .errors import Img2ImgError, TruncatedImageWarning
-from .eval import evaluate
-from .inference import MAX_SEED, Translator, check_seed, has_dropout
+from .eval import command as evaluate
+from .inference import MAX_SEED, Translator, check_device, has_dropout
 from .media.processing import MAX_LONG_SIDE, open_image
 
 CHUNK = 8  # images decoded and translated together (bounded memory for big folders)
 
 
-def _size(value: str) -> int | None:
-    if value == "native":
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= MAX_LONG_SIDE:
-        raise argparse.ArgumentTypeError(
-            f"--size takes 'native' or an integer from 1 to {MAX_LONG_SIDE} (a working image "
-            f"of {MAX_LONG_SIDE}x{MAX_LONG_SIDE} is as large as the biggest input accepted): "
-            f"{value}"
-        )
-    return n
-
-
-def _seed(value: str) -> int:
-    try:
-        return check_seed(int(value))
-    except (ValueError, Img2ImgError):
-        raise argparse.ArgumentTypeError(
-            f"--seed takes an integer from 0 to {MAX_SEED}: {value[:40]}"
-        ) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="img2img", description="img2img command line")
+    parser = cli_args.OneLineParser(prog="img2img", description="img2img command line")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("translate", help="translate image files or folders with a generator")
     t.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
@@ -102,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--size",
-        type=_size,
+        type=cli_args.size,
         default=cli_media.UNSET,
         help=f"working long side in pixels (1 to {MAX_LONG_SIDE}), or 'native' (default "
         "256; with --tile the image's own size); output keeps input size",
@@ -110,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
     t.add_argument(
         "--seed",
-        type=_seed,
+        type=cli_args.seed,
         default=None,
         help=f"dropout variation with this seed, 0 to {MAX_SEED} (ignored with --official: "
         "dropout stays off)",
@@ -124,13 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     cli_media.add_flags(t)
     p = sub.add_parser("push", help="upload a folder in our format to the Hub")
     p.add_argument("directory", type=Path, metavar="DIR")
-    p.add_argument("--repo-id", required=True, metavar="NS/NAME")
+    p.add_argument("--repo-id", required=True, type=cli_args.repo_id, metavar="NS/NAME")
     p.add_argument("--private", action="store_true")
     m = sub.add_parser("mirror", help="convert a catalog model to our format and publish it")
     m.add_argument("model_id", metavar="MODEL_ID")
     m.add_argument(
         "--repo-id",
         default=None,
+        type=cli_args.repo_id,
         metavar="NS/NAME",
         help="default: $IMG2IMG_HUB_NAMESPACE/img2img-<family>-<name>",
     )
@@ -233,17 +217,6 @@ def plan_outputs(paths: Sequence[Path], out_dir: Path, overwrite: bool) -> Plan:
     return plan
 
 
-def _make_out_dir(out: Path) -> str | None:
-    """Create OUT_DIR; the reason it cannot be, or None."""
-    if out.exists() and not out.is_dir():
-        return f"-o {out} is a file, not a folder"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        return f"cannot create the output folder {out}: {e.strerror or e}"
-    return None
-
-
 def _open(path: Path, translator: Translator, official: bool) -> Image.Image:
     """open_image, with a truncation warning printed as a one-line note."""
     with warnings.catch_warnings(record=True) as caught:
@@ -257,13 +230,13 @@ def _open(path: Path, translator: Translator, official: bool) -> Image.Image:
     return img
 
 
-def _save(img: Image.Image, target: Path, overwrite: bool) -> str | None:
+def _save(img: Image.Image, target: Path, overwrite: bool, folders: Folders) -> str | None:
     """Write `img` as a PNG through a temporary file; None, or why it could not be written."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)  # a mirrored subfolder
+        folders.make(target.parent)  # OUT_DIR, or a mirrored subfolder
         if not overwrite and os.path.lexists(target):  # appeared since the plan was made
             return f"cannot write {target}: it was created meanwhile; kept"
-        with atomic_file(target) as f:
+        with atomic.atomic_file(target) as f:
             img.save(f, format="PNG")
     except OSError as e:  # disk full, a file in the way: report it, keep going
         return f"cannot write {target}: {e.strerror or e}"
@@ -295,29 +268,54 @@ def _report(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
+def _check(args: argparse.Namespace, paths: Sequence[Path]) -> str | None:
+    """What refuses the command before any work (options the parser cannot check alone)."""
+    if not paths:
+        return "no input images found"
+    if args.device is not None:
+        try:
+            check_device(args.device)
+        except Img2ImgError as e:
+            return str(e)
+    return cli_args.check_folder(args.out, "-o") or cli_media.check_stats(args, paths)
+
+
+def _remove_stale(targets: Sequence[Path]) -> None:
+    """Temporaries that killed runs left where this run writes (atomic.py)."""
+    for folder in sorted({target.parent for target in targets}):
+        for tmp in atomic.remove_stale_temporaries(folder):
+            _report(f"note: removed {tmp}, left by an interrupted run")
+
+
 def translate_command(args: argparse.Namespace) -> int:
     paths, notes = unique_inputs(list(expand_inputs(args.inputs)))
-    if not paths:
-        print("error: no input images found", file=sys.stderr)
-        return 2
-    problem = _make_out_dir(args.out)
+    problem = _check(args, paths)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return refuse(problem)
+    _remove_stale(output_paths(paths, args.out))
     plan = plan_outputs(paths, args.out, args.overwrite)
     for message in [*notes, *plan.failed, *plan.skipped]:
         _report(message)
     written = failed = 0
+    folders = Folders()
     if plan.jobs:  # nothing to do (all outputs exist): no need to load the checkpoint
         try:
             translator = Translator(device=args.device, plan="eager" if args.official else None)
             model = translator.load(args.checkpoint)
+            cli_media.check_model(args, model)
         except Img2ImgError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            return refuse(str(e))
         if args.seed is not None and not args.official and not has_dropout(model):
             _report(f"note: --seed {args.seed} changes nothing: this generator has no dropout")
-        written, failed = _run_jobs(translator, model, plan.jobs, args)
+        try:
+            written, failed = _run_jobs(translator, model, plan.jobs, args, folders)
+        except Stopped as stop:
+            folders.remove_empty()
+            stop.summary = (
+                f"{stop.written} of {len(paths)} files written to {args.out} (complete: a "
+                "re-run skips them); the one being written was discarded"
+            )
+            raise
     _summary(written, len(paths), len(plan.skipped), failed + len(plan.failed), args.out)
     return 0 if written == len(paths) else 1
 
@@ -327,17 +325,41 @@ def _run_jobs(
     model: nn.Module,
     jobs: list[tuple[Path, Path]],
     args: argparse.Namespace,
+    folders: Folders,
 ) -> tuple[int, int]:
-    """Translate and write `jobs` in chunks; (files written, inputs failed)."""
-    written = failed = 0
+    """Translate and write `jobs` in chunks; (files written, inputs failed). Stopped (a
+    signal) leaves with `.written` set on it."""
+    counts = [0, 0]  # written, failed
     bar = tqdm(total=len(jobs), unit="file", desc="translate", file=sys.stderr)
-    for path, target in [job for job in jobs if cli_media.is_video(job[0])]:
-        problem = cli_media.translate_clip(translator, model, path, target, args)
-        written, failed = (written, failed + 1) if problem else (written + 1, failed)
+    try:
+        _clips(translator, model, [j for j in jobs if cli_media.is_video(j[0])], args, folders,
+               bar, counts)  # fmt: skip
+        _photos(translator, model, [j for j in jobs if not cli_media.is_video(j[0])], args,
+                folders, bar, counts)  # fmt: skip
+    except Stopped as stop:
+        stop.written = counts[0]
+        raise
+    finally:
+        bar.close()
+    return counts[0], counts[1]
+
+
+def _clips(translator, model, jobs, args, folders: Folders, bar, counts: list[int]) -> None:
+    for path, target in jobs:
+        try:
+            folders.make(target.parent)
+        except OSError as e:
+            problem = f"cannot write {target}: {e.strerror or e}"
+        else:
+            problem = cli_media.translate_clip(translator, model, path, target, args)
+        counts[bool(problem)] += 1
         if problem:
             _report(problem)
         bar.update(1)
-    jobs = [job for job in jobs if not cli_media.is_video(job[0])]
+
+
+def _photos(translator, model, jobs, args, folders: Folders, bar, counts: list[int]) -> None:
+    """Photos, CHUNK at a time (decoded, translated together, written)."""
     for start in range(0, len(jobs), CHUNK):
         batch, pairs = [], []
         for path, target in jobs[start : start + CHUNK]:
@@ -345,7 +367,7 @@ def _run_jobs(
                 batch.append(_open(path, translator, args.official))
                 pairs.append((path, target))
             except Img2ImgError as e:
-                failed += 1
+                counts[1] += 1
                 _report(f"skipped {path}: {e}")
                 bar.update(1)
         results = _translate_chunk(translator, model, batch, args) if batch else []
@@ -353,15 +375,11 @@ def _run_jobs(
             if isinstance(result, str):
                 problem = f"cannot translate {path}: {result}"
             else:
-                problem = _save(result, target, args.overwrite)
+                problem = _save(result, target, args.overwrite, folders)
+            counts[bool(problem)] += 1
             if problem:
-                failed += 1
                 _report(problem)
-            else:
-                written += 1
             bar.update(1)
-    bar.close()
-    return written, failed
 
 
 def _summary(written: int, total: int, skipped: int, failed: int, out: Path) -> None:
@@ -403,15 +421,26 @@ def models_command() -> int:
     return 0
 
 
+def _stoppable(command, args: argparse.Namespace) -> int:
+    """`command(args)` under stop_on_signals: a stop is one line and exit 128 + signal."""
+    try:
+        with stop_on_signals():
+            return command(args)
+    except Stopped as stop:
+        summary = getattr(stop, "summary", "nothing was written")
+        print(f"{stop.name}: stopped; {summary}", file=sys.stderr)
+        return stop.exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "translate":
         allocator.keep_freed_memory()  # forwards stop re-faulting their pages (allocator.py)
-        return translate_command(args)
+        return _stoppable(translate_command, args)
     if args.command in ("push", "mirror"):
         return publish_command(args)
     if args.command == "evaluate":
-        return evaluate.command(args)
+        return _stoppable(evaluate.command, args)
     try:
         return models_command()
     except BrokenPipeError:  # `img2img models | head`: the reader left, which is fine

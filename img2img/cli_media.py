@@ -9,24 +9,27 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image
 from torch import nn
 
+from . import cli_args
 from .errors import Img2ImgError
-from .inference import Translator
+from .inference import Translator, size_multiple
 
 # Clip suffixes (the containers img2img.media.video writes); listed here so that `--help` and
 # folder expansion need no PyAV import.
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 UNSET = object()  # --size not given: 256, or the image's own size with --tile
+TILE_STATS, CLIP_STATS = ("shared", "window"), ("shared", "running", "frame")
 
 
 def add_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--tile",
-        type=int,
+        type=cli_args.tile,
         nargs="?",
         const=0,
         default=None,
@@ -43,10 +46,32 @@ def add_flags(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--max-seconds",
-        type=float,
+        type=cli_args.seconds,
         default=None,
         help="refuse clips longer than this (default: no limit)",
     )
+
+
+def check_stats(args: argparse.Namespace, paths: Sequence[Path]) -> str | None:
+    """Why --stats does not apply to these inputs, or None (checked before any work)."""
+    if args.stats is None:
+        return None
+    clips = any(is_video(p) for p in paths)
+    tiled = args.tile is not None and not all(is_video(p) for p in paths)
+    if tiled and args.stats not in TILE_STATS:
+        return (
+            f"--stats {args.stats} applies to clips: the windows of a photo (--tile) take "
+            f"{' or '.join(TILE_STATS)}"
+        )
+    if clips and args.stats not in CLIP_STATS:
+        return f"--stats {args.stats} applies to --tile: clips take {', '.join(CLIP_STATS)}"
+    return None
+
+
+def check_model(args: argparse.Namespace, model: nn.Module) -> None:
+    """ConfigError for a --tile the loaded generator cannot take (before any input runs)."""
+    if args.tile:
+        cli_args.check_tile(args.tile, size_multiple(model))
 
 
 def is_video(path: Path) -> bool:

@@ -22,6 +22,7 @@ import gradio as gr
 from PIL import Image
 
 from img2img import Img2ImgError
+from img2img.atomic import write_new
 from img2img.checkpoints.catalog import get_entry
 
 from . import describe
@@ -153,11 +154,20 @@ def _translate(upload, model_id, resolution, seed, round_trip, progress, custom=
     return img, out, back, result
 
 
-def _save_png(img: Image.Image, name: str = "img2img") -> str:
-    """Write the result for the download button (old results are pruned: output_folder)."""
-    path = output_folder() / f"{name}.png"
-    img.save(path, format="PNG")
+def _save_png(img: Image.Image, folder: Path, name: str) -> str:
+    """`img` as folder/name.png, written once, atomically, under a name of its own (a fresh
+    output_folder per result), for Gradio to serve as it is: handing Gradio the PIL image
+    instead makes it rewrite one file per identical result while others stream it."""
+    path = folder / f"{name}.png"
+    write_new(path, lambda f: img.save(f, format="PNG"))
     return str(path)
+
+
+def _result_files(img, out, back, name: str) -> tuple[str, str, str | None]:
+    """(input, output, round trip) as files of this result's own folder."""
+    folder = output_folder()
+    files = _save_png(img, folder, "input"), _save_png(out, folder, name)
+    return *files, _save_png(back, folder, f"{name}-back") if back is not None else None
 
 
 SHOWN = ("input", "model", "custom", "resolution", "seed", "round_trip", "summary")
@@ -168,7 +178,8 @@ def _present(img, out, back, result) -> tuple:
     (kept on the server, for ↩), what the browser needs to mark it out of date, ↩."""
     name = "img2img-" + (result["model"].replace("/", "-") if result["model"] != CUSTOM else "own")
     try:
-        result["output"] = download = _save_png(out, name)
+        img, out, back = _result_files(img, out, back, name)
+        result["output"] = download = out
     except OSError:  # e.g. the server's disk is full: show the result, skip the file
         result["output"] = download = None
         result["summary"] += "\n\nPNG download unavailable (server storage is full)."
@@ -284,11 +295,15 @@ def translate(image, model_id, resolution="fast", seed=-1, progress=TRACK_PROGRE
         raise gr.Error("your own model is for the page only: the API translates catalog ids")
     seed = parse_seed(seed, none_below_zero=True)
     try:
-        return _translate(image, model_id, resolution, seed, False, progress)[1]
+        out = _translate(image, model_id, resolution, seed, False, progress)[1]
     except Img2ImgError as e:
         raise gr.Error(public(str(e))) from e
     except failures()[2:] as e:
         raise gr.Error("Out of memory: try the fast 256 px resolution.") from e
+    try:  # a file of its own, served as it is (_save_png)
+        return _save_png(out, output_folder(), "img2img-" + model_id.replace("/", "-"))
+    except OSError as e:
+        raise gr.Error("The server's storage is full: try again later.") from e
 
 
 def _examples(c: dict, examples: list):

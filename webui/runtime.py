@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+from gradio.utils import get_upload_folder
+
 try:  # ZeroGPU: `spaces` must be imported before torch; elsewhere there is no GPU() to call
     import spaces
 except ImportError:
@@ -31,7 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]  # the app's folder
 MAX_SIDE = int(os.environ.get("IMG2IMG_MAX_SIDE", 1024))
 FAST_SIZE = 256
 DEFAULT_MODEL = os.environ.get("IMG2IMG_DEFAULT_MODEL", "pix2pix/night2day")
-OUTPUT_DIR = Path(tempfile.gettempdir()) / "img2img-outputs"
+# Results live inside Gradio's own file cache, so that Gradio serves our files as they are:
+# it copies anything else there, and a PIL image it saves itself goes under a name made from
+# its content, rewritten for every identical result while another response streams it.
+OUTPUT_DIR = Path(get_upload_folder()) / "img2img-outputs"
 TMP_TTL_S = int(os.environ.get("IMG2IMG_TMP_TTL", 3600))  # uploads and results kept this long
 ALLOW_CUSTOM = os.environ.get("IMG2IMG_ALLOW_CUSTOM", "1").strip() != "0"
 MAX_CHECKPOINT_MB = int(os.environ.get("IMG2IMG_MAX_CHECKPOINT_MB", 300))
@@ -112,7 +117,8 @@ def gpu(duration):
 
 
 def output_folder() -> Path:
-    """A fresh folder under OUTPUT_DIR for one result; results older than TMP_TTL_S go."""
+    """A fresh folder under OUTPUT_DIR for one result's files (each written once, never
+    rewritten: photo._save_png); results older than TMP_TTL_S go."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     now = time.time()
     for old in OUTPUT_DIR.glob("*/*"):

@@ -21,13 +21,14 @@ from .layout import Layout, list_images
 ImageRef = tuple[Path, str]
 
 
-def load_rgb(ref: ImageRef) -> Image.Image:
-    """The referenced image (or half of an A|B image) as RGB; DatasetError if unreadable."""
+def load_rgb(ref: ImageRef, what: str = "training image") -> Image.Image:
+    """The referenced image (or half of an A|B image) as RGB; DatasetError if unreadable
+    (`what` names it in the message: "training image", "test image", ...)."""
     path, part = ref
     try:
         img = open_image(path, exif=False).convert("RGB")  # no EXIF rotation, as classic
     except (ImageError, OSError) as e:
-        raise DatasetError(f"cannot read training image {path}: {e}") from e
+        raise DatasetError(f"cannot read {what} {path}: {e}") from e
     if part == "full":
         return img
     w, h = img.size

@@ -16,13 +16,13 @@ input, per-image BatchNorm statistics, dropout off, truncating uint8 output), co
 the target squashed to 256x256 the same way. `--size N` runs our size policy at working
 size N instead (output at the input's size) and compares at the target's size. Generators
 always run in fp32 (the eager plan), so scores do not depend on the hardware's bf16 support.
+
+A test image that cannot be read (or translated) is skipped, named with the reason and listed
+in the document (`skipped`); the command line (eval/command.py) exits 1 for it at the end.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,9 +31,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .. import __version__, data
-from ..atomic import write_text
-from ..checkpoints.catalog import load_catalog
+from .. import data
 from ..errors import DatasetError, EvaluationError, Img2ImgError
 from ..inference import Translator
 from ..media.processing import OFFICIAL_SIZE, pixels
@@ -43,6 +41,10 @@ from .metrics import KID_SUBSET_SIZE, KID_SUBSETS
 from .report import Report
 
 CHUNK = 8  # images translated together
+
+
+class NothingScored(EvaluationError):
+    """Too few test images could be read to give the scores asked for (exit 1)."""
 
 
 @dataclass(frozen=True)
@@ -194,15 +196,17 @@ def evaluate(
     settings.device = str(translator.device)
     scorer = _Scorer(metrics, translator.device)
     rows: list[dict[str, object]] = []
+    skipped: list[dict[str, str]] = []
     bar = tqdm(total=len(split.inputs), unit="img", desc="evaluate", file=sys.stderr)
     for start in range(0, len(split.inputs), CHUNK):
-        refs = split.inputs[start : start + CHUNK]
-        images = [data.load_rgb(r) for r in refs]
-        outs = translator.translate(model, images, size=size, official=official)
-        for i, img, out in zip(range(start, start + len(refs)), images, outs, strict=True):
+        chunk = _readable(split, range(start, min(start + CHUNK, len(split.inputs))), skipped)
+        outs = _translated(translator, model, chunk, (size, official), skipped, split.names)
+        for (i, img, target), out in zip(chunk, outs, strict=True):
+            if out is None:
+                continue
             row, shown = {"name": split.names[i]}, {"input": img, "output": out}
-            if split.kind == "paired":
-                target = _reference(data.load_rgb(split.targets[i]), official)
+            if target is not None:
+                target = _reference(target, official)
                 if out.size != target.size:  # --size: compare at the target's size
                     out = out.resize(target.size, Image.BICUBIC)
                 row |= scorer.pair(pixels(out), pixels(target))
@@ -212,14 +216,73 @@ def evaluate(
             rows.append(row)
             if report is not None:
                 report.add(split.names[i], shown, {m: v for m, v in row.items() if m != "name"})
-            bar.update(1)
+        bar.update(min(CHUNK, len(split.inputs) - start))
     bar.close()
+    reals = len(split.targets) if split.kind == "unpaired" else len(rows)
     if split.kind == "unpaired" and scorer.inception is not None:
+        reals = 0
         for ref in tqdm(split.targets, unit="img", desc="real images", file=sys.stderr):
-            scorer.features(pixels(_reference(data.load_rgb(ref), official)), real=True)
-    settings.kid_subset_size = min(KID_SUBSET_SIZE, len(split.inputs), len(split.targets))
+            try:
+                real = data.load_rgb(ref, "real (target) image")
+            except DatasetError as e:
+                skipped.append(_skip(ref[0].name, str(e), "real image"))
+                continue
+            scorer.features(pixels(_reference(real, official)), real=True)
+            reals += 1
+    _enough(rows, reals, on_sets, len(split.inputs))
+    settings.kid_subset_size = min(KID_SUBSET_SIZE, len(rows), reals)
     values, stds = scorer.distribution()
-    return _document(rows, [m.name for m in scorer.per_image], values, stds, split, settings)
+    doc = _document(rows, [m.name for m in scorer.per_image], values, stds, split, settings)
+    doc["skipped"] = skipped
+    return doc
+
+
+def _skip(name: str, reason: str, side: str = "test image") -> dict[str, str]:
+    tqdm.write(f"skipped {side} {name}: {reason}", file=sys.stderr)
+    return {"name": name, "reason": reason, "side": side}
+
+
+def _readable(split: Split, indices: range, skipped: list) -> list[tuple]:
+    """(index, input, target or None) of the images of `indices` that can be read."""
+    chunk = []
+    for i in indices:
+        try:
+            img = data.load_rgb(split.inputs[i], "test image (input)")
+            paired = split.kind == "paired"
+            target = data.load_rgb(split.targets[i], "test image (target)") if paired else None
+        except DatasetError as e:
+            skipped.append(_skip(split.names[i], str(e)))
+            continue
+        chunk.append((i, img, target))
+    return chunk
+
+
+def _translated(translator, model, chunk, protocol, skipped, names) -> list:
+    """Outputs of the chunk's inputs; None for an image that cannot be translated."""
+    kwargs = {"size": protocol[0], "official": protocol[1]}
+    try:
+        return translator.translate(model, [img for _, img, _ in chunk], **kwargs)
+    except Img2ImgError:  # one odd image: find it, keep the rest
+        pass
+    outs = []
+    for i, img, _ in chunk:
+        try:
+            outs.append(translator.translate(model, [img], **kwargs)[0])
+        except Img2ImgError as e:
+            outs.append(None)
+            skipped.append(_skip(names[i], f"cannot translate it: {e}"))
+    return outs
+
+
+def _enough(rows: list, reals: int, on_sets: list[str], total: int) -> None:
+    """NothingScored when the images left after skipping cannot give the scores."""
+    if not rows:
+        raise NothingScored(f"none of the {total} test images could be read")
+    if on_sets and (len(rows) < 2 or reals < 2):
+        raise NothingScored(
+            f"{'/'.join(on_sets)} need at least 2 images on each side: {len(rows)} inputs "
+            f"and {reals} real images could be read"
+        )
 
 
 def _document(rows, per_image, values, stds, split: Split, settings: Settings) -> dict:
@@ -233,113 +296,3 @@ def _document(rows, per_image, values, stds, split: Split, settings: Settings) -
         for key in ("kid_subsets", "kid_subset_size"):
             del doc["settings"][key]
     return doc
-
-
-# ----------------------------------------------------------------------------- the CLI
-
-
-def _size(value: str) -> int | str:
-    if value == "native":
-        return value
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"--size takes a positive integer or 'native': {value}")
-    return int(value)
-
-
-def add_parser(subparsers) -> None:
-    """Register `evaluate` on the img2img command line's subparsers."""
-    e = subparsers.add_parser("evaluate", help="score a generator on a test split")
-    e.add_argument("--checkpoint", required=True, help="checkpoint file or folder, or catalog id")
-    src = e.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, metavar="DIR", help="dataset folder")
-    src.add_argument("--dataset", metavar="NAME", help="public dataset (facades, pix2pix/maps...)")
-    e.add_argument("--split", default="test", help="split folder name (default: test)")
-    e.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
-                   help="default: the catalog entry's, else AtoB")  # fmt: skip
-    e.add_argument("--size", type=_size, default=None,
-                   help="working long side (or 'native') instead of the official 256x256 "
-                   "protocol; compared at the target's size")  # fmt: skip
-    paired, unpaired = (",".join(table.defaults(k)) for k in ("paired", "unpaired"))
-    e.add_argument("--metrics", default=None,
-                   help=f"comma-separated from {','.join(table.METRICS)} (default: {paired} "
-                   f"for paired data, {unpaired} for unpaired)")  # fmt: skip
-    e.add_argument("--json", type=Path, metavar="OUT", help="write scores and settings here")
-    e.add_argument("--report", type=Path, metavar="DIR", help="write an HTML results page")
-    e.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
-
-
-def _direction(checkpoint: str, given: str | None) -> str:
-    """--direction, else the catalog entry's, else AtoB."""
-    entry = load_catalog().get(checkpoint)
-    default = entry.preprocessing.get("direction", "AtoB") if entry is not None else "AtoB"
-    return given or default
-
-
-def _fetch(name: str) -> Path:
-    """A public dataset by name. One that both sources publish (facades, maps) is taken from
-    the pix2pix archive: the same images, aligned with their targets, so every metric
-    applies; `cyclegan/maps` asks for the unpaired one."""
-    family = "pix2pix" if name in data.DATASETS["pix2pix"] else "cyclegan"
-    return data.fetch_dataset(name, family)
-
-
-def _finite(value):
-    """JSON has no inf/NaN: they are written as the strings "inf", "-inf", "nan"."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"img2img": __version__, "torch": torch.__version__}
-    for name in ("torchmetrics", "torch-fidelity"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def run(args: argparse.Namespace) -> dict[str, object]:
-    """The evaluation `args` describe; raises Img2ImgError subclasses for what to fix."""
-    direction = _direction(args.checkpoint, args.direction)
-    root = args.data if args.data is not None else _fetch(args.dataset)
-    split = find_split(root, args.split, direction)
-    metrics = choose_metrics(args.metrics, split.kind)
-    official = args.size is None
-    protocol = "official" if official else f"size {args.size}"
-    settings = Settings(args.checkpoint, str(root), args.split, direction, protocol, metrics)
-    settings.versions = _versions()
-    columns = ("input", "output", "target") if split.kind == "paired" else ("input", "output")
-    report = Report(args.report, columns) if args.report is not None else None
-    size = OFFICIAL_SIZE if official else None if args.size == "native" else args.size
-    doc = evaluate(args.checkpoint, split, metrics, settings, size, official, args.device, report)
-    if report is not None:
-        title = f"{Path(args.checkpoint).name} on {Path(root).name}/{args.split} ({direction})"
-        report.write(title, doc["mean"], doc["settings"])
-    return doc
-
-
-def command(args: argparse.Namespace) -> int:
-    """`img2img evaluate`: 0 on success, 2 (one-line message) when it cannot run."""
-    try:
-        doc = run(args)
-        if args.json is not None:
-            text = json.dumps(_finite(doc), indent=2, allow_nan=False)
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            write_text(args.json, text + "\n")
-    except Img2ImgError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # the JSON or report folder cannot be written
-        print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    means = ", ".join(f"{k} {v:.4f}" for k, v in doc["mean"].items())
-    print(f"{doc['images']} images: {means}")
-    return 0

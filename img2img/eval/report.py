@@ -5,6 +5,8 @@ classic repo's results page) and that image's scores, with the means on top. Cli
 column header sorts by it (a few lines of inline JavaScript; no external assets, so the
 folder can be zipped, served or opened from disk). Thumbnails are DIR/images/NNNN_*.png.
 Each score column's tooltip states its direction, read from the metric table (metrics.py).
+Test images that could not be read are listed under the table, with the reason. DIR is made
+at the first thumbnail, and `discard` takes back what a failed run wrote.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..atomic import write_text
+from ..atomic import Folders, write_text
+from ..errors import EvaluationError
 from .metrics import METRICS
 
 THUMB = 256  # longest thumbnail side, in pixels
@@ -62,28 +65,56 @@ def _text(value: object) -> str:
     return str(value)
 
 
+class OutputError(EvaluationError):
+    """An output (the report, the JSON) could not be written: named as given, never as a
+    temporary file (exit 1: the run itself was done)."""
+
+
 class Report:
     """Collects rows (thumbnails written at once) and writes index.html at the end."""
 
-    def __init__(self, folder: Path, columns: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        columns: tuple[str, ...] = ("input", "output"),
+        folders: Folders | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.columns = columns  # thumbnail kinds, e.g. ("input", "output", "target")
-        (self.folder / "images").mkdir(parents=True, exist_ok=True)
+        self.folders = folders or Folders()  # made on the first add
         self.rows: list[tuple[str, list[str], dict[str, float]]] = []
+        self.written: list[Path] = []
+
+    def discard(self) -> None:
+        """Remove the files written so far and the folders made for them."""
+        for path in self.written:
+            path.unlink(missing_ok=True)
+        self.folders.remove_empty()
 
     def add(self, name: str, images: dict[str, Image.Image], scores: dict[str, float]) -> None:
         """One test image: its thumbnails (keys of `columns`) and its per-image scores."""
         files = []
-        for kind in self.columns:
-            rel = f"images/{len(self.rows):04d}_{kind}.png"
-            thumb = images[kind].copy()
-            thumb.thumbnail((THUMB, THUMB), Image.BICUBIC)
-            thumb.save(self.folder / rel, format="PNG")
-            files.append(rel)
+        try:
+            self.folders.make(self.folder / "images")
+            for kind in self.columns:
+                rel = f"images/{len(self.rows):04d}_{kind}.png"
+                thumb = images[kind].copy()
+                thumb.thumbnail((THUMB, THUMB), Image.BICUBIC)
+                self.written.append(self.folder / rel)
+                thumb.save(self.folder / rel, format="PNG")
+                files.append(rel)
+        except OSError as e:
+            raise OutputError(f"--report {self.folder} cannot be written: {e.strerror or e}") from e
         self.rows.append((name, files, scores))
 
-    def write(self, title: str, means: dict[str, float], settings: dict[str, object]) -> Path:
-        """DIR/index.html; returns its path."""
+    def write(
+        self,
+        title: str,
+        means: dict[str, float],
+        settings: dict[str, object],
+        skipped: list[dict[str, str]] = (),
+    ) -> Path:
+        """DIR/index.html; returns its path. `skipped`: {name, reason} of unread images."""
         metrics = sorted({k for _, _, s in self.rows for k in s}, key=list(means).index)
         head = ['<th class="name" data-k="name">image</th>']
         head += [f"<th>{c}</th>" for c in self.columns]
@@ -94,6 +125,11 @@ class Report:
             f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(_text(v))}</dd>"
             for k, v in settings.items()
         )
+        unread = "".join(
+            f"<li>{html.escape(s['name'])}: {html.escape(s['reason'])}</li>" for s in skipped
+        )
+        if unread:
+            unread = f"<h2>Skipped ({len(skipped)}: not readable)</h2><ul>{unread}</ul>"
         page = (
             f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
@@ -101,10 +137,15 @@ class Report:
             f"<dl>{summary}</dl><h2>Settings</h2><dl>{about}</dl>"
             f"<p>Click a column header to sort.</p>"
             f"<table><thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody>"
-            f"</table><script>{_SCRIPT}</script></body></html>\n"
+            f"</table>{unread}<script>{_SCRIPT}</script></body></html>\n"
         )
         path = self.folder / "index.html"
-        write_text(path, page)
+        self.written.append(path)
+        try:
+            self.folders.make(self.folder)
+            write_text(path, page)
+        except OSError as e:
+            raise OutputError(f"--report {self.folder} cannot be written: {e.strerror or e}") from e
         return path
 
     def _row(
