@@ -189,6 +189,56 @@ def scale(names, tr, save) -> list[dict]:
     return rows
 
 
+def mosaic(w: int, h: int) -> Image.Image:
+    """A w x h photo: four scikit-image photographs (coffee, chelsea, rocket, motorcycle),
+    each resized to a quarter, in a 2 x 2 grid (generated photos without scikit-image)."""
+    try:
+        from skimage import data
+
+        parts = [data.coffee(), data.chelsea(), data.rocket(), data.stereo_motorcycle()[0]]
+        parts = [Image.fromarray(p) for p in parts]
+    except (ImportError, AttributeError):
+        parts = [photo(640, 480, seed=i) for i in range(4)]
+    out = Image.new("RGB", (w, h))
+    for i, p in enumerate(parts):
+        out.paste(p.resize((w // 2, h // 2), Image.LANCZOS), ((i % 2) * w // 2, (i // 2) * h // 2))
+    return out
+
+
+CURVE = [  # (tile, overlap, stats_size (None: the image's own), refine passes)
+    (256, 64, 512, 0),
+    (256, 64, 256, 0),
+    (256, 64, 1024, 0),
+    (256, 64, None, 0),
+    (256, 128, None, 0),
+    (512, 128, None, 0),
+    (512, 192, None, 0),
+    (256, 64, 512, 1),
+    (512, 192, 512, 1),
+    (512, 192, 512, 2),
+]
+
+
+def curve(g, tr, size: tuple[int, int], cases=CURVE) -> list[dict]:
+    """Tiled against untiled on one photo of `size` for each (tile, overlap, statistics)."""
+    img = mosaic(*size)
+    start = time.perf_counter()
+    ref = tr.translate(g, [img], size=None)[0]
+    untiled_s = time.perf_counter() - start
+    rows = []
+    for tile, ov, ss, refine in cases:
+        start = time.perf_counter()
+        out = translate_tiled(
+            tr, g, img, tile=tile, overlap=ov, stats_size=ss, refine=refine, progress=False
+        )
+        row = {"bench": "tiles-curve", "image": f"mosaic {size[0]}x{size[1]}", "tile": tile}
+        row.update(overlap=ov, stats_size=ss or "full", refine=refine, **diff(out, ref))
+        row.update(seconds=round(time.perf_counter() - start, 1), untiled_s=round(untiled_s, 1))
+        rows.append(row)
+        emit(row)
+    return rows
+
+
 def child(spec: dict) -> None:
     """One measured run in this (fresh) process; prints a JSON line."""
     g = net(spec["net"])

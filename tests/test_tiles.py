@@ -145,3 +145,34 @@ def test_blend_weights_cover_every_pixel_and_pairs_sum_to_one(window, overlap):
         assert all(n >= overlap for n in shared)
         if all(n <= axis.length / 2 for n in shared):  # only pairs overlap: exact unity
             assert torch.allclose(axis.total, torch.ones(side), atol=1e-6)
+
+
+def test_automatic_choice_runs_untiled_when_it_fits_and_tiles_over_the_budget(tr):
+    """translate_full: one piece when the estimated untiled peak fits the budget (faster, and
+    the reference), tiles when it does not."""
+    from img2img.media.tiles import translate_full, untiled_peak_bytes
+
+    model = NETS["resnet"]
+    img = random_image(300, 200, seed=5)
+    need = untiled_peak_bytes(model, 4, img.size)
+    seen, handle = _input_sides(model)
+    try:
+        whole = translate_full(tr, model, img, budget=need)
+        assert [tuple(s) for s in seen] == [(200, 300)]
+        seen.clear()
+        tiled = translate_full(tr, model, img, budget=need - 1, tile=128, overlap=32)
+        assert tuple(seen[0]) == (200, 300)  # the statistics pass, then windows only
+        assert len(seen) > 1 and all(tuple(s) == (128, 128) for s in seen[1:])
+    finally:
+        handle.remove()
+    assert np.array_equal(np.asarray(whole), np.asarray(tr.translate(model, [img], size=None)[0]))
+    want = translate_tiled(tr, model, img, tile=128, overlap=32, progress=False)
+    assert np.array_equal(np.asarray(tiled), np.asarray(want))
+
+
+def test_untiled_peak_estimate_grows_with_the_pixels_and_the_width():
+    from img2img.media.tiles import untiled_peak_bytes
+
+    model = NETS["resnet"]
+    small, big = untiled_peak_bytes(model, 4, (400, 300)), untiled_peak_bytes(model, 4, (800, 600))
+    assert big == 4 * small > 0

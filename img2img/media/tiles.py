@@ -30,7 +30,10 @@ borders (bench/bench_tiles.py measures both; the figures are in bench/RESULTS.md
 
 from __future__ import annotations
 
+import copy
+import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,6 +52,11 @@ STATS = ("shared", "window")
 DEFAULT_STATS = "shared"
 DEFAULT_STATS_SIZE = 512
 ROWS_PER_STRIP = 256  # output conversion works in strips: no second full-size float copy
+# The untiled forward's peak, in units of the largest activation the network makes (bytes
+# per input pixel, measured by `activation_bytes`), fitted on measured peaks: see
+# `untiled_peak_bytes` and bench/bench_memory.py --cases photo.
+PEAK_ACTIVATIONS = 6.0
+DEFAULT_BUDGET = 4 * 2**30  # when the free memory cannot be read
 Progress = bool | Callable[[int, int], None]
 
 
@@ -149,14 +157,44 @@ def pad_image(img: Image.Image, multiple: int) -> Image.Image:
     return Image.fromarray(np.pad(np.asarray(img), ((0, ph), (0, pw), (0, 0)), mode=mode))
 
 
-def shared_stats(runner: StatsRunner, image: Image.Image, stats_size: int) -> NormStats | None:
+def shared_stats(
+    runner: StatsRunner, image: Image.Image, stats_size: int | None
+) -> NormStats | None:
     """Norm statistics of one ordinary forward of the whole image at long side `stats_size`
-    (smaller images: their own size); None when the model has no such layer."""
+    (smaller images, or None: their own size); None when the model has no such layer."""
     if not runner.has_stats:
         return None
-    long_side = min(stats_size, max(image.size))
+    long_side = max(image.size) if stats_size is None else min(stats_size, max(image.size))
     prep = processing.prepare(image, long_side, runner.multiple)
     return runner.run(prep.tensor, record=True)[1]
+
+
+def refined_stats(
+    runner: StatsRunner,
+    work: Image.Image,
+    fixed: NormStats,
+    tile: int,
+    batch: int,
+    passes: int = 1,
+) -> NormStats:
+    """The image's own full-resolution statistics, approached in windows: each pass runs
+    windows that cover the image once (overlap 0) with `fixed` upstream and pools what every
+    norm layer sees; the pooled statistics are the next pass's `fixed`. One pass gives the
+    first layer its exact full-resolution statistics (up to window borders) and every later
+    layer those it has under the previous statistics upstream."""
+    rows, cols = grid(work.size, tile, 0, runner.multiple)
+    padded = pad_image(work, runner.multiple)
+    acc = Accumulator(torch.zeros(0), rows, cols)
+    boxes = [(r, c) for r in range(len(rows.starts)) for c in range(len(cols.starts))]
+    for _ in range(passes):
+        pooled = NormStats()
+        for k in range(0, len(boxes), batch):
+            x = torch.cat([_window(padded, acc, r, c) for r, c in boxes[k : k + batch]])
+            _, seen = runner.run(x, fixed=fixed, record=True)
+            for name, s in seen.items():
+                pooled[name] = pooled[name].merged(s) if name in pooled else s
+        fixed = pooled
+    return fixed
 
 
 def translate_tiled(
@@ -167,9 +205,10 @@ def translate_tiled(
     overlap: int | None = None,
     size: int | None = None,
     stats: str = DEFAULT_STATS,
-    stats_size: int = DEFAULT_STATS_SIZE,
+    stats_size: int | None = DEFAULT_STATS_SIZE,
     batch: int | None = None,
     progress: Progress = True,
+    refine: int = 0,
 ) -> Image.Image:
     """Translate `image` at its own resolution (or long side `size`) in overlapping windows.
 
@@ -191,6 +230,8 @@ def translate_tiled(
     content = processing.working_size(rgb.size, size)
     work = rgb if content == rgb.size else rgb.resize(content, Image.BICUBIC)
     fixed = shared_stats(runner, work, stats_size) if stats == "shared" else None
+    if fixed is not None and refine:
+        fixed = refined_stats(runner, work, fixed, tile, batch or translator.max_batch, refine)
     acc = _accumulate(runner, work, tile, overlap, fixed, batch or translator.max_batch, progress)
     out = _finish(acc, work.size)
     if out.size != rgb.size:
@@ -264,3 +305,87 @@ def _finish(acc: Accumulator, size: tuple[int, int]) -> Image.Image:
         strip = acc.sums[:, top:bottom] / norm
         out.paste(processing.to_image(strip), (0, top))
     return out
+
+
+# ---------------------------------------------------------------------------- automatic choice
+
+
+_ACTIVATION_BYTES: dict[str, float] = {}
+
+
+def activation_bytes(model: nn.Module, multiple: int) -> float:
+    """Bytes per input pixel of the largest activation `model` makes (float32), measured once
+    per architecture config by one forward of a small input through an eval copy (hooks on
+    every leaf module; the caller's module is never run)."""
+    key = json.dumps(getattr(model, "config", None), sort_keys=True, default=str)
+    if key not in _ACTIVATION_BYTES:
+        probe = copy.deepcopy(model).float().cpu().eval()
+        side = max(multiple, 64)
+        largest = 0
+
+        def hook(module, args, out):
+            nonlocal largest
+            if isinstance(out, torch.Tensor):
+                largest = max(largest, out.numel())
+
+        for m in probe.modules():
+            if not list(m.children()):
+                m.register_forward_hook(hook)
+        with torch.inference_mode():
+            probe(torch.zeros(1, 3, side, side))
+        _ACTIVATION_BYTES[key] = 4.0 * largest / (side * side)
+    return _ACTIVATION_BYTES[key]
+
+
+def untiled_peak_bytes(model: nn.Module, multiple: int, size: tuple[int, int]) -> int:
+    """Estimated memory one untiled forward of an image of `size` (w, h) adds at its peak:
+    PEAK_ACTIVATIONS x the largest activation, at the padded size."""
+    w, h = (_padded_side(s, multiple) for s in size)
+    return int(PEAK_ACTIVATIONS * activation_bytes(model, multiple) * w * h)
+
+
+def memory_budget() -> int:
+    """Bytes an untiled forward may use: IMG2IMG_MEMORY_BUDGET_MB, else half the memory the
+    kernel reports available (MemAvailable), else DEFAULT_BUDGET."""
+    env = os.environ.get("IMG2IMG_MEMORY_BUDGET_MB", "").strip()
+    if env:
+        try:
+            return int(float(env) * 2**20)
+        except ValueError as e:
+            raise ConfigError(f"IMG2IMG_MEMORY_BUDGET_MB must be a number, got {env!r}") from e
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except OSError:
+        pass
+    return DEFAULT_BUDGET
+
+
+def needs_tiles(
+    model: nn.Module, multiple: int, size: tuple[int, int], budget: int | None = None
+) -> bool:
+    """Whether an untiled forward at `size` would not fit `budget` (default memory_budget())."""
+    budget = memory_budget() if budget is None else budget
+    return untiled_peak_bytes(model, multiple, size) > budget
+
+
+def translate_full(
+    translator,
+    model_or_id: str | nn.Module,
+    image: Image.Image,
+    size: int | None = None,
+    budget: int | None = None,
+    **tiled,
+) -> Image.Image:
+    """`image` at its own resolution (or long side `size`): in one piece when the untiled
+    forward fits the memory budget (`needs_tiles`; default memory_budget()), else in tiles
+    (`translate_tiled`, given the keyword arguments `tiled`). Untiled is faster and is the
+    reference tiles approach; tiles only bound memory."""
+    model = model_or_id if isinstance(model_or_id, nn.Module) else translator.load(model_or_id)
+    multiple = translator.multiple(model)
+    content = processing.working_size(image.size, size)
+    if not needs_tiles(model, multiple, content, budget):
+        return translator.translate(model_or_id, [image], size=size)[0]
+    return translate_tiled(translator, model_or_id, image, size=size, **tiled)
