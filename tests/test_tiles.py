@@ -176,3 +176,26 @@ def test_untiled_peak_estimate_grows_with_the_pixels_and_the_width():
     model = NETS["resnet"]
     small, big = untiled_peak_bytes(model, 4, (400, 300)), untiled_peak_bytes(model, 4, (800, 600))
     assert big == 4 * small > 0
+
+
+def test_default_setting_tiles_equal_untiled_above_the_old_statistics_size(tr):
+    """The documented setting (default tile 256, overlap 64, statistics pass as large as the
+    memory budget allows: here the photo's own size, 640 px, over the old 512) at the
+    documented tolerance: at most 2 levels anywhere, 0.1 on average."""
+    model = NETS["resnet"]
+    img = random_image(640, 480, seed=4)
+    untiled = tr.translate(model, [img], size=None)[0]
+    tiled = translate_tiled(tr, model, img, progress=False)
+    d = _levels(tiled, untiled)
+    assert d.max() <= 2 and d.mean() <= 0.1
+
+
+def test_statistics_pass_is_the_photo_s_size_when_it_fits_and_bounded_when_not():
+    from img2img.media.tiles import MIN_STATS_SIZE, stats_side, untiled_peak_bytes
+
+    model = NETS["resnet"]
+    size = (4000, 3000)
+    assert stats_side(model, 4, size, budget=untiled_peak_bytes(model, 4, size)) == 4000
+    quarter = untiled_peak_bytes(model, 4, (2000, 1500))
+    assert abs(stats_side(model, 4, size, budget=quarter) - 2000) <= 4
+    assert stats_side(model, 4, size, budget=1) == MIN_STATS_SIZE

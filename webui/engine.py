@@ -19,7 +19,7 @@ import torch
 from img2img.checkpoints.hub import availability, fetch_repo
 from img2img.inference import Translator, default_device, has_dropout, size_multiple
 from img2img.media.processing import open_image, working_size
-from img2img.media.tiles import translate_tiled
+from img2img.media.tiles import translate_full, translate_tiled
 from img2img.media.video import probe_video, translate_video
 from img2img.plans.execution import auto_plan, without_compile
 
@@ -35,6 +35,7 @@ __all__ = [
     "open_image",
     "probe_video",
     "size_multiple",
+    "translate_full",
     "translate_tiled",
     "translate_video",
     "working_size",

@@ -11,21 +11,29 @@ quarter; the earlier window's weight is the mirror image, so the two sum to one.
 own borders get no ramp. The accumulated weights, a product of one vector per axis,
 normalise the rare pixels that three windows share.
 
-Memory is bounded by the window, not the image: the network only ever sees a batch of
-windows. What grows with the image is the input (8 bits per channel), the output accumulator
-(H x W x 3 float32) and the output image; no full-resolution activation exists.
+Memory is bounded by the window and the statistics pass, not the image: the network only
+ever sees a batch of windows, and the one whole-image pass stays within the budget. What
+grows with the image is the input (8 bits per channel), the output accumulator (H x W x 3
+float32) and the output image; a full-resolution activation exists only when it fits.
 
 Normalisation statistics (`stats`):
     "shared"  default. The norm layers' statistics are measured once on the whole image at
-              long side `stats_size` (one ordinary forward, bounded memory) and every window
-              is normalised with them (normstats.py), so windows agree in tone.
+              long side `stats_size` (one ordinary forward; default `stats_side`: the image's
+              own size when that forward fits the memory budget, else the largest that
+              does) and every window is normalised with them (normstats.py), so windows
+              agree in tone.
     "window"  every window normalises with its own statistics, as each training crop did:
               tone drifts between windows, strongly on flat or smooth content (a window of
               sky gets its faint gradient stretched to full contrast).
 Why "shared" is the default: with per-window statistics the seams are visible on smooth
 content and tiled output departs from the untiled run, while shared statistics keep the
-blend seamless and, for the ResNets, tiled output equal to the untiled run up to the windows'
-borders (bench/bench_tiles.py measures both; the figures are in bench/RESULTS.md).
+blend seamless and, for the ResNets with statistics at the image's own size, tiled output
+equal to the untiled run (a trained ResNet-9: mean 0.017, max 2 levels; with statistics at
+512 px: 2.41 / 31, at 256: 4.47 / 56; bench/bench_tiles.py --sections curve, figures in
+bench/RESULTS.md). The statistics' size, not the window borders, decides it.
+
+Tiling only bounds memory and costs time; `translate_full` runs an image untiled when the
+estimated untiled peak (`untiled_peak_bytes`) fits `memory_budget()`, and tiles it otherwise.
 """
 
 from __future__ import annotations
@@ -50,12 +58,12 @@ from .normstats import NormStats, StatsRunner
 DEFAULT_TILE = 256  # the training crop of every catalog model
 STATS = ("shared", "window")
 DEFAULT_STATS = "shared"
-DEFAULT_STATS_SIZE = 512
+MIN_STATS_SIZE = 512  # the statistics pass's long side when even that exceeds the budget
 ROWS_PER_STRIP = 256  # output conversion works in strips: no second full-size float copy
 # The untiled forward's peak, in units of the largest activation the network makes (bytes
 # per input pixel, measured by `activation_bytes`), fitted on measured peaks: see
 # `untiled_peak_bytes` and bench/bench_memory.py --cases photo.
-PEAK_ACTIVATIONS = 6.0
+PEAK_ACTIVATIONS = 4.5
 DEFAULT_BUDGET = 4 * 2**30  # when the free memory cannot be read
 Progress = bool | Callable[[int, int], None]
 
@@ -169,34 +177,6 @@ def shared_stats(
     return runner.run(prep.tensor, record=True)[1]
 
 
-def refined_stats(
-    runner: StatsRunner,
-    work: Image.Image,
-    fixed: NormStats,
-    tile: int,
-    batch: int,
-    passes: int = 1,
-) -> NormStats:
-    """The image's own full-resolution statistics, approached in windows: each pass runs
-    windows that cover the image once (overlap 0) with `fixed` upstream and pools what every
-    norm layer sees; the pooled statistics are the next pass's `fixed`. One pass gives the
-    first layer its exact full-resolution statistics (up to window borders) and every later
-    layer those it has under the previous statistics upstream."""
-    rows, cols = grid(work.size, tile, 0, runner.multiple)
-    padded = pad_image(work, runner.multiple)
-    acc = Accumulator(torch.zeros(0), rows, cols)
-    boxes = [(r, c) for r in range(len(rows.starts)) for c in range(len(cols.starts))]
-    for _ in range(passes):
-        pooled = NormStats()
-        for k in range(0, len(boxes), batch):
-            x = torch.cat([_window(padded, acc, r, c) for r, c in boxes[k : k + batch]])
-            _, seen = runner.run(x, fixed=fixed, record=True)
-            for name, s in seen.items():
-                pooled[name] = pooled[name].merged(s) if name in pooled else s
-        fixed = pooled
-    return fixed
-
-
 def translate_tiled(
     translator,
     model_or_id: str | nn.Module,
@@ -205,10 +185,9 @@ def translate_tiled(
     overlap: int | None = None,
     size: int | None = None,
     stats: str = DEFAULT_STATS,
-    stats_size: int | None = DEFAULT_STATS_SIZE,
+    stats_size: int | None = None,
     batch: int | None = None,
     progress: Progress = True,
-    refine: int = 0,
 ) -> Image.Image:
     """Translate `image` at its own resolution (or long side `size`) in overlapping windows.
 
@@ -229,9 +208,9 @@ def translate_tiled(
     rgb, alpha = processing.split_alpha(image)
     content = processing.working_size(rgb.size, size)
     work = rgb if content == rgb.size else rgb.resize(content, Image.BICUBIC)
+    if stats == "shared" and stats_size is None:  # the largest pass that fits the budget
+        stats_size = stats_side(runner.model, runner.multiple, work.size, translator.device)
     fixed = shared_stats(runner, work, stats_size) if stats == "shared" else None
-    if fixed is not None and refine:
-        fixed = refined_stats(runner, work, fixed, tile, batch or translator.max_batch, refine)
     acc = _accumulate(runner, work, tile, overlap, fixed, batch or translator.max_batch, progress)
     out = _finish(acc, work.size)
     if out.size != rgb.size:
@@ -329,6 +308,8 @@ def activation_bytes(model: nn.Module, multiple: int) -> float:
                 largest = max(largest, out.numel())
 
         for m in probe.modules():
+            m._forward_pre_hooks.clear()  # the copy's, not the caller's: theirs stay
+            m._forward_hooks.clear()
             if not list(m.children()):
                 m.register_forward_hook(hook)
         with torch.inference_mode():
@@ -344,15 +325,18 @@ def untiled_peak_bytes(model: nn.Module, multiple: int, size: tuple[int, int]) -
     return int(PEAK_ACTIVATIONS * activation_bytes(model, multiple) * w * h)
 
 
-def memory_budget() -> int:
-    """Bytes an untiled forward may use: IMG2IMG_MEMORY_BUDGET_MB, else half the memory the
-    kernel reports available (MemAvailable), else DEFAULT_BUDGET."""
+def memory_budget(device: torch.device | None = None) -> int:
+    """Bytes an untiled forward may use: IMG2IMG_MEMORY_BUDGET_MB, else half the free memory
+    (of the GPU for a CUDA device; else what the kernel reports available, MemAvailable),
+    else DEFAULT_BUDGET."""
     env = os.environ.get("IMG2IMG_MEMORY_BUDGET_MB", "").strip()
     if env:
         try:
             return int(float(env) * 2**20)
         except ValueError as e:
             raise ConfigError(f"IMG2IMG_MEMORY_BUDGET_MB must be a number, got {env!r}") from e
+    if device is not None and device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0] // 2
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -364,10 +348,15 @@ def memory_budget() -> int:
 
 
 def needs_tiles(
-    model: nn.Module, multiple: int, size: tuple[int, int], budget: int | None = None
+    model: nn.Module,
+    multiple: int,
+    size: tuple[int, int],
+    budget: int | None = None,
+    device: torch.device | None = None,
 ) -> bool:
-    """Whether an untiled forward at `size` would not fit `budget` (default memory_budget())."""
-    budget = memory_budget() if budget is None else budget
+    """Whether an untiled forward at `size` would not fit `budget` (default
+    memory_budget(device))."""
+    budget = memory_budget(device) if budget is None else budget
     return untiled_peak_bytes(model, multiple, size) > budget
 
 
@@ -377,6 +366,7 @@ def translate_full(
     image: Image.Image,
     size: int | None = None,
     budget: int | None = None,
+    progress: Progress = True,
     **tiled,
 ) -> Image.Image:
     """`image` at its own resolution (or long side `size`): in one piece when the untiled
@@ -386,6 +376,25 @@ def translate_full(
     model = model_or_id if isinstance(model_or_id, nn.Module) else translator.load(model_or_id)
     multiple = translator.multiple(model)
     content = processing.working_size(image.size, size)
-    if not needs_tiles(model, multiple, content, budget):
+    if not needs_tiles(model, multiple, content, budget, translator.device):
         return translator.translate(model_or_id, [image], size=size)[0]
-    return translate_tiled(translator, model_or_id, image, size=size, **tiled)
+    return translate_tiled(translator, model_or_id, image, size=size, progress=progress, **tiled)
+
+
+def stats_side(
+    model: nn.Module,
+    multiple: int,
+    size: tuple[int, int],
+    device: torch.device | None = None,
+    budget: int | None = None,
+) -> int:
+    """The long side of the shared-statistics pass: the image's own when its untiled forward
+    fits the memory budget, else the largest that does (at least MIN_STATS_SIZE). Measured on
+    a trained ResNet-9 (bench/bench_tiles.py, curve): tiled against untiled at 1000x750 was
+    mean 4.47 / max 56 levels with statistics at 256, 2.41 / 31 at 512 and 0.017 / 2 at the
+    image's own size, so the pass is as large as memory allows."""
+    budget = memory_budget(device) if budget is None else budget
+    w, h = size
+    per_pixel = untiled_peak_bytes(model, multiple, (w, h)) / max(w * h, 1)
+    fits = math.sqrt(budget / max(per_pixel, 1e-9) * max(w, h) / min(w, h))
+    return int(min(max(w, h), max(MIN_STATS_SIZE, fits)))
