@@ -22,6 +22,9 @@ Prints JSON lines; appends tables to bench/RESULTS.md.
 
     python bench/bench_tiles.py [--sections quality overlap scale memory] [--nets ...]
         [--save DIR] [--no-record]
+    python bench/bench_tiles.py --sections curve [--weights PATH] [--curve-size W H] [--plan P]
+        tiled against untiled on a photo mosaic for each (tile, overlap, statistics size) of
+        CURVE: what chose tiles.stats_side (statistics as large as memory allows)
 """
 
 from __future__ import annotations
@@ -189,6 +192,52 @@ def scale(names, tr, save) -> list[dict]:
     return rows
 
 
+def mosaic(w: int, h: int) -> Image.Image:
+    """A w x h photo: four scikit-image photographs (coffee, chelsea, rocket, motorcycle),
+    each resized to a quarter, in a 2 x 2 grid (generated photos without scikit-image)."""
+    try:
+        from skimage import data
+
+        parts = [data.coffee(), data.chelsea(), data.rocket(), data.stereo_motorcycle()[0]]
+        parts = [Image.fromarray(p) for p in parts]
+    except (ImportError, AttributeError):
+        parts = [photo(640, 480, seed=i) for i in range(4)]
+    out = Image.new("RGB", (w, h))
+    for i, p in enumerate(parts):
+        out.paste(p.resize((w // 2, h // 2), Image.LANCZOS), ((i % 2) * w // 2, (i // 2) * h // 2))
+    return out
+
+
+CURVE = [  # (tile, overlap, statistics pass's long side; None: the image's own)
+    (256, 64, 256),
+    (256, 64, 512),
+    (256, 64, 768),
+    (256, 64, None),
+    (256, 128, None),
+    (512, 128, None),
+]
+
+
+def curve(g, tr, size: tuple[int, int], cases=CURVE) -> list[dict]:
+    """Tiled against untiled on one photo of `size` for each (tile, overlap, statistics)."""
+    img = mosaic(*size)
+    start = time.perf_counter()
+    ref = tr.translate(g, [img], size=None)[0]
+    untiled_s = time.perf_counter() - start
+    rows = []
+    for tile, ov, ss in cases:
+        start = time.perf_counter()
+        out = translate_tiled(
+            tr, g, img, tile=tile, overlap=ov, stats_size=ss or max(size), progress=False
+        )
+        row = {"bench": "tiles-curve", "image": f"mosaic {size[0]}x{size[1]}", "tile": tile}
+        row.update(overlap=ov, stats_size=ss or "own", **diff(out, ref))
+        row.update(seconds=round(time.perf_counter() - start, 1), untiled_s=round(untiled_s, 1))
+        rows.append(row)
+        emit(row)
+    return rows
+
+
 def child(spec: dict) -> None:
     """One measured run in this (fresh) process; prints a JSON line."""
     g = net(spec["net"])
@@ -289,10 +338,28 @@ def main() -> None:
     parser.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
     parser.add_argument("--save", help="folder for the output images")
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--weights", help="curve: a trained ResNet checkpoint (load_generator)")
+    parser.add_argument("--curve-size", type=int, nargs=2, default=[1000, 750])
+    parser.add_argument("--plan", default="eager", help="curve: the plan to run")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(json.loads(args.child))
+    if args.sections == ["curve"]:
+        from img2img import load_generator
+
+        g = load_generator(args.weights) if args.weights else net("resnet_9")
+        rows = curve(g, Translator(device="cpu", plan=args.plan), tuple(args.curve_size))
+        if not args.no_record:
+            lines = ["| image | tile / overlap | stats at | MAE vs untiled | max | PSNR dB | s |"]
+            lines += ["|---|---|---|---|---|---|---|"]
+            lines += [
+                f"| {r['image']} | {r['tile']} / {r['overlap']} | {r['stats_size']} | "
+                f"{r['mae']} | {r['max']} | {r['psnr_db']} | {r['seconds']} |"
+                for r in rows
+            ]
+            append_results("tiles curve", lines)
+        return
     if args.save:
         Path(args.save).mkdir(parents=True, exist_ok=True)
     tr = Translator(device="cpu", plan="eager")

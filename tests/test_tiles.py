@@ -170,3 +170,57 @@ def test_a_stop_request_ends_the_work_before_the_next_batch_of_windows(tr):
             should_stop=should_stop,
         )
     assert len(asked) == 3 and sum(forwards) == 4  # two batches of two, then nothing
+
+
+def test_automatic_choice_runs_untiled_when_it_fits_and_tiles_over_the_budget(tr):
+    """translate_full: one piece when the estimated untiled peak fits the budget (faster, and
+    the reference), tiles when it does not."""
+    from img2img.media.tiles import translate_full, untiled_peak_bytes
+
+    model = NETS["resnet"]
+    img = random_image(300, 200, seed=5)
+    need = untiled_peak_bytes(model, 4, img.size)
+    seen, handle = _input_sides(model)
+    try:
+        whole = translate_full(tr, model, img, budget=need)
+        assert [tuple(s) for s in seen] == [(200, 300)]
+        seen.clear()
+        tiled = translate_full(tr, model, img, budget=need - 1, tile=128, overlap=32)
+        assert tuple(seen[0]) == (200, 300)  # the statistics pass, then windows only
+        assert len(seen) > 1 and all(tuple(s) == (128, 128) for s in seen[1:])
+    finally:
+        handle.remove()
+    assert np.array_equal(np.asarray(whole), np.asarray(tr.translate(model, [img], size=None)[0]))
+    want = translate_tiled(tr, model, img, tile=128, overlap=32, progress=False)
+    assert np.array_equal(np.asarray(tiled), np.asarray(want))
+
+
+def test_untiled_peak_estimate_grows_with_the_pixels_and_the_width():
+    from img2img.media.tiles import untiled_peak_bytes
+
+    model = NETS["resnet"]
+    small, big = untiled_peak_bytes(model, 4, (400, 300)), untiled_peak_bytes(model, 4, (800, 600))
+    assert big == 4 * small > 0
+
+
+def test_default_setting_tiles_equal_untiled_above_the_old_statistics_size(tr):
+    """The documented setting (default tile 256, overlap 64, statistics pass as large as the
+    memory budget allows: here the photo's own size, 640 px, over the old 512) at the
+    documented tolerance: at most 2 levels anywhere, 0.1 on average."""
+    model = NETS["resnet"]
+    img = random_image(640, 480, seed=4)
+    untiled = tr.translate(model, [img], size=None)[0]
+    tiled = translate_tiled(tr, model, img, progress=False)
+    d = _levels(tiled, untiled)
+    assert d.max() <= 2 and d.mean() <= 0.1
+
+
+def test_statistics_pass_is_the_photo_s_size_when_it_fits_and_bounded_when_not():
+    from img2img.media.tiles import MIN_STATS_SIZE, stats_side, untiled_peak_bytes
+
+    model = NETS["resnet"]
+    size = (4000, 3000)
+    assert stats_side(model, 4, size, budget=untiled_peak_bytes(model, 4, size)) == 4000
+    quarter = untiled_peak_bytes(model, 4, (2000, 1500))
+    assert abs(stats_side(model, 4, size, budget=quarter) - 2000) <= 4
+    assert stats_side(model, 4, size, budget=1) == MIN_STATS_SIZE

@@ -1,9 +1,10 @@
 """Big pictures and moving pictures in the app: full-size photos in tiles, and short videos.
 
 Full size: a photo whose long side is over IMG2IMG_MAX_SIDE is computed at its own
-resolution in overlapping windows (img2img.media.tiles, statistics shared across the image), up
-to IMG2IMG_MAX_FULL_MP megapixels (default 13: a 12 MP phone photo); a larger one is
-downscaled to that, and the status says so. Memory is bounded by the window.
+resolution, in one piece when the untiled forward fits the memory budget, else in overlapping
+windows (img2img.media.tiles.translate_full, statistics shared across the image), up to
+IMG2IMG_MAX_FULL_MP megapixels (default 13: a 12 MP phone photo); a larger one is downscaled
+to that, and the status says so. Tiled, memory is bounded by the window.
 
 Video: a clip of at most IMG2IMG_MAX_VIDEO_SECONDS (default 10), IMG2IMG_MAX_VIDEO_MB
 (default 50) and IMG2IMG_MAX_VIDEO_MP megapixels per frame (default 2.1: 1080p) is
@@ -64,10 +65,11 @@ def full_size(size: tuple[int, int]) -> tuple[tuple[int, int], bool]:
 
 
 def translate_full(key: str, img):
-    """One photo at full size, in tiles (with dropout off: a seed does not apply, and the
-    summary says so). Stops (Cancelled) when the client has gone."""
+    """One photo at full size (with dropout off: a seed does not apply, and the summary says
+    so): in one piece when the untiled forward fits the memory budget, else in tiles
+    (img2img.media.tiles.translate_full). Tiles stop (Cancelled) when the client has gone."""
     stop = client_gone()
-    return engine().translate_tiled(translator(), key, img, progress=True, should_stop=stop)
+    return engine().translate_full(translator(), key, img, progress=True, should_stop=stop)
 
 
 # ---------------------------------------------------------------------------- video

@@ -15,10 +15,15 @@ all pieces alike and is left alone.
 Under a plan whose backend converts the model into a graph of its own (openvino), hooks do
 not act on that graph, so StatsRunner hands the backend a StatsGraph instead: the same hooks
 in a traceable module whose extra inputs are the fixed statistics and whose extra outputs are
-the recorded ones (one graph per use: record only, fixed, fixed + record), which the backend
-converts once (`execution.stats_graphs`, the contract in plans/backend.py; OpenVINO's in
+the recorded ones (one graph per use: fixed, fixed + record), which the backend converts once
+(`execution.stats_graphs`, the contract in plans/backend.py; OpenVINO's in
 plans/openvino/stats.py), so tiles and video keep its speed with shared statistics. A backend
-without such graphs (and every torch plan) gets the hooks on the torch module.
+without such graphs (and every torch plan) gets the hooks on the torch module. Recording
+alone (a tiled photo's statistics pass, a clip's first batch: one forward per job) always runs
+the torch module with hooks: a converted graph keeps its largest intermediate buffers for
+good, and OpenVINO's record-only graph kept 1.2 GB for eight 256x192 ResNet-9 frames, which
+doubled the peak memory of tiles and video (bench/bench_memory.py; figures in
+bench/RESULTS.md).
 
 Mechanism: forward hooks registered for the duration of a `with use_stats(...)` block. They
 act only in the context (thread) that entered the block (a ContextVar), so a Translator's
@@ -113,12 +118,17 @@ def _normalise_with(
     layer: nn.Module, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor
 ) -> torch.Tensor:
     """`_normalise` with (C,) float32 mean and biased variance tensors (traceable)."""
-    shape = (1, -1, 1, 1)
-    scale = torch.rsqrt(var + layer.eps).view(shape)
-    y = (x.float() - mean.view(shape)) * scale
+    # One per-channel scale and shift, computed on the (C,) vectors: a converted graph fuses
+    # x * a + b into the convolution before it, so fixed statistics cost no activation-sized
+    # intermediate (the (x - mean) * rsqrt(var) * weight + bias chain cost one per layer).
+    scale = torch.rsqrt(var + layer.eps)
     if getattr(layer, "weight", None) is not None:  # affine: this layer's own parameters
-        y = y * layer.weight.float().view(shape) + layer.bias.float().view(shape)
-    return y.to(x.dtype)
+        scale = scale * layer.weight.float()
+        shift = layer.bias.float() - mean * scale
+    else:
+        shift = -mean * scale
+    shape = (1, -1, 1, 1)
+    return (x.float() * scale.view(shape) + shift.view(shape)).to(x.dtype)
 
 
 @dataclass
@@ -285,10 +295,16 @@ class StatsRunner:
         return execution.forward(runner, x, plan, self.translator.device)
 
     def run(
-        self, x: torch.Tensor, fixed: NormStats | None = None, record: bool = False
+        self,
+        x: torch.Tensor,
+        fixed: NormStats | None = None,
+        record: bool = False,
+        hooks: bool = False,
     ) -> tuple[torch.Tensor, NormStats | None]:
         """One batch with `fixed` statistics (None: each input's own); with `record`, also
-        the statistics its norm layers saw."""
+        the statistics its norm layers saw. `hooks`: run the torch module with hooks even
+        where the backend has statistics graphs (a one-off pass: its activations are freed
+        when it ends, where a graph keeps its buffers)."""
         if fixed is None and not record:
             return self.forward(x), None
         if fixed is not None and set(fixed) != set(stat_layers(self.model)):
@@ -296,7 +312,11 @@ class StatsRunner:
                 "recorded normalisation statistics do not fit this model "
                 f"({len(fixed)} layers recorded, the model has {len(stat_layers(self.model))})"
             )
-        if self._graphs is not None:
+        # Recording alone (the statistics pass of tiles, a clip's first batch) runs the torch
+        # module with hooks even under a converted plan: one forward, whose activations are
+        # freed when it ends, where a converted record-only graph kept its buffers for good
+        # (OpenVINO: +1.2 GB for eight 256x192 ResNet-9 frames, more than the forward itself).
+        if self._graphs is not None and fixed is not None and not hooks:
             done = _run_graph(self._graphs, self.model, x, fixed, record)
             if done is not None:
                 return done

@@ -11,26 +11,37 @@ quarter; the earlier window's weight is the mirror image, so the two sum to one.
 own borders get no ramp. The accumulated weights, a product of one vector per axis,
 normalise the rare pixels that three windows share.
 
-Memory is bounded by the window, not the image: the network only ever sees a batch of
-windows. What grows with the image is the input (8 bits per channel), the output accumulator
-(H x W x 3 float32) and the output image; no full-resolution activation exists.
+Memory is bounded by the window and the statistics pass, not the image: the network only
+ever sees a batch of windows, and the one whole-image pass stays within the budget. What
+grows with the image is the input (8 bits per channel), the output accumulator (H x W x 3
+float32) and the output image; a full-resolution activation exists only when it fits.
 
 Normalisation statistics (`stats`):
     "shared"  default. The norm layers' statistics are measured once on the whole image at
-              long side `stats_size` (one ordinary forward, bounded memory) and every window
-              is normalised with them (normstats.py), so windows agree in tone.
+              long side `stats_size` (one ordinary forward; default `stats_side`: the image's
+              own size when that forward fits the memory budget, else the largest that
+              does) and every window is normalised with them (normstats.py), so windows
+              agree in tone.
     "window"  every window normalises with its own statistics, as each training crop did:
               tone drifts between windows, strongly on flat or smooth content (a window of
               sky gets its faint gradient stretched to full contrast).
 Why "shared" is the default: with per-window statistics the seams are visible on smooth
 content and tiled output departs from the untiled run, while shared statistics keep the
-blend seamless and, for the ResNets, tiled output equal to the untiled run up to the windows'
-borders (bench/bench_tiles.py measures both; the figures are in bench/RESULTS.md).
+blend seamless and, for the ResNets with statistics at the image's own size, tiled output
+equal to the untiled run (a trained ResNet-9: mean 0.017, max 2 levels; with statistics at
+512 px: 2.41 / 31, at 256: 4.47 / 56; bench/bench_tiles.py --sections curve, figures in
+bench/RESULTS.md). The statistics' size, not the window borders, decides it.
+
+Tiling only bounds memory and costs time; `translate_full` runs an image untiled when the
+estimated untiled peak (`untiled_peak_bytes`) fits `memory_budget()`, and tiles it otherwise.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,8 +58,13 @@ from .normstats import NormStats, StatsRunner
 DEFAULT_TILE = 256  # the training crop of every catalog model
 STATS = ("shared", "window")
 DEFAULT_STATS = "shared"
-DEFAULT_STATS_SIZE = 512
+MIN_STATS_SIZE = 512  # the statistics pass's long side when even that exceeds the budget
 ROWS_PER_STRIP = 256  # output conversion works in strips: no second full-size float copy
+# The untiled forward's peak, in units of the largest activation the network makes (bytes
+# per input pixel, measured by `activation_bytes`), fitted on measured peaks: see
+# `untiled_peak_bytes` and bench/bench_memory.py --cases photo.
+PEAK_ACTIVATIONS = 4.5
+DEFAULT_BUDGET = 4 * 2**30  # when the free memory cannot be read
 Progress = bool | Callable[[int, int], None]
 
 
@@ -149,12 +165,14 @@ def pad_image(img: Image.Image, multiple: int) -> Image.Image:
     return Image.fromarray(np.pad(np.asarray(img), ((0, ph), (0, pw), (0, 0)), mode=mode))
 
 
-def shared_stats(runner: StatsRunner, image: Image.Image, stats_size: int) -> NormStats | None:
+def shared_stats(
+    runner: StatsRunner, image: Image.Image, stats_size: int | None
+) -> NormStats | None:
     """Norm statistics of one ordinary forward of the whole image at long side `stats_size`
-    (smaller images: their own size); None when the model has no such layer."""
+    (smaller images, or None: their own size); None when the model has no such layer."""
     if not runner.has_stats:
         return None
-    long_side = min(stats_size, max(image.size))
+    long_side = max(image.size) if stats_size is None else min(stats_size, max(image.size))
     prep = processing.prepare(image, long_side, runner.multiple)
     return runner.run(prep.tensor, record=True)[1]
 
@@ -167,7 +185,7 @@ def translate_tiled(
     overlap: int | None = None,
     size: int | None = None,
     stats: str = DEFAULT_STATS,
-    stats_size: int = DEFAULT_STATS_SIZE,
+    stats_size: int | None = None,
     batch: int | None = None,
     progress: Progress = True,
     should_stop: Callable[[], bool] | None = None,
@@ -192,6 +210,8 @@ def translate_tiled(
     rgb, alpha = processing.split_alpha(image)
     content = processing.working_size(rgb.size, size)
     work = rgb if content == rgb.size else rgb.resize(content, Image.BICUBIC)
+    if stats == "shared" and stats_size is None:  # the largest pass that fits the budget
+        stats_size = stats_side(runner.model, runner.multiple, work.size, translator.device)
     fixed = shared_stats(runner, work, stats_size) if stats == "shared" else None
     batch = batch or translator.max_batch
     acc = _accumulate(runner, work, tile, overlap, fixed, batch, progress, should_stop)
@@ -270,3 +290,117 @@ def _finish(acc: Accumulator, size: tuple[int, int]) -> Image.Image:
         strip = acc.sums[:, top:bottom] / norm
         out.paste(processing.to_image(strip), (0, top))
     return out
+
+
+# ---------------------------------------------------------------------------- automatic choice
+
+
+_ACTIVATION_BYTES: dict[str, float] = {}
+
+
+def activation_bytes(model: nn.Module, multiple: int) -> float:
+    """Bytes per input pixel of the largest activation `model` makes (float32), measured once
+    per architecture config by one forward of a small input through an eval copy (hooks on
+    every leaf module; the caller's module is never run)."""
+    key = json.dumps(getattr(model, "config", None), sort_keys=True, default=str)
+    if key not in _ACTIVATION_BYTES:
+        probe = copy.deepcopy(model).float().cpu().eval()
+        side = max(multiple, 64)
+        largest = 0
+
+        def hook(module, args, out):
+            nonlocal largest
+            if isinstance(out, torch.Tensor):
+                largest = max(largest, out.numel())
+
+        for m in probe.modules():
+            m._forward_pre_hooks.clear()  # the copy's, not the caller's: theirs stay
+            m._forward_hooks.clear()
+            if not list(m.children()):
+                m.register_forward_hook(hook)
+        with torch.inference_mode():
+            probe(torch.zeros(1, 3, side, side))
+        _ACTIVATION_BYTES[key] = 4.0 * largest / (side * side)
+    return _ACTIVATION_BYTES[key]
+
+
+def untiled_peak_bytes(model: nn.Module, multiple: int, size: tuple[int, int]) -> int:
+    """Estimated memory one untiled forward of an image of `size` (w, h) adds at its peak:
+    PEAK_ACTIVATIONS x the largest activation, at the padded size."""
+    w, h = (_padded_side(s, multiple) for s in size)
+    return int(PEAK_ACTIVATIONS * activation_bytes(model, multiple) * w * h)
+
+
+def memory_budget(device: torch.device | None = None) -> int:
+    """Bytes an untiled forward may use: IMG2IMG_MEMORY_BUDGET_MB, else half the free memory
+    (of the GPU for a CUDA device; else what the kernel reports available, MemAvailable),
+    else DEFAULT_BUDGET."""
+    env = os.environ.get("IMG2IMG_MEMORY_BUDGET_MB", "").strip()
+    if env:
+        try:
+            return int(float(env) * 2**20)
+        except ValueError as e:
+            raise ConfigError(f"IMG2IMG_MEMORY_BUDGET_MB must be a number, got {env!r}") from e
+    if device is not None and device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0] // 2
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except OSError:
+        pass
+    return DEFAULT_BUDGET
+
+
+def needs_tiles(
+    model: nn.Module,
+    multiple: int,
+    size: tuple[int, int],
+    budget: int | None = None,
+    device: torch.device | None = None,
+) -> bool:
+    """Whether an untiled forward at `size` would not fit `budget` (default
+    memory_budget(device))."""
+    budget = memory_budget(device) if budget is None else budget
+    return untiled_peak_bytes(model, multiple, size) > budget
+
+
+def translate_full(
+    translator,
+    model_or_id: str | nn.Module,
+    image: Image.Image,
+    size: int | None = None,
+    budget: int | None = None,
+    progress: Progress = True,
+    **tiled,
+) -> Image.Image:
+    """`image` at its own resolution (or long side `size`): in one piece when the untiled
+    forward fits the memory budget (`needs_tiles`; default memory_budget()), else in tiles
+    (`translate_tiled`, given the keyword arguments `tiled`). Untiled is faster and is the
+    reference tiles approach; tiles only bound memory."""
+    model = model_or_id if isinstance(model_or_id, nn.Module) else translator.load(model_or_id)
+    multiple = translator.multiple(model)
+    content = processing.working_size(image.size, size)
+    if not needs_tiles(model, multiple, content, budget, translator.device):
+        return translator.translate(model_or_id, [image], size=size)[0]
+    return translate_tiled(translator, model_or_id, image, size=size, progress=progress, **tiled)
+
+
+def stats_side(
+    model: nn.Module,
+    multiple: int,
+    size: tuple[int, int],
+    device: torch.device | None = None,
+    budget: int | None = None,
+) -> int:
+    """The long side of the shared-statistics pass: the image's own when its untiled forward
+    fits the memory budget, else the largest that does (at least MIN_STATS_SIZE). Measured on
+    a trained ResNet-9 (bench/bench_tiles.py, curve): tiled against untiled at 1000x750 was
+    mean 4.47 / max 56 levels with statistics at 256, 2.41 / 31 at 512 and 0.017 / 2 at the
+    image's own size, so the pass is as large as memory allows."""
+    budget = memory_budget(device) if budget is None else budget
+    w, h = size
+    per_pixel = untiled_peak_bytes(model, multiple, (w, h)) / max(w * h, 1)
+    fits = math.sqrt(budget / max(per_pixel, 1e-9) * max(w, h) / min(w, h))
+    return int(min(max(w, h), max(MIN_STATS_SIZE, fits)))

@@ -2,10 +2,11 @@
 speed with fixed statistics.
 
 `media.normstats.StatsGraph` is the generator with its stat layers' statistics as tensors in
-and out (forward(x, *fixed) -> (y, *recorded)); here it is traced once per kind (record only,
-fixed, fixed + record) into a companion graph of the generator's OpenVINORunner
-(`OpenVINORunner.variant`), x dynamic in batch, height and width, every statistic (C_i,)
-static, and cached on disk like the generator (cache.py, told apart by the graph's tag).
+and out (forward(x, *fixed) -> (y, *recorded)); here it is traced once per kind (fixed,
+fixed + record; normstats records alone with torch hooks, see its docstring) into a companion
+graph of the generator's OpenVINORunner (`OpenVINORunner.variant`), x dynamic in batch,
+height and width, every statistic (C_i,) static, and cached on disk like the generator
+(cache.py, told apart by the graph's tag).
 """
 
 from __future__ import annotations
