@@ -68,6 +68,15 @@ class EvaluationError(Img2ImgError, ValueError):
     """An evaluation cannot run as asked: unknown metric, unmatched images, too few samples."""
 
 
+class NothingScored(EvaluationError):
+    """Too few test images could be read to give the scores asked for (exit 1)."""
+
+
+class OutputError(EvaluationError):
+    """An evaluation output (the report, the JSON) could not be written: named as given,
+    never as a temporary file (exit 1: the run itself was done)."""
+
+
 class PushError(Img2ImgError):
     """Publishing to the Hub failed; what was to be published is still on disk."""
 
@@ -87,6 +96,8 @@ __all__ = [
     "EvaluationError",
     "ImageError",
     "Img2ImgError",
+    "NothingScored",
+    "OutputError",
     "PushError",
     "SeedError",
     "TruncatedImageWarning",

@@ -27,6 +27,7 @@ def app(fixtures, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("disconnect")
     install_fixture_weights(tmp / "weights", fixtures)
     env = app_env(tmp, free_port(), IMG2IMG_MAX_SIDE="96", IMG2IMG_MAX_VIDEO_SECONDS="60")
+    env["IMG2IMG_MEMORY_BUDGET_MB"] = "64"  # Full size tiles (untiled when it fits the budget)
     with running_app(env) as proc:
         yield proc, tmp / "app.log"
 

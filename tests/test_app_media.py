@@ -28,6 +28,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from gradio_client import Client, handle_file  # noqa: E402
 
 MAX_SIDE, MAX_FULL_MP = 96, 0.05  # small caps, so that small images take the tiled path
+BUDGET_MB = 1  # an untiled forward's memory budget no photo here fits
 UNPUBLISHED = first(lambda e: not e.sources and e.id not in FIXTURE_WEIGHTS)
 
 
@@ -42,6 +43,7 @@ def app(fixtures, tmp_path_factory):
         IMG2IMG_MAX_FULL_MP=str(MAX_FULL_MP),
         IMG2IMG_MAX_VIDEO_SECONDS="3",
         IMG2IMG_PLAN="openvino-f32",  # pinned: the tiles are compared with eager fp32
+        IMG2IMG_MEMORY_BUDGET_MB=str(BUDGET_MB),  # so small that Full size over MAX_SIDE tiles
     )
     with running_app(env) as proc:
         yield proc, Client(proc.url, analytics_enabled=False, verbose=False), tmp
@@ -75,13 +77,15 @@ def test_full_size_above_max_side_is_tiled_at_the_photo_s_size(app, fixtures, tm
     out = client.predict(handle_file(tmp_path / "p.png"), model.id, "full", api_name="/translate")
     got = np.asarray(Image.open(out).convert("RGB"), dtype=np.int16)
     assert got.shape == (120, 200, 3)
-    # The same as the library's full-size translation of the same checkpoint (8-bit PNG):
-    # untiled when it fits the memory budget (as this photo does), else tiled.
+    # The same as the library's full-size translation of the same checkpoint (8-bit PNG),
+    # under the app's memory budget: over it, so in tiles.
     from img2img import Translator
-    from img2img.media.tiles import translate_full
+    from img2img.media.tiles import translate_full, would_tile
 
     weights = tmp / "weights" / model.id / FIXTURE_WEIGHTS[model.id]
-    want = translate_full(Translator(plan="eager"), str(weights), photo, progress=False)
+    eager, budget = Translator(plan="eager"), BUDGET_MB * 2**20
+    assert would_tile(eager, str(weights), photo, budget=budget)
+    want = translate_full(eager, str(weights), photo, budget=budget, progress=False)
     diff = np.abs(got - np.asarray(want.convert("RGB"), dtype=np.int16))
     assert diff.max() <= 2, diff.max()  # the app's plan may differ from eager by a level
 

@@ -61,6 +61,7 @@ def page_url(fixtures, tmp_path_factory):
             IMG2IMG_URL_MIRROR=dead,
             IMG2IMG_EXAMPLES_DIR=str(ROOT / "examples"),
             IMG2IMG_MAX_SIDE=str(MAX_SIDE),
+            IMG2IMG_MEMORY_BUDGET_MB="1",  # Full size over MAX_SIDE does not fit: tiles
         )
         with running_app(env) as (url, _):
             yield url
@@ -236,7 +237,7 @@ def test_the_size_is_told_truthfully(page, tmp_path):
     """The options say what they do, and the status says how a result was computed and when
     and why a photo was made smaller (was: "Full size" that came back 1024 px wide). Fast
     keeps outputs within IMG2IMG_MAX_SIDE; Full size keeps the photo's size, in tiles above
-    it (issue 13)."""
+    it when the untiled forward does not fit the memory budget (issues 13, 19)."""
     assert page.get_by_label(FULL).count() == 1
     random_image(200, 150).save(tmp_path / "small.png")
     _upload(page, tmp_path / "small.png")

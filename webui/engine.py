@@ -20,7 +20,7 @@ from img2img.checkpoints.hub import availability, fetch_repo
 from img2img.checkpoints.limits import check_size
 from img2img.inference import Translator, default_device, has_dropout, size_multiple
 from img2img.media.processing import open_image, working_size
-from img2img.media.tiles import translate_full, translate_tiled
+from img2img.media.tiles import translate_full, translate_tiled, would_tile
 from img2img.media.video import probe_video, translate_video
 from img2img.plans.execution import auto_plan, without_compile
 
@@ -39,6 +39,7 @@ __all__ = [
     "size_multiple",
     "translate_full",
     "translate_tiled",
+    "would_tile",
     "translate_video",
     "working_size",
 ]

@@ -59,20 +59,21 @@ TRACK_PROGRESS = gr.Progress(track_tqdm=True)
 
 
 def _decode(upload, resolution: str) -> tuple[Image.Image, tuple[int, int], bool]:
-    """(photo to translate, its size as uploaded, tiled?): "fast" outputs stay within
-    MAX_SIDE (light responses); "full" keeps the photo's size (media.full_size)."""
+    """(photo to translate, its size as uploaded, big?): "fast" outputs stay within
+    MAX_SIDE (light responses); "full" keeps the photo's size (media.full_size); big: over
+    MAX_SIDE at full size, computed by media.translate_full (tiled if it does not fit)."""
     if upload is None:
         raise gr.Error("Upload a photo first (drop a file, paste, or use the webcam).")
     lib = engine()
     img = lib.open_image(upload, max_pixels=MAX_PIXELS)
-    original, tiled = img.size, False
+    original, big = img.size, False
     if resolution == "full":
-        size, tiled = full_size(img.size)
+        size, big = full_size(img.size)
     else:
         size = lib.working_size(img.size, MAX_SIDE) if max(img.size) > MAX_SIDE else img.size
     if size != img.size:
         img = img.resize(size, Image.LANCZOS)
-    return img, original, tiled
+    return img, original, big
 
 
 def _load(key: str, progress) -> float:
@@ -86,25 +87,27 @@ def _load(key: str, progress) -> float:
     return time.perf_counter() - start
 
 
-def gpu_seconds(key: str, reverse: str | None, img: Image.Image, size: int | None, seed, tiled):
+def gpu_seconds(key: str, reverse: str | None, img: Image.Image, size: int | None, seed, big):
     """ZeroGPU seconds to reserve for one request, from its work instead of the 60 s default
     (a shorter reservation queues first): a fixed part for the copies to and from the GPU and
     cuDNN's tuning of a new shape, plus the megapixels each pass computes."""
-    w, h = engine().working_size(img.size, size) if size and not tiled else img.size
+    w, h = engine().working_size(img.size, size) if size and not big else img.size
     passes = 2 if reverse else 1
     return min(60, math.ceil(10 + 5 * passes * w * h / 1e6))
 
 
 @gpu(duration=gpu_seconds)
-def _run(key: str, reverse: str | None, img: Image.Image, size: int | None, seed, tiled: bool):
-    """One GPU reservation per request: the translation and its round trip together."""
-    if tiled:
-        out = translate_full(key, img)
-        return out, translate_full(reverse, out) if reverse else None
+def _run(key: str, reverse: str | None, img: Image.Image, size: int | None, seed, big: bool):
+    """One GPU reservation per request: the translation and its round trip together, and
+    whether they ran in tiles (a big photo whose untiled forward does not fit the memory
+    budget: decided here, where the device's memory can be read)."""
     t = translator()
+    if big and engine().would_tile(t, key, img):
+        out = translate_full(key, img)
+        return out, translate_full(reverse, out) if reverse else None, True
     out = t.translate(key, [img], size=size, seed=seed)[0]
     back = t.translate(reverse, [out], size=size, seed=seed)[0] if reverse else None
-    return out, back
+    return out, back, False
 
 
 def _job(model_id: str, custom, round_trip: bool) -> tuple[str, str, str | None]:
@@ -128,12 +131,12 @@ def _job(model_id: str, custom, round_trip: bool) -> tuple[str, str, str | None]
 def _translate(upload, model_id, resolution, seed, round_trip, progress, custom=None):
     """Shared by the page, the examples and the API: returns (input, output, back, result)."""
     key, label, reverse = _job(model_id, custom, round_trip)
-    img, original, tiled = _decode(upload, resolution)
+    img, original, big = _decode(upload, resolution)
     load_s = _load(key, progress) + (_load(reverse, progress) if reverse else 0.0)
     size = FAST_SIZE if resolution == "fast" else None
-    progress(0.5, desc="Translating" + (" in tiles" if tiled else ""))
+    progress(0.5, desc="Translating" + (" at full size" if big else ""))
     start = time.perf_counter()
-    out, back = _run(key, reverse, img, size, seed, tiled)
+    out, back, tiled = _run(key, reverse, img, size, seed, big)
     t = translator()
     result = {
         "model": model_id,

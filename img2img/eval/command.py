@@ -19,12 +19,12 @@ import torch
 from .. import __version__, cli_args, data
 from ..atomic import Folders, write_text
 from ..checkpoints.catalog import load_catalog
-from ..errors import EvaluationError, Img2ImgError
+from ..errors import EvaluationError, Img2ImgError, OutputError
 from ..inference import check_device
 from ..media.processing import OFFICIAL_SIZE
 from . import metrics as table
 from .evaluate import NothingScored, Settings, choose_metrics, evaluate, find_split
-from .report import OutputError, Report
+from .report import Report
 
 
 def _size(value: str) -> int | str:

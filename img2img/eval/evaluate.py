@@ -32,7 +32,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .. import data
-from ..errors import DatasetError, EvaluationError, Img2ImgError
+from ..errors import DatasetError, EvaluationError, Img2ImgError, NothingScored
 from ..inference import Translator
 from ..media.processing import OFFICIAL_SIZE, pixels
 from . import metrics as table
@@ -41,10 +41,6 @@ from .metrics import KID_SUBSET_SIZE, KID_SUBSETS
 from .report import Report
 
 CHUNK = 8  # images translated together
-
-
-class NothingScored(EvaluationError):
-    """Too few test images could be read to give the scores asked for (exit 1)."""
 
 
 @dataclass(frozen=True)

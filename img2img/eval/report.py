@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..atomic import Folders, write_text
-from ..errors import EvaluationError
+from ..errors import OutputError
 from .metrics import METRICS
 
 THUMB = 256  # longest thumbnail side, in pixels
@@ -63,11 +63,6 @@ def _text(value: object) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(map(str, value))
     return str(value)
-
-
-class OutputError(EvaluationError):
-    """An output (the report, the JSON) could not be written: named as given, never as a
-    temporary file (exit 1: the run itself was done)."""
 
 
 class Report:

@@ -379,12 +379,19 @@ def translate_full(
     forward fits the memory budget (`needs_tiles`; default memory_budget()), else in tiles
     (`translate_tiled`, given the keyword arguments `tiled`). Untiled is faster and is the
     reference tiles approach; tiles only bound memory."""
-    model = model_or_id if isinstance(model_or_id, nn.Module) else translator.load(model_or_id)
-    multiple = translator.multiple(model)
-    content = processing.working_size(image.size, size)
-    if not needs_tiles(model, multiple, content, budget, translator.device):
+    if not would_tile(translator, model_or_id, image, size, budget):
         return translator.translate(model_or_id, [image], size=size)[0]
     return translate_tiled(translator, model_or_id, image, size=size, progress=progress, **tiled)
+
+
+def would_tile(
+    translator, model_or_id: str | nn.Module, image: Image.Image, size=None, budget=None
+) -> bool:
+    """Whether translate_full would run `image` in tiles (the untiled forward would not fit
+    the memory budget): what the app tells a visitor about how the photo was computed."""
+    model = model_or_id if isinstance(model_or_id, nn.Module) else translator.load(model_or_id)
+    content = processing.working_size(image.size, size)
+    return needs_tiles(model, translator.multiple(model), content, budget, translator.device)
 
 
 def stats_side(
