@@ -60,6 +60,26 @@ def _entries(cache: Path) -> list[Path]:
     return sorted(p for p in cache.iterdir() if not p.name.startswith(".tmp-"))
 
 
+def _converted(name: str):
+    """A tiny generator, an input, its eager output, and the model converted once into the
+    test's cache: (model, x, want)."""
+    model = tiny_generators()[name]
+    x = _input(model)
+    want = _eager(model, x)
+    Translator(device="cpu", plan=PLAN).prepare(model)
+    return model, x, want
+
+
+def _flip(weights: Path, count: int) -> bytes:
+    """`count` bytes in the middle of `weights` flipped, its size kept; the new content."""
+    data = bytearray(weights.read_bytes())
+    middle = len(data) // 2
+    for i in range(middle, middle + count):
+        data[i] ^= 0x40
+    weights.write_bytes(bytes(data))
+    return bytes(data)
+
+
 def _lines(caplog) -> list[str]:
     """What the OpenVINO plan logged at WARNING or above."""
     return [
@@ -130,17 +150,10 @@ def _read_only(folder: Path):
 
 
 def test_flipped_bytes_in_a_cached_model_are_caught_and_converted_again(private_cache, caplog):
-    model = tiny_generators()["resnet"]
-    x = _input(model)
-    want = _eager(model, x)
-    Translator(device="cpu", plan=PLAN).prepare(model)
+    model, x, want = _converted("resnet")
     (entry,) = _entries(private_cache)
     weights = entry / "model.bin"
-    data = bytearray(weights.read_bytes())
-    middle = len(data) // 2
-    for i in range(middle, middle + 64):  # same size: only a checksum can tell
-        data[i] ^= 0x40
-    weights.write_bytes(bytes(data))
+    data = _flip(weights, 64)  # same size: only a checksum can tell
     with caplog.at_level(logging.INFO):
         got = Translator(device="cpu", plan=PLAN).forward(model, x)
     assert float((got - want).abs().max()) < TOL
@@ -156,10 +169,7 @@ def test_flipped_bytes_in_a_cached_model_are_caught_and_converted_again(private_
 
 
 def test_a_cached_model_that_does_not_compile_is_dropped_and_converted_again(private_cache, caplog):
-    model = tiny_generators()["unet"]
-    x = _input(model)
-    want = _eager(model, x)
-    Translator(device="cpu", plan=PLAN).prepare(model)
+    model, x, want = _converted("unet")
     (entry,) = _entries(private_cache)
     xml = entry / "model.xml"
     text = xml.read_text()
@@ -184,10 +194,7 @@ def test_a_cached_model_that_does_not_compile_is_dropped_and_converted_again(pri
 
 
 def test_a_read_only_cache_is_used_as_it_is(private_cache, caplog, monkeypatch):
-    model = tiny_generators()["resnet"]
-    x = _input(model)
-    want = _eager(model, x)
-    Translator(device="cpu", plan=PLAN).prepare(model)
+    model, x, want = _converted("resnet")
     cache = private_cache.parent
     before = _snapshot(cache)
     with _read_only(cache):
@@ -203,15 +210,9 @@ def test_a_read_only_cache_is_used_as_it_is(private_cache, caplog, monkeypatch):
 
 
 def test_a_damaged_entry_in_a_read_only_cache_is_converted_in_memory(private_cache, caplog):
-    model = tiny_generators()["resnet"]
-    x = _input(model)
-    want = _eager(model, x)
-    Translator(device="cpu", plan=PLAN).prepare(model)
+    model, x, want = _converted("resnet")
     (entry,) = _entries(private_cache)
-    weights = entry / "model.bin"
-    data = bytearray(weights.read_bytes())
-    data[len(data) // 2] ^= 0x40
-    weights.write_bytes(bytes(data))
+    _flip(entry / "model.bin", 1)
     cache = private_cache.parent
     before = _snapshot(cache)
     with _read_only(cache), caplog.at_level(logging.INFO):
