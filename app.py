@@ -12,6 +12,8 @@ Environment (the parts' docstrings have the rest):
     IMG2IMG_CONCURRENCY     requests processed at once (default 2) / IMG2IMG_QUEUE_SIZE (16)
     IMG2IMG_EXAMPLES_DIR    example inputs (default examples/; its examples.json names the
                             model each one pre-selects)
+    IMG2IMG_MCP             0 turns off the MCP server (on by default: /gradio_api/mcp/, the
+                            /translate endpoint as the tool `translate`; needs gradio[mcp])
 plus the catalog's IMG2IMG_WEIGHTS_DIR, IMG2IMG_REPO_<ID>, IMG2IMG_HUB_NAMESPACE, HF_*.
 On ZeroGPU (SPACES_ZERO_GPU=true; webui.runtime imports `spaces` before anything imports
 torch) the default model and its reverse are put on cuda before launch (so `spaces` packs
@@ -60,6 +62,7 @@ __all__ = [
     "_no_progress",
     "demo",
     "launch_kwargs",
+    "mcp_server",
     "model_choices",
     "translate",
     "translate_ui",
@@ -88,6 +91,19 @@ def build_demo() -> gr.Blocks:
     )
 
 
+def mcp_server() -> bool:
+    """MCP on unless IMG2IMG_MCP=0; without the `mcp` package (gradio[mcp]) the page is
+    served alone, and the log says why."""
+    if os.environ.get("IMG2IMG_MCP", "1").strip() == "0":
+        return False
+    try:
+        import mcp  # noqa: F401
+    except ImportError:
+        print("* MCP server off: the mcp package is missing (pip install 'gradio[mcp]')")
+        return False
+    return True
+
+
 def launch_kwargs() -> dict:
     """No file access beyond Gradio's own: block the repo, weights and caches explicitly.
     Uploads may be as large as a checkpoint when visitors can load their own model; photos
@@ -102,6 +118,7 @@ def launch_kwargs() -> dict:
         theme=gr.themes.Soft(),
         css=CSS,
         app_kwargs={"middleware": [cap]},
+        mcp_server=mcp_server(),
     )
 
 

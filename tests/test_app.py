@@ -82,7 +82,7 @@ def test_unavailable_and_unknown_models(app, tmp_path):
     assert missing.sources and missing.id not in FIXTURE_WEIGHTS
     with pytest.raises(AppError, match=f"not available.*{missing.env_var}"):
         client.predict(handle_file(tmp_path / "ok.png"), missing.id, api_name="/translate")
-    with pytest.raises(AppError, match="not in the list of choices"):
+    with pytest.raises(AppError, match="unknown model id .cyclegan/nope.; did you mean"):
         client.predict(handle_file(tmp_path / "ok.png"), "cyclegan/nope", api_name="/translate")
 
 

@@ -47,8 +47,27 @@ def test_spaces_front_matter():
     assert all(f"  - {repo}" in front for repo in hub_repos)
 
 
+def test_spaces_front_matter_tags_and_preloads_the_default_models():
+    """`preload_from_hub` puts the default model (and its reverse) in the Space's image, as
+    `<repo> <file>[,<file>]` lines; `tags` are what the Hub lists the Space under."""
+    from img2img.checkpoints.catalog import get_entry
+    from webui.runtime import DEFAULT_MODEL
+
+    front = README.split("---")[1]
+    assert re.search(r"^tags:\n(  - [\w-]+\n)+", front, re.M), "tags: a list"
+    assert "  - mcp-server" in front, "the app serves MCP by default (app.py mcp_server)"
+    preload = front.split("preload_from_hub:", 1)[1]
+    default = get_entry(DEFAULT_MODEL)
+    for key in filter(None, (default.id, default.reverse)):
+        source = next(s for s in get_entry(key).sources if s.type == "hub")
+        files = ",".join((source.filename, *source.files))
+        assert f"  - {source.repo_id} {files}" in preload, (key, preload)
+
+
 def test_readme_is_a_front_door():
-    assert len(README.splitlines()) <= 250
+    """At most 250 lines below the Spaces front matter (which is configuration)."""
+    body = README.split("---", 2)[2]
+    assert len(body.splitlines()) <= 250
 
 
 def test_every_linked_doc_exists():

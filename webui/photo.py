@@ -23,7 +23,7 @@ from PIL import Image
 
 from img2img import Img2ImgError
 from img2img.atomic import write_new
-from img2img.checkpoints.catalog import get_entry
+from img2img.checkpoints.catalog import get_entry, is_available, load_catalog
 
 from . import describe
 from .explain import explain
@@ -392,9 +392,16 @@ def create_ui(default: str, catalog: dict, demo: gr.Blocks) -> dict:
 
 def api(c: dict) -> None:
     """The documented API: (image, model_id[, resolution, seed]) -> PNG, at /translate."""
+    # The models a client (an MCP agent reads the enum) can run: published catalog ids only,
+    # not the page-only "Your own model" nor the unpublished ones. Other strings still reach
+    # `translate` (allow_custom_value) and get its message.
+    runnable = [(e.label, e.id) for e in load_catalog().values() if is_available(e)]
+    api_model = gr.Dropdown(
+        runnable, value=c["model"].value, label="Model", allow_custom_value=True, visible=False
+    )
     api_resolution = gr.Radio(["fast", "full"], value="fast", label="Resolution", visible=False)
     api_seed = seed_number(-1, label="Seed (-1: none; 0 .. 2^32 - 1)", visible=False)
     api_out = gr.Image(format="png", type="pil", label="Translated image", visible=False)
-    api_inputs = [c["image"], c["model"], api_resolution, api_seed]
+    api_inputs = [c["image"], api_model, api_resolution, api_seed]
     document_api(translate, api_inputs, api_out)
     gr.Button(visible=False).click(translate, api_inputs, api_out, api_name="translate")
