@@ -112,9 +112,16 @@ def test_bad_upload_shows_an_error_and_page_keeps_working(page, tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
     (tmp_path / "fake.png").write_bytes(b"this is text, not a png")
     page.locator("#input-image input[type=file]").set_input_files(str(tmp_path / "fake.png"))
-    page.locator("#go").click()
-    page.get_by_text("not an image we can read").first.wait_for()
+    # Said at upload, before Translate, in the status area alone (no toast over it), and the
+    # file is taken off the page rather than shown as a broken image.
+    page.locator("#status", has_text="not an image we can read").wait_for()
+    assert "What to do" in page.locator("#status").inner_text()
     page.screenshot(path=str(SHOTS / "4-error.png"), full_page=True)
+    assert not page.locator(".toast-body").count(), "one place for errors: the status area"
+    assert not page.locator("#input-image img").count()
+    page.locator("#go").click()  # Translate now: the photo is missing, said in the status
+    page.locator("#status", has_text="Upload a photo first").wait_for()
+    assert not page.locator(".toast-body").count()
     random_image(64, 64).save(tmp_path / "good.png")
     page.reload(wait_until="domcontentloaded")
     page.locator("#input-image input[type=file]").set_input_files(str(tmp_path / "good.png"))

@@ -270,6 +270,7 @@ def test_examples_pick_their_model_run_once_and_say_why_not(page):
         assert label in text
         _shot(page, "5-example" if works else "5-example-missing")
     assert "Put a checkpoint file in" in text and not page.locator("#slider img").count()
+    assert not page.locator(".toast-body").count(), "one place for errors: the status area"
 
 
 def test_layout_keeps_translate_and_result_in_view(page_url, tmp_path):

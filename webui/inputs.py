@@ -23,8 +23,21 @@ MAX_SEED = 2**32 - 1  # = img2img.inference.MAX_SEED (torch keeps 32 bits; torch
 TOO_LARGE = f"Request too large: images are limited to {MAX_UPLOAD // 2**20} MB."
 
 
-def _too_big(size: int) -> gr.Error:
-    return gr.Error(
+class Refused(str):
+    """An upload refused by `raw_upload`: its message, raised by the event (`photo_or_error`)
+    inside its own error handling, so that it shows in the status area with the rest, not
+    as a toast from the preprocess step."""
+
+
+def photo_or_error(upload):
+    """The upload as `raw_upload` passed it on; a refused one raises its message."""
+    if isinstance(upload, Refused):
+        raise gr.Error(str(upload))
+    return upload
+
+
+def _too_big(size: int) -> Refused:
+    return Refused(
         f"The photo is too large: {size / 2**20:.1f} MB, over the {MAX_UPLOAD / 2**20:.0f} MB "
         "upload limit."
     )
@@ -39,23 +52,24 @@ def raw_upload(payload):
     img2img.media.processing.open_image decode it, with its size cap and precise messages.
     The byte cap holds for every way in, checked before anything is decoded: Gradio's upload
     route enforces max_file_size, but an inline data URL in the event's JSON, or a URL that
-    Gradio fetches for the caller, would not meet it.
+    Gradio fetches for the caller, would not meet it. A refusal is passed on as `Refused`
+    (the event raises it: one place for errors, the status area).
     """
     if payload is None:
         return None
     if payload.url and payload.url.startswith("data:"):
         header, _, encoded = payload.url.partition(",")
         if len(encoded) * 3 // 4 > MAX_UPLOAD:  # base64: 4 characters per 3 bytes
-            raise _too_big(len(encoded) * 3 // 4)
+            return _too_big(len(encoded) * 3 // 4)
         if not header.endswith(";base64"):
-            raise gr.Error("An inline image must be a base64 data URL.")
+            return Refused("An inline image must be a base64 data URL.")
         try:
             return base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError) as e:
-            raise gr.Error("The inline image is not valid base64.") from e
+        except (binascii.Error, ValueError):
+            return Refused("The inline image is not valid base64.")
     if payload.path and os.path.isfile(payload.path):
         if (size := os.path.getsize(payload.path)) > MAX_UPLOAD:
-            raise _too_big(size)
+            return _too_big(size)
     return payload.path
 
 

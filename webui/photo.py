@@ -27,7 +27,7 @@ from img2img.checkpoints.catalog import get_entry, is_available, load_catalog
 
 from . import describe
 from .explain import explain
-from .inputs import MAX_PIXELS, parse_seed, seed_number
+from .inputs import MAX_PIXELS, parse_seed, photo_or_error, seed_number
 from .layout import SHOW_RESULT, controls_column, document_api, example_rows, result_column
 from .media import MAX_FULL_PIXELS, full_size, translate_full
 from .messages import as_dict, failure_text, failures, public
@@ -62,7 +62,7 @@ def _decode(upload, resolution: str) -> tuple[Image.Image, tuple[int, int], bool
     """(photo to translate, its size as uploaded, big?): "fast" outputs stay within
     MAX_SIDE (light responses); "full" keeps the photo's size (media.full_size); big: over
     MAX_SIDE at full size, computed by media.translate_full (tiled if it does not fit)."""
-    if upload is None:
+    if photo_or_error(upload) is None:
         raise gr.Error("Upload a photo first (drop a file, paste, or use the webcam).")
     lib = engine()
     img = lib.open_image(upload, max_pixels=MAX_PIXELS)
@@ -221,8 +221,8 @@ def translate_ui(
     custom=None,
     progress=TRACK_PROGRESS,
 ):
-    seed = parse_seed(0 if seed is None else seed, none_below_zero=False) if vary else None
     try:
+        seed = parse_seed(0 if seed is None else seed, none_below_zero=False) if vary else None
         return _present(
             *_translate(upload, model_id, resolution, seed, round_trip, progress, custom)
         )
@@ -240,6 +240,18 @@ def translate_back(result, resolution, vary, seed, progress=TRACK_PROGRESS):
     photo, reverse = result["output"], result["reverse"]
     outputs = translate_ui(photo, reverse, resolution, vary, seed, False, None, progress)
     return photo, reverse, *outputs
+
+
+def check_upload(upload):
+    """At upload, before Translate: a file that is not an image we can read (or over the
+    caps) is said in the status area at once, and taken off the page (no broken image)."""
+    if upload is None:
+        return gr.update(), gr.update()
+    try:
+        engine().open_image(photo_or_error(upload), max_pixels=MAX_PIXELS)
+    except failures() as e:
+        return None, describe.error_markdown(failure_text(e), "The upload")
+    return gr.update(), gr.update()
 
 
 def _no_progress(*args, **kwargs) -> None:
@@ -260,7 +272,8 @@ def example_ui(upload, model_id, request: gr.Request):
         label = get_entry(model_id).label
         _example_failures[request.session_hash] = describe.error_markdown(failure_text(e), label)
         headline = html.escape(explain(failure_text(e)).headline)
-        raise gr.Error(headline, title=label, print_exception=False) from e
+        # No toast (visible=False): the status area says it, with what to do (after_example).
+        raise gr.Error(headline, title=label, visible=False, print_exception=False) from e
     slider, _, download, _, result, shown, _ = _present(*core)
     result["summary"] += "\n\nAn example: computed at its first use, then cached."
     shown["summary"] = result["summary"]
@@ -349,6 +362,7 @@ def create_event_handlers(c: dict, pickers=()) -> None:
     stale["js"] = stale_js()
     gr.on([x.input for x in controls], **stale)
     c["swap"].click(None, c["model"], c["model"], js=on_swap).then(**stale)
+    c["image"].upload(check_upload, c["image"], [c["image"], c["status"]], **quiet)
     run = c["go"].click(translate_ui, [*controls, c["custom"]], result_outputs, **private)
     back_inputs = [c["result"], c["resolution"], c["vary"], c["seed"]]
     again = c["back_button"].click(

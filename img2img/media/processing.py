@@ -69,6 +69,9 @@ class Prepared:
     alpha: Image.Image | None  # mode "L", original size
 
 
+_READABLE = "What you can do: give a photo file (PNG, JPEG, WebP, TIFF, BMP or GIF)"
+
+
 def open_image(
     source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS, exif: bool = True
 ) -> Image.Image:
@@ -98,16 +101,19 @@ def open_image(
             raise ImageError(f"{name} is too large to decode safely: {e}") from e
         except UnidentifiedImageError as e:  # PIL's message repeats the (server) path
             raise ImageError(
-                f"{name} is not an image we can read (not an image, or corrupt)"
+                f"{name} is not an image we can read (not an image, or corrupt). {_READABLE}"
             ) from e
         except (OSError, SyntaxError, ValueError) as e:
-            raise ImageError(f"{name} is not an image we can read (corrupt?): {e}") from e
+            raise ImageError(
+                f"{name} is not an image we can read (corrupt?): {e}. {_READABLE}"
+            ) from e
     w, h = img.size
     if w < 1 or h < 1:
         raise ImageError(f"image has no pixels ({w}x{h})")
     if w * h > max_pixels:
         raise ImageError(
-            f"image is {w}x{h} = {w * h / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP limit"
+            f"image is {w}x{h} = {w * h / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP "
+            f"limit. What you can do: downscale it below {max_pixels / 1e6:.0f} MP first"
         )
     try:
         img.seek(0)  # animated GIF / multi-page TIFF: the first frame
