@@ -50,7 +50,7 @@ class Estimate:
     measured: bool  # False: a first guess (no run of this kind measured here yet)
 
     def words(self) -> str:
-        """"about 40 s", "about 2 min", with "(a first guess)" when nothing was measured."""
+        """Like "about 40 s" or "about 2 min", with "(a first guess)" when nothing was measured."""
         text = f"about {duration(self.seconds)}"
         return text if self.measured else text + " (a first guess)"
 

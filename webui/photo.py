@@ -167,8 +167,8 @@ def _job(model_id: str, custom, round_trip: bool) -> tuple[str, str, str | None]
 
 TOO_LONG = (
     "choose Fast · 256 px, or a smaller photo; or run it on your own machine: "
-    "`img2img translate PHOTO --checkpoint {model} --tile -o OUT_DIR`; or, if you run this "
-    "server, raise IMG2IMG_MAX_JOB_SECONDS"
+    "img2img translate PHOTO --checkpoint {model} --tile -o OUT_DIR; or raise "
+    "IMG2IMG_MAX_JOB_SECONDS if you run this server"
 )
 
 
