@@ -56,6 +56,11 @@ class Cancelled(Img2ImgError):
     that asked for the work has gone."""
 
 
+class JobTooLongError(Img2ImgError):
+    """A job whose estimated time (img2img.speed) is over the limit it was given: refused
+    before any work, with what to do instead."""
+
+
 class DownloadError(Img2ImgError, OSError):
     """A download failed for good (after retries), or its checksum did not match."""
 
@@ -96,6 +101,7 @@ __all__ = [
     "EvaluationError",
     "ImageError",
     "Img2ImgError",
+    "JobTooLongError",
     "NothingScored",
     "OutputError",
     "PushError",

@@ -188,8 +188,8 @@ def test_zerogpu_one_reservation_per_request_sized_by_the_work(fixtures, tmp_pat
         "assert not t.plan.compile\n"
         f"photo = {str(tmp_path / 'photo.png')!r}\n"
         "for res, trip in (('fast', True), ('full', False)):\n"
-        f"    out = app.translate_ui(photo, {RESNET.id!r}, res, False, 0, trip, None,\n"
-        "                           progress=app._no_progress)\n"
+        f"    out = list(app.translate_ui(photo, {RESNET.id!r}, res, False, 0, trip, None,\n"
+        "                                progress=app._no_progress))[-1]\n"
         "    assert out[4] is not None, out[3]\n"
     )
     stdout = _python(code, env)

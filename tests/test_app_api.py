@@ -53,6 +53,10 @@ SERVER_EVENTS = {
     "load_custom",
     "refresh",
     "after_example",
+    "stop_ui",  # Stop: sets its own session's flag, nothing else (webui/cancel.py)
+    "stop_clip",
+    "show_stop",
+    "hide_stop",
 }
 
 

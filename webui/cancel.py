@@ -16,10 +16,17 @@ Gradio sets the event's id and the Blocks in context variables for the handler's
 are Gradio internals (`LocalContext`, `Blocks._queue.active_jobs`, `Event.alive`), read only
 here, and tests/test_app_disconnect.py fails if an upgrade moves them. Outside an event (a
 test calling a handler, a ZeroGPU worker process) the check never says stop.
+
+A Stop button is the other way a job ends early. Gradio's `cancels=[event]` cancels the
+event's asyncio task and drops its outputs, but the function running in a worker thread is
+"allowed to finish" (Gradio's docs): so each job registers a flag per (session, tab)
+(`start_job`), the Stop event sets it (`ask_stop`), and `should_stop` reads it beside
+`client_gone` at every tile batch and frame.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from gradio.context import LocalContext
@@ -55,3 +62,41 @@ def _running_event():
             if getattr(event, "_id", None) == event_id and hasattr(event, "alive"):
                 return event
     return None
+
+
+_jobs: dict[tuple[str, str], threading.Event] = {}  # (session, tab) -> its running job's flag
+_jobs_lock = threading.Lock()
+
+
+def start_job(session: str | None, tab: str) -> threading.Event:
+    """A fresh stop flag for the job this session starts in `tab` (replacing any older one)."""
+    flag = threading.Event()
+    if session:
+        with _jobs_lock:
+            _jobs[(session, tab)] = flag
+    return flag
+
+
+def end_job(session: str | None, tab: str, flag: threading.Event) -> None:
+    with _jobs_lock:
+        if session and _jobs.get((session, tab)) is flag:
+            del _jobs[(session, tab)]
+
+
+def ask_stop(session: str | None, tab: str) -> bool:
+    """Stop the job running for `session` in `tab`; False when it has none."""
+    with _jobs_lock:
+        flag = _jobs.get((session, tab)) if session else None
+    if flag is None:
+        return False
+    print(f"* Stop asked for the {tab} job of session {session[:8]}: stopping its work", flush=True)
+    flag.set()
+    return True
+
+
+def should_stop(flag: threading.Event | None) -> Callable[[], bool] | None:
+    """The check a job's loops ask: its Stop flag was set, or its client has gone."""
+    gone = client_gone()
+    if flag is None:
+        return gone
+    return lambda: flag.is_set() or (gone is not None and gone())

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -31,11 +32,20 @@ import gradio as gr
 from img2img import Cancelled, VideoLimitError
 from img2img.checkpoints.catalog import get_entry
 
-from . import describe
+from . import cancel, describe
 from .cancel import client_gone
 from .messages import failure_text, failures
 from .picker import catalog_only, model_choices, refuse_unpublished
-from .runtime import FAST_SIZE, MAX_SIDE, ZERO_GPU, engine, gpu, output_folder, translator
+from .runtime import (
+    FAST_SIZE,
+    MAX_SIDE,
+    ZERO_GPU,
+    engine,
+    gpu,
+    max_job_seconds,
+    output_folder,
+    translator,
+)
 
 FULL_MP = float(os.environ.get("IMG2IMG_MAX_FULL_MP", 13))
 MAX_FULL_PIXELS = int(FULL_MP * 1e6)
@@ -142,12 +152,45 @@ def _run_clip(key: str, clip: str, dst: str, size: int, frames: int, aspect: flo
         dst,
         size=size,
         max_seconds=MAX_VIDEO_SECONDS,
-        should_stop=client_gone(),
+        should_stop=cancel.should_stop(getattr(_stop, "flag", None)),
     )
 
 
-def translate_clip(clip, model_id, resolution, progress=TRACK_PROGRESS):
+_stop = threading.local()  # the Stop flag of the clip this thread translates
+
+
+def _time_clip(key: str, size: int, frames: int, aspect: float):
+    """The clip's estimate from this machine's measured speed (a first guess before any
+    clip ran), refused when over IMG2IMG_MAX_JOB_SECONDS; None on ZeroGPU."""
+    if ZERO_GPU:
+        return None
+    t, lib = translator(), engine()
+    frame = (size, round(size / aspect)) if aspect >= 1 else (round(size * aspect), size)
+    one = lib.estimate(t, key, "fast" if size == FAST_SIZE else "whole", frame, guess=True)
+    total = lib.Estimate(one.seconds * frames, one.measured)
+    todo = "choose Fast · 256 px, or a shorter clip; or use the command line (`img2img translate`)"
+    lib.check_job(total, max_job_seconds(t.device), todo + ", or raise IMG2IMG_MAX_JOB_SECONDS")
+    return total
+
+
+def show_stop():
+    return gr.update(visible=True)
+
+
+def hide_stop():
+    return gr.update(visible=False)
+
+
+def stop_clip(request: gr.Request):
+    """The Video tab's Stop: the clip's worker stops before its next frame; nothing kept."""
+    cancel.ask_stop(getattr(request, "session_hash", None), "video")
+    return None, "**Stopped.** The server stopped computing; nothing of the clip is kept."
+
+
+def translate_clip(clip, model_id, resolution, progress=TRACK_PROGRESS, request: gr.Request = None):
     """The Video tab: (MP4 path or None, status). A failure clears the output."""
+    session = getattr(request, "session_hash", None)
+    _stop.flag = flag = cancel.start_job(session, "video")
     try:
         entry = get_entry(model_id)
         refuse_unpublished(entry)
@@ -163,19 +206,33 @@ def translate_clip(clip, model_id, resolution, progress=TRACK_PROGRESS):
             )
         progress(0, desc=f"Loading {entry.id}")
         translator().load(entry.id)
+        estimate = _time_clip(entry.id, size, frames, aspect)
+        if estimate is not None:
+            progress(0, desc=f"Translating {frames} frames: {estimate.words()}")
         dst = output_folder() / f"{Path(clip).stem[:60]}-{entry.id.replace('/', '-')}.mp4"
         start = time.perf_counter()
         written = _run_clip(entry.id, clip, str(dst), size, frames, aspect)
-        return str(dst), _clip_summary(entry, info, written, size, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        mode = "fast" if size == FAST_SIZE else "whole"
+        engine().observe(
+            translator(), entry.id, mode, seconds / max(written.frames, 1), (size, size / aspect)
+        )
+        summary = _clip_summary(entry, info, written, size, seconds)
+        if estimate is not None:
+            summary += f"\n\nEstimated {estimate.words()} before it ran."
+        return str(dst), summary
     except VideoLimitError as e:  # found while decoding: the header check let it through
         error = gr.Error(f"{e}. What you can do: trim it, or use the command line")
         return None, describe.error_markdown(failure_text(error), get_entry(model_id).label)
-    except Cancelled as e:  # nobody is left to read the status
+    except Cancelled as e:  # Stop (its own event says so), or nobody is left to read it
         print(f"* {e}", flush=True)
-        return None, ""
+        return None, "**Stopped.**" if flag.is_set() else ""
     except failures() as e:
         label = get_entry(model_id).label if model_id else "Video"
         return None, describe.error_markdown(failure_text(e), label)
+    finally:
+        cancel.end_job(session, "video", flag)
+        _stop.flag = None
 
 
 def _clip_summary(entry, info, written, size: int, seconds: float) -> str:
@@ -211,15 +268,25 @@ def video_tab(default: str) -> dict:
                 sizes = [("Fast · 256 px", "fast"), (f"Own size · up to {MAX_SIDE} px", "full")]
                 c["clip_resolution"] = gr.Radio(sizes, value="fast", label="Resolution", scale=2)
                 c["clip_go"] = gr.Button("Translate video", variant="primary", elem_id="clip-go")
+                c["clip_stop"] = gr.Button(
+                    "Stop", variant="stop", visible=False, elem_id="clip-stop"
+                )
         with gr.Column():
             c["clip_out"] = gr.Video(
                 label="Result", interactive=False, height=360, elem_id="clip-out"
             )
             c["clip_status"] = gr.Markdown(elem_id="clip-status")
-    c["clip_go"].click(
+    private = dict(api_visibility="private", queue=False, show_progress="hidden")
+    shown = c["clip_go"].click(show_stop, None, c["clip_stop"], **private)
+    run = shown.then(
         translate_clip,
         [c["clip"], c["clip_model"], c["clip_resolution"]],
         [c["clip_out"], c["clip_status"]],
         api_visibility="private",
     )
+    run.then(hide_stop, None, c["clip_stop"], **private)
+    stopped = c["clip_stop"].click(
+        stop_clip, None, [c["clip_out"], c["clip_status"]], cancels=[run], **private
+    )
+    stopped.then(hide_stop, None, c["clip_stop"], **private)
     return c

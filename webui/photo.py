@@ -15,21 +15,24 @@ from __future__ import annotations
 
 import html
 import math
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 from PIL import Image
 
-from img2img import Img2ImgError
+from img2img import Cancelled, Img2ImgError
 from img2img.atomic import write_new
 from img2img.checkpoints.catalog import get_entry, is_available, load_catalog
 
-from . import describe
+from . import cancel, describe
+from .cancel import should_stop
 from .explain import explain
 from .inputs import MAX_PIXELS, parse_seed, photo_or_error, seed_number
 from .layout import SHOW_RESULT, controls_column, document_api, example_rows, result_column
-from .media import MAX_FULL_PIXELS, full_size, translate_full
+from .media import MAX_FULL_PIXELS, full_size
 from .messages import as_dict, failure_text, failures, public
 from .own_model import load_custom
 from .picker import (
@@ -45,8 +48,10 @@ from .runtime import (
     CUSTOM,
     FAST_SIZE,
     MAX_SIDE,
+    ZERO_GPU,
     engine,
     gpu,
+    max_job_seconds,
     output_folder,
     translator,
 )
@@ -96,18 +101,50 @@ def gpu_seconds(key: str, reverse: str | None, img: Image.Image, size: int | Non
     return min(60, math.ceil(10 + 5 * passes * w * h / 1e6))
 
 
+# What the running job's passes report to and ask (set by _compute for its own thread; a
+# ZeroGPU worker process sees none of it: its reservation bounds the job).
+_hooks = threading.local()
+
+
 @gpu(duration=gpu_seconds)
 def _run(key: str, reverse: str | None, img: Image.Image, size: int | None, seed, big: bool):
     """One GPU reservation per request: the translation and its round trip together, and
     whether they ran in tiles (a big photo whose untiled forward does not fit the memory
     budget: decided here, where the device's memory can be read)."""
-    t = translator()
-    if big and engine().would_tile(t, key, img):
-        out = translate_full(key, img)
-        return out, translate_full(reverse, out) if reverse else None, True
-    out = t.translate(key, [img], size=size, seed=seed)[0]
-    back = t.translate(reverse, [out], size=size, seed=seed)[0] if reverse else None
-    return out, back, False
+    t, lib = translator(), engine()
+    tiled = big and lib.would_tile(t, key, img)
+    out = _pass(t, key, img, size, seed, tiled)
+    return out, _pass(t, reverse, out, size, seed, tiled) if reverse else None, tiled
+
+
+def _pass(t, key: str, img: Image.Image, size: int | None, seed, tiled: bool) -> Image.Image:
+    """One model over the photo (in tiles, stoppable between batches of windows), timed
+    into the engine's speed book."""
+    lib, start = engine(), time.perf_counter()
+    if tiled:
+        stop, report = getattr(_hooks, "stop", None), getattr(_hooks, "report", None)
+        out = lib.translate_full(t, key, img, progress=report or True, should_stop=stop)
+    else:
+        out = t.translate(key, [img], size=size, seed=seed)[0]
+    mode = "tiles" if tiled else "fast" if size else "whole"
+    done = lib.working_size(img.size, size) if size else img.size
+    lib.observe(t, key, mode, time.perf_counter() - start, done)
+    return out
+
+
+@dataclass
+class Job:
+    """A translation decided but not run: what, on which photo, how, and how long."""
+
+    key: str
+    label: str
+    reverse: str | None
+    img: Image.Image
+    original: tuple[int, int]
+    big: bool
+    size: int | None  # FAST_SIZE, or None: the photo's own
+    load_s: float = 0.0
+    estimate: object = None  # engine.Estimate of the whole job, None when not known
 
 
 def _job(model_id: str, custom, round_trip: bool) -> tuple[str, str, str | None]:
@@ -128,33 +165,113 @@ def _job(model_id: str, custom, round_trip: bool) -> tuple[str, str, str | None]
     return entry.id, entry.label, entry.reverse if round_trip else None
 
 
-def _translate(upload, model_id, resolution, seed, round_trip, progress, custom=None):
-    """Shared by the page, the examples and the API: returns (input, output, back, result)."""
+TOO_LONG = (
+    "choose Fast · 256 px, or a smaller photo; or run it on your own machine: "
+    "img2img translate PHOTO --checkpoint {model} --tile -o OUT_DIR; or raise "
+    "IMG2IMG_MAX_JOB_SECONDS if you run this server"
+)
+
+
+def _time_job(job: Job, guess: bool):
+    """The job's estimate (None when a pass is not known), refused up front when over
+    IMG2IMG_MAX_JOB_SECONDS (JobTooLongError). Fast jobs and ZeroGPU (whose reservation
+    bounds a job, and whose tiling is decided on the GPU) are not timed."""
+    if job.size is not None or ZERO_GPU:
+        return None
+    t, lib = translator(), engine()
+    tiled = job.big and guess and lib.would_tile(t, job.key, job.img)
+    mode = "tiles" if tiled or (job.big and not guess) else "whole"
+    parts = [lib.estimate(t, k, mode, job.img.size, guess) for k in (job.key, job.reverse) if k]
+    if any(p is None for p in parts):
+        return None
+    total = lib.Estimate(sum(p.seconds for p in parts), all(p.measured for p in parts))
+    lib.check_job(total, max_job_seconds(t.device), TOO_LONG.format(model=job.key))
+    return total
+
+
+def _plan(upload, model_id, resolution, seed, round_trip, progress, custom=None) -> Job:
+    """Everything before computing: the model and photo checked, the estimate refused when
+    too long (from a measured speed before loading, again with a first guess after)."""
     key, label, reverse = _job(model_id, custom, round_trip)
     img, original, big = _decode(upload, resolution)
-    load_s = _load(key, progress) + (_load(reverse, progress) if reverse else 0.0)
-    size = FAST_SIZE if resolution == "fast" else None
-    progress(0.5, desc="Translating" + (" at full size" if big else ""))
+    job = Job(key, label, reverse, img, original, big, FAST_SIZE if resolution == "fast" else None)
+    _time_job(job, guess=False)
+    job.load_s = _load(key, progress) + (_load(reverse, progress) if reverse else 0.0)
+    job.estimate = _time_job(job, guess=True)
+    return job
+
+
+def _announce(job: Job) -> str:
+    """The status while a long job runs: its estimate on this machine."""
+    t = translator()
+    return (
+        f"Translating at full size: {job.estimate.words()} on this {t.device.type.upper()} "
+        f"({t.plan.describe()}). **Stop** ends it."
+    )
+
+
+def _compute(job: Job, model_id: str, seed, round_trip, progress, custom=None, stop=None):
+    """Run a planned job: returns (input, output, back, result)."""
+    _hooks.stop, _hooks.report = stop, _reporter(job, progress)
+    when = f", {job.estimate.words()}" if job.estimate is not None else ""
+    progress(0.5, desc="Translating" + (" at full size" if job.big else "") + when)
     start = time.perf_counter()
-    out, back, tiled = _run(key, reverse, img, size, seed, big)
+    try:
+        out, back, tiled = _run(job.key, job.reverse, job.img, job.size, seed, job.big)
+    finally:
+        _hooks.stop = _hooks.report = None
     t = translator()
     result = {
         "model": model_id,
         "custom": as_dict(custom)["id"] if model_id == CUSTOM else None,
-        "label": label,
-        "resolution": resolution,
+        "label": job.label,
+        "resolution": "fast" if job.size else "full",
         "seed": seed,
         "round_trip": bool(round_trip),
-        "input": upload if isinstance(upload, str) else None,  # as the page knows it
+        "input": None,
         "reverse": None if model_id == CUSTOM else get_entry(model_id).reverse,
     }
-    facts = dict(size=out.size, original=original, run_s=time.perf_counter() - start)
-    facts.update(load_s=load_s, device=str(t.device), plan=t.plan.describe())
+    run_s = time.perf_counter() - start
+    facts = dict(size=out.size, original=job.original, run_s=run_s)
+    facts.update(load_s=job.load_s, device=str(t.device), plan=t.plan.describe())
     facts.update(fast_size=FAST_SIZE, max_side=MAX_SIDE, catalog=model_id != CUSTOM)
     facts.update(tiled=tiled, max_full_mp=MAX_FULL_PIXELS / 1e6)
     facts["weights"] = "" if model_id == CUSTOM else weights_line(get_entry(model_id))
     result["summary"] = describe.result_summary(result, facts)
-    return img, out, back, result
+    if job.estimate is not None and job.estimate.seconds >= ANNOUNCE_S:
+        took = engine().duration(run_s)
+        result["summary"] += f"\n\nEstimated {job.estimate.words()} before it ran; took {took}."
+    return job.img, out, back, result
+
+
+def _reporter(job: Job, progress):
+    """The tiles' progress callback: (windows done, total) with the time left, from the
+    windows' own pace once two reports came (before: the estimate)."""
+    if job.estimate is None:
+        return None
+    lib, start, first = engine(), time.perf_counter(), []
+
+    def report(done: int, total: int) -> None:
+        now = time.perf_counter()
+        first or first.append((now, done))
+        (t0, d0) = first[0]
+        if done > d0:
+            left = (now - t0) / (done - d0) * (total - done)
+        else:
+            left = max(job.estimate.seconds - (now - start), 0) * (total - done) / total
+        desc = f"Window {done} of {total}: about {lib.duration(left)} left"
+        progress((done, total), desc=desc, unit="window")
+
+    return report
+
+
+def _translate(upload, model_id, resolution, seed, round_trip, progress, custom=None):
+    """Shared by the examples and the API: returns (input, output, back, result)."""
+    job = _plan(upload, model_id, resolution, seed, round_trip, progress, custom)
+    stop = should_stop(None)
+    core = _compute(job, model_id, seed, round_trip, progress, custom, stop)
+    core[3]["input"] = upload if isinstance(upload, str) else None  # as the page knows it
+    return core
 
 
 def _save_png(img: Image.Image, folder: Path, name: str) -> str:
@@ -204,11 +321,17 @@ def _back_button(result: dict | None):
     return gr.update(visible=bool(reverse), value=label)
 
 
-def _failed(error: BaseException, subject: str) -> tuple:
-    """A failure clears the result and its download; the message stays until the next run."""
-    status = describe.error_markdown(failure_text(error), subject)
+def _failed(error: BaseException | None, subject: str) -> tuple:
+    """A failure (None: a stopped job) clears the result and its download; the message stays
+    until the next run."""
+    status = STOPPED if error is None else describe.error_markdown(failure_text(error), subject)
     hidden = gr.update(value=None, visible=False)
     return None, hidden, None, status, None, None, gr.update(visible=False)
+
+
+ANNOUNCE_S = 5  # a job estimated longer is announced in the status before it starts
+STOPPED = "**Stopped.** The server stopped computing; nothing of the job is kept."
+KEEP = gr.update()
 
 
 def translate_ui(
@@ -220,26 +343,52 @@ def translate_ui(
     round_trip,
     custom=None,
     progress=TRACK_PROGRESS,
+    request: gr.Request = None,
 ):
+    """The Translate button (a generator): first the status (a long job's estimate) and the
+    Stop button, then the result. Stop and a closed tab end the work between tiles."""
+    session = getattr(request, "session_hash", None)
+    flag = cancel.start_job(session, "photo")
     try:
         seed = parse_seed(0 if seed is None else seed, none_below_zero=False) if vary else None
-        return _present(
-            *_translate(upload, model_id, resolution, seed, round_trip, progress, custom)
-        )
+        job = _plan(upload, model_id, resolution, seed, round_trip, progress, custom)
+        long = job.estimate is not None and job.estimate.seconds >= ANNOUNCE_S
+        status = _announce(job) if long else KEEP
+        yield KEEP, KEEP, KEEP, status, KEEP, KEEP, KEEP, gr.update(visible=True)
+        core = _compute(job, model_id, seed, round_trip, progress, custom, should_stop(flag))
+        core[3]["input"] = upload if isinstance(upload, str) else None
+        yield *_present(*core), gr.update(visible=False)
+    except Cancelled as e:  # Stop, or the tab closed: nothing half-done is shown
+        print(f"* {e}", flush=True)
+        yield *_failed(None, ""), gr.update(visible=False)
     except failures() as e:
         subject = "Your model" if model_id == CUSTOM else get_entry(model_id).label
-        return _failed(e, subject)
+        yield *_failed(e, subject), gr.update(visible=False)
+    finally:
+        cancel.end_job(session, "photo", flag)
 
 
-def translate_back(result, resolution, vary, seed, progress=TRACK_PROGRESS):
+def stop_ui(request: gr.Request):
+    """Stop: the running job's flag set (its worker stops at the next batch of tiles); the
+    result and its download cleared, the Stop button hidden."""
+    cancel.ask_stop(getattr(request, "session_hash", None), "photo")
+    return *_failed(None, ""), gr.update(visible=False)
+
+
+def translate_back(
+    result, resolution, vary, seed, progress=TRACK_PROGRESS, request: gr.Request = None
+):
     """↩ for a result: its output becomes the photo and goes through the reverse model. The
     result comes from the session on the server (a gr.State), never from the request."""
     result = as_dict(result)
     if not result or not result.get("reverse") or not result.get("output"):
-        return gr.update(), gr.update(), *_failed(gr.Error("translate a photo first"), "")
+        failed = _failed(gr.Error("translate a photo first"), "")
+        yield gr.update(), gr.update(), *failed, gr.update(visible=False)
+        return
     photo, reverse = result["output"], result["reverse"]
-    outputs = translate_ui(photo, reverse, resolution, vary, seed, False, None, progress)
-    return photo, reverse, *outputs
+    args = photo, reverse, resolution, vary, seed, False, None, progress, request
+    for outputs in translate_ui(*args):
+        yield photo, reverse, *outputs
 
 
 def check_upload(upload):
@@ -363,11 +512,14 @@ def create_event_handlers(c: dict, pickers=()) -> None:
     gr.on([x.input for x in controls], **stale)
     c["swap"].click(None, c["model"], c["model"], js=on_swap).then(**stale)
     c["image"].upload(check_upload, c["image"], [c["image"], c["status"]], **quiet)
-    run = c["go"].click(translate_ui, [*controls, c["custom"]], result_outputs, **private)
+    job = dict(show_progress_on=c["slider"], **private)  # the status shows the estimate
+    outputs = [*result_outputs, c["stop"]]
+    run = c["go"].click(translate_ui, [*controls, c["custom"]], outputs, **job)
     back_inputs = [c["result"], c["resolution"], c["vary"], c["seed"]]
     again = c["back_button"].click(
-        translate_back, back_inputs, [c["image"], c["model"], *result_outputs], **private
+        translate_back, back_inputs, [c["image"], c["model"], *outputs], **job
     )
+    c["stop"].click(stop_ui, None, outputs, cancels=[run, again], queue=False, **private)
     for event in (run, again):
         event.then(**refreshed)
         event.then(None, js=SHOW_RESULT)
@@ -395,6 +547,7 @@ def create_ui(default: str, catalog: dict, demo: gr.Blocks) -> dict:
             c = controls_column(default)
         with gr.Column():
             c.update(result_column())
+            c["stop"] = gr.Button("Stop", variant="stop", visible=False, elem_id="stop")
             c["demo"], c["result"], c["custom"] = demo, gr.State(None), gr.State(None)
             # What the browser's own events read: model views, your model, the result.
             c["views"] = gr.JSON(model_views(live=False), visible=False)

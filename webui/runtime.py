@@ -9,6 +9,8 @@ Environment:
     IMG2IMG_ALLOW_CUSTOM    0 removes "Your own model" (a visitor's Hub repo or checkpoint)
     IMG2IMG_MAX_CHECKPOINT_MB  largest checkpoint a visitor may load, on disk and in memory
                             once decompressed (default 300)
+    IMG2IMG_MAX_JOB_SECONDS longest estimated job (Full size, Video) accepted: default 600 on
+                            a CPU, no limit on a GPU; 0 or "none": no limit (docs/reliability.md)
     SPACES_ZERO_GPU         set by Hugging Face on ZeroGPU hardware
 """
 
@@ -42,6 +44,18 @@ ALLOW_CUSTOM = os.environ.get("IMG2IMG_ALLOW_CUSTOM", "1").strip() != "0"
 MAX_CHECKPOINT_MB = int(os.environ.get("IMG2IMG_MAX_CHECKPOINT_MB", 300))
 CUSTOM = "custom"  # the picker's value for "Your own model"
 ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+CPU_JOB_SECONDS = 600  # IMG2IMG_MAX_JOB_SECONDS's default on a CPU
+
+
+def max_job_seconds(device) -> float | None:
+    """IMG2IMG_MAX_JOB_SECONDS, else CPU_JOB_SECONDS on a CPU and no limit on a GPU (on
+    ZeroGPU the GPU reservation bounds a job); None: no limit."""
+    env = os.environ.get("IMG2IMG_MAX_JOB_SECONDS", "").strip().lower()
+    if env in ("0", "none", "off"):
+        return None
+    if env:
+        return float(env)
+    return CPU_JOB_SECONDS if getattr(device, "type", str(device)) == "cpu" else None
 
 
 class _Engine:
