@@ -57,6 +57,7 @@ SERVER_EVENTS = {
     "stop_clip",
     "show_stop",
     "hide_stop",
+    "check_upload",  # at upload: decodes the visitor's own file (the same caps), says why not
 }
 
 
@@ -147,7 +148,7 @@ def test_inline_image_over_the_upload_cap_is_refused(app, event, size, expect):
     if event == "translate_ui":
         data = [data[0], RESNET.id, "fast", False, 0, False, None]  # None: the session state
     result = queue_call(app.url, fn_index(app.url, event), data)
-    assert not result.success and expect in result.error
+    assert expect in _refusal(result, event)
     ok = queue_call(app.url, fn_index(app.url, event), [data_url_value(_png()), *data[1:]])
     assert ok.success, ok  # a small inline image is fine, and the server still serves
 
@@ -213,7 +214,19 @@ def test_bad_seed_gets_a_clear_message(app, tmp_path, seed):
     # The page's event checks it the same way (dropout variation on).
     data = [data_url_value(_png()), UNET.id, "fast", True, seed, False, None]
     result = queue_call(app.url, fn_index(app.url, "translate_ui"), data)
-    assert not result.success and "seed must be a whole number" in result.error
+    assert "seed must be a whole number" in _refusal(result, "translate_ui")
+
+
+def _refusal(result, event: str) -> str:
+    """What a refused call says: the API raises it (the client's error); the page's event
+    shows it in the status area (one place for errors, no toast) with the result cleared."""
+    if event != "translate_ui" or result.success is None:  # None: refused at the door
+        assert not result.success
+        return result.error
+    assert result.success, result
+    slider, _, download, status, *_ = result.output["data"]
+    assert slider is None and download is None
+    return status
 
 
 def test_seed_range_ends_are_accepted_and_documented(app, tmp_path):
