@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import torch
 
-from img2img.checkpoints.hub import availability, fetch_repo
+from img2img.checkpoints.hub import availability, fetch_repo, probe_sources
 from img2img.checkpoints.limits import check_size
+from img2img.checkpoints.local import short_name, stored_models
 from img2img.inference import Translator, default_device, has_dropout, size_multiple
 from img2img.media.processing import open_image, working_size
 from img2img.media.tiles import translate_full, translate_tiled, would_tile
@@ -35,8 +36,11 @@ __all__ = [
     "has_dropout",
     "make_translator",
     "open_image",
+    "probe_sources",
     "probe_video",
+    "short_name",
     "size_multiple",
+    "stored_models",
     "translate_full",
     "translate_tiled",
     "would_tile",

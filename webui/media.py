@@ -33,9 +33,20 @@ from img2img.checkpoints.catalog import get_entry
 
 from . import describe
 from .cancel import client_gone
-from .messages import failure_text, failures
-from .picker import catalog_only, model_choices, refuse_unpublished
-from .runtime import FAST_SIZE, MAX_SIDE, ZERO_GPU, engine, gpu, output_folder, translator
+from .messages import as_dict, failure_text, failures
+from .own_model import custom_inputs, load_custom
+from .picker import is_stored, label_of, model_choices, refuse_unpublished
+from .runtime import (
+    ALLOW_CUSTOM,
+    CUSTOM,
+    FAST_SIZE,
+    MAX_SIDE,
+    ZERO_GPU,
+    engine,
+    gpu,
+    output_folder,
+    translator,
+)
 
 FULL_MP = float(os.environ.get("IMG2IMG_MAX_FULL_MP", 13))
 MAX_FULL_PIXELS = int(FULL_MP * 1e6)
@@ -146,11 +157,28 @@ def _run_clip(key: str, clip: str, dst: str, size: int, frames: int, aspect: flo
     )
 
 
-def translate_clip(clip, model_id, resolution, progress=TRACK_PROGRESS):
+def _clip_model(model_id: str, custom) -> tuple[str, str, str]:
+    """(Translator key, label, file-name part) of the Video tab's model: a catalog id, one of
+    your models kept on disk, or your own model loaded in this tab (refused until it is)."""
+    if model_id == CUSTOM:
+        custom = as_dict(custom)
+        if not ALLOW_CUSTOM or not custom:
+            raise gr.Error(
+                "your own model is not loaded yet. What you can do: give a Hub repo id or "
+                "upload a checkpoint file, then press Load my model"
+            )
+        return custom["key"], f"Your model ({custom['name']})", "own"
+    if is_stored(model_id):
+        return model_id, label_of(model_id), model_id.replace("/", "-")
+    entry = get_entry(model_id)
+    refuse_unpublished(entry)
+    return entry.id, entry.label, entry.id.replace("/", "-")
+
+
+def translate_clip(clip, model_id, resolution, custom=None, progress=TRACK_PROGRESS):
     """The Video tab: (MP4 path or None, status). A failure clears the output."""
     try:
-        entry = get_entry(model_id)
-        refuse_unpublished(entry)
+        key, label, tag = _clip_model(model_id, custom)
         info = _check_clip(clip)
         size = _work_size(info, resolution)
         # No declared length: the most the decode loop lets through.
@@ -161,30 +189,32 @@ def translate_clip(clip, model_id, resolution, progress=TRACK_PROGRESS):
                 "this clip needs more GPU time than one request may take here. What you can "
                 "do: choose Fast · 256 px, or a shorter clip"
             )
-        progress(0, desc=f"Loading {entry.id}")
-        translator().load(entry.id)
-        dst = output_folder() / f"{Path(clip).stem[:60]}-{entry.id.replace('/', '-')}.mp4"
+        progress(0, desc=f"Loading {label}")
+        translator().load(key)
+        dst = output_folder() / f"{Path(clip).stem[:60]}-{tag}.mp4"
         start = time.perf_counter()
-        written = _run_clip(entry.id, clip, str(dst), size, frames, aspect)
-        return str(dst), _clip_summary(entry, info, written, size, time.perf_counter() - start)
+        written = _run_clip(key, clip, str(dst), size, frames, aspect)
+        summary = _clip_summary(label, model_id, info, written, size, time.perf_counter() - start)
+        return str(dst), summary
     except VideoLimitError as e:  # found while decoding: the header check let it through
         error = gr.Error(f"{e}. What you can do: trim it, or use the command line")
-        return None, describe.error_markdown(failure_text(error), get_entry(model_id).label)
+        return None, describe.error_markdown(failure_text(error), label_of(model_id))
     except Cancelled as e:  # nobody is left to read the status
         print(f"* {e}", flush=True)
         return None, ""
     except failures() as e:
-        label = get_entry(model_id).label if model_id else "Video"
+        label = label_of(model_id) if model_id else "Video"
         return None, describe.error_markdown(failure_text(e), label)
 
 
-def _clip_summary(entry, info, written, size: int, seconds: float) -> str:
+def _clip_summary(label: str, model_id: str, info, written, size: int, seconds: float) -> str:
     t = translator()
     audio = "audio copied" if written.audio else "no audio"
     if info.rotation:
         audio += f", turned upright ({info.rotation}° display matrix)"
     return (
-        f"**{describe.md(entry.label)}** (`{entry.id}`) · {written.frames} frames at "
+        f"**{describe.md(label)}**{'' if model_id == CUSTOM else f' (`{model_id}`)'} · "
+        f"{written.frames} frames at "
         f"{float(written.fps):g} fps, {written.width}×{written.height} px, {audio} · "
         f"**{seconds:.1f} s** on `{t.device}` ({t.plan.describe()})\n\n"
         f"Each frame computed at {size} px on the long side, normalised with statistics shared "
@@ -203,10 +233,13 @@ def video_tab(default: str) -> dict:
                 height=300,
                 elem_id="clip",
             )
-            choices = catalog_only(model_choices(live=False))
             c["clip_model"] = gr.Dropdown(
-                choices, value=default, label="Model", elem_id="clip-model"
+                model_choices(live=False), value=default, label="Model", elem_id="clip-model"
             )
+            with gr.Group(visible=False, elem_id="clip-custom-box") as c["clip_custom_box"]:
+                if ALLOW_CUSTOM:  # "Your own model", as on the Photo tab (own_model.py)
+                    c.update({f"clip_{k}": v for k, v in custom_inputs("clip-").items()})
+            c["clip_custom"] = gr.State(None)
             with gr.Row(equal_height=True):
                 sizes = [("Fast · 256 px", "fast"), (f"Own size · up to {MAX_SIDE} px", "full")]
                 c["clip_resolution"] = gr.Radio(sizes, value="fast", label="Resolution", scale=2)
@@ -218,8 +251,18 @@ def video_tab(default: str) -> dict:
             c["clip_status"] = gr.Markdown(elem_id="clip-status")
     c["clip_go"].click(
         translate_clip,
-        [c["clip"], c["clip_model"], c["clip_resolution"]],
+        [c["clip"], c["clip_model"], c["clip_resolution"], c["clip_custom"]],
         [c["clip_out"], c["clip_status"]],
         api_visibility="private",
     )
+    show_box = f"(id) => ({{__type__: 'update', visible: id === '{CUSTOM}'}})"
+    c["clip_model"].change(None, c["clip_model"], c["clip_custom_box"], js=show_box)
+    if ALLOW_CUSTOM:
+        mine, dropout = gr.JSON(None, visible=False), gr.Checkbox(visible=False)
+        c["clip_load"].click(
+            load_custom,
+            [c["clip_repo"], c["clip_checkpoint"]],
+            [c["clip_custom_info"], c["clip_custom"], mine, dropout],
+            api_visibility="private",
+        )
     return c

@@ -33,12 +33,15 @@ from .media import MAX_FULL_PIXELS, full_size, translate_full
 from .messages import as_dict, failure_text, failures, public
 from .own_model import load_custom
 from .picker import (
+    is_stored,
+    label_of,
     model_views,
     picker_js,
     refresh_event,
     refuse_unpublished,
+    reverse_of,
     stale_js,
-    weights_line,
+    weights_text,
 )
 from .runtime import (
     ALLOW_CUSTOM,
@@ -123,6 +126,8 @@ def _job(model_id: str, custom, round_trip: bool) -> tuple[str, str, str | None]
                 "upload a checkpoint file, then press Load my model"
             )
         return custom["key"], f"Your model ({custom['name']})", None  # key: its server path
+    if is_stored(model_id):  # one of your models kept on disk: its id is its key
+        return model_id, label_of(model_id), None
     entry = get_entry(model_id)
     refuse_unpublished(entry)
     return entry.id, entry.label, entry.reverse if round_trip else None
@@ -146,13 +151,13 @@ def _translate(upload, model_id, resolution, seed, round_trip, progress, custom=
         "seed": seed,
         "round_trip": bool(round_trip),
         "input": upload if isinstance(upload, str) else None,  # as the page knows it
-        "reverse": None if model_id == CUSTOM else get_entry(model_id).reverse,
+        "reverse": reverse_of(model_id),
     }
     facts = dict(size=out.size, original=original, run_s=time.perf_counter() - start)
     facts.update(load_s=load_s, device=str(t.device), plan=t.plan.describe())
     facts.update(fast_size=FAST_SIZE, max_side=MAX_SIDE, catalog=model_id != CUSTOM)
     facts.update(tiled=tiled, max_full_mp=MAX_FULL_PIXELS / 1e6)
-    facts["weights"] = "" if model_id == CUSTOM else weights_line(get_entry(model_id))
+    facts["weights"] = weights_text(model_id)
     result["summary"] = describe.result_summary(result, facts)
     return img, out, back, result
 
@@ -227,7 +232,7 @@ def translate_ui(
             *_translate(upload, model_id, resolution, seed, round_trip, progress, custom)
         )
     except failures() as e:
-        subject = "Your model" if model_id == CUSTOM else get_entry(model_id).label
+        subject = label_of(model_id)
         return _failed(e, subject)
 
 
@@ -257,7 +262,7 @@ def example_ui(upload, model_id, request: gr.Request):
     try:
         core = _translate(upload, model_id, "fast", None, False, _no_progress)
     except failures() as e:
-        label = get_entry(model_id).label
+        label = label_of(model_id)
         _example_failures[request.session_hash] = describe.error_markdown(failure_text(e), label)
         headline = html.escape(explain(failure_text(e)).headline)
         raise gr.Error(headline, title=label, print_exception=False) from e
@@ -287,7 +292,8 @@ def translate(image, model_id, resolution="fast", seed=-1, progress=TRACK_PROGRE
 
     Args:
         image: a photo (PNG, JPEG, WebP; alpha kept), uploaded or a data URL: <= 20 MB, 50 MP.
-        model_id: a catalog id such as cyclegan/horse2zebra (`img2img models` lists them).
+        model_id: a catalog id such as cyclegan/horse2zebra, or custom/<name> for a model kept
+            in the server's weights/custom/<name>/ (`img2img models` lists both).
         resolution: "fast" (computed at 256 px, resized back) or "full" (own size; tiled).
         seed: -1: deterministic; 0 .. 4294967295 (2^32 - 1): a dropout variation (pix2pix).
 
@@ -335,7 +341,8 @@ def create_event_handlers(c: dict, pickers=()) -> None:
     quiet = dict(api_visibility="private", show_progress="hidden")
     result_outputs = [c[k] for k in ("slider", "back", "download", "status", "result", "shown")]
     result_outputs.append(c["back_button"])
-    refreshed = refresh_event(c["model"], c["views"], c["card"], c["go"], pickers) | quiet
+    notes = (c["examples_note"], c["example_rows"]) if c.get("examples") else None
+    refreshed = refresh_event(c["model"], c["views"], c["card"], c["go"], pickers, notes) | quiet
     c["demo"].load(**refreshed)
     on_change, on_swap = picker_js()
     c["model"].change(
@@ -386,7 +393,9 @@ def create_ui(default: str, catalog: dict, demo: gr.Blocks) -> dict:
             c["views"] = gr.JSON(model_views(live=False), visible=False)
             c["mine"] = gr.JSON(None, visible=False)
             c["shown"] = gr.JSON(None, visible=False)
-            c["examples"] = _examples(c, example_rows(catalog))  # under the result
+            c["example_rows"] = example_rows(catalog)
+            c["examples"] = _examples(c, c["example_rows"])  # under the result
+            c["examples_note"] = gr.Markdown(elem_id="examples-note")  # those that cannot run
     return c
 
 

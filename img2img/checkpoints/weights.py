@@ -123,6 +123,8 @@ def _safetensors_shapes(path: Path) -> dict[str, torch.Tensor]:
     """A safetensors file's tensors as meta tensors (name, shape, dtype): its header only."""
     with open(path, "rb") as f:
         size = int.from_bytes(f.read(8), "little")
+        if 8 + size > path.stat().st_size:
+            raise ValueError("its header length runs past the end of the file")
         header = json.loads(f.read(size))
     header.pop("__metadata__", None)
     return {
