@@ -119,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: $IMG2IMG_HUB_NAMESPACE/img2img-<family>-<name>",
     )
     m.add_argument("--private", action="store_true")
-    sub.add_parser("models", help="list the catalog ids and which have weights on disk")
+    sub.add_parser(
+        "models", help="list the catalog ids, which have weights on disk, and your own models"
+    )
     evaluate.add_parser(sub)
     return parser
 
@@ -408,16 +410,38 @@ def publish_command(args: argparse.Namespace) -> int:
     return 0
 
 
-READY = {"local": "ready (local)", "cached": "ready (cached)", "download": "download"}
+READY = {
+    "local": "ready (local)",
+    "cached": "ready (cached)",
+    "download": "download",
+    "offline": "offline",
+    "unusable": "local file unusable",
+}
 
 
 def models_command() -> int:
-    """Every catalog id, its label, and whether its weights are on disk (no network used)."""
+    """Every catalog id, its label, and whether its weights are on disk (no network used);
+    then your own models (<weights dir>/custom/<name>/) and what each holds."""
+    from .checkpoints.catalog import custom_dir
     from .checkpoints.hub import availability
+    from .checkpoints.local import stored_models
 
+    notes = []
     for entry in load_catalog().values():
-        state = availability(entry).state
-        print(f"{entry.id:36s} {READY.get(state, 'not yet published'):18s} {entry.label}")
+        found = availability(entry)
+        print(f"{entry.id:36s} {READY.get(found.state, 'not yet published'):20s} {entry.label}")
+        if found.state in ("local", "unusable"):
+            notes.append(f"  {entry.id}: {found.detail}")
+    if notes:
+        print("\nLocal files:", *notes, sep="\n")
+    mine = stored_models()
+    print(f"\nYour models (each a folder in {custom_dir()}/; use --checkpoint custom/<name>):")
+    for model in mine:
+        verdict = model.verdict
+        state = "ready" if verdict.ok else "unusable"
+        print(f"{model.id:36s} {state:20s} {verdict.what or verdict.problem}")
+    if not mine:
+        print(f"  none yet: put a checkpoint file in {custom_dir()}/<name>/ to list it here")
     return 0
 
 

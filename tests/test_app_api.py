@@ -261,6 +261,6 @@ def test_errors_name_no_server_folder(app, tmp_path, model):
         app.client.predict(handle_file(tmp_path / "p.png"), model.id, api_name="/translate")
     message = str(e.value)
     print(message)
-    assert model.id in message and "<weights>" in message
+    assert model.id in message and "$IMG2IMG_WEIGHTS_DIR" in message  # the setting, no path
     for folder in (app.tmp, ROOT, tmp_path, os.path.expanduser("~"), "/tmp/"):
         assert str(folder) not in message

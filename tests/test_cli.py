@@ -206,7 +206,8 @@ def test_models_lists_availability(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))
     save_pretrained(ResnetGenerator(ngf=8, n_blocks=1), tmp_path / "w" / RESNET.id)
     assert main(["models"]) == 0
-    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    catalog_rows = capsys.readouterr().out.split("\n\n")[0].splitlines()  # then your models
+    rows = {line.split()[0]: line for line in catalog_rows}
     assert list(rows) == list(load_catalog())
     assert "ready (local)" in rows[RESNET.id]
     assert "not yet published" in rows[PROJECT.id]

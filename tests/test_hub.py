@@ -224,17 +224,17 @@ def test_every_source_failing_is_explained(env):
 
 
 def test_wrong_architecture_for_the_catalog_entry(fixtures, env):
-    """The message names the file, what it holds, what the catalog expects and what to do,
+    """The message names the file, what it holds, what the catalog model is and what to do,
     in words (it used to print Python dicts: {'architecture': 'unet'})."""
     target = Path(env["IMG2IMG_WEIGHTS_DIR"]) / RESNET.id
     target.mkdir(parents=True)
     torch.save(tiny_generators()["unet"].state_dict(), target / "g.pth")
     out = run_resolve(RESNET.id, env)
-    expected = RESNET.architecture["architecture"]
     assert out["type"] == "CheckpointError" and str(target / "g.pth") in out["error"]
-    assert "are a unet generator" in out["error"] and "{" not in out["error"]
-    assert f"the catalog expects a {expected} generator for {RESNET.id}" in out["error"]
-    assert f"What you can do: replace that file with a {expected} checkpoint" in out["error"]
+    assert "it is a pix2pix U-Net-256 generator" in out["error"] and "{" not in out["error"]
+    assert f"but {RESNET.id} is a ResNet (CycleGAN-style) model" in out["error"]
+    assert "What you can do: replace" in out["error"]
+    assert f"img2img translate --checkpoint {target / 'g.pth'}" in out["error"]
 
 
 def test_tokens_never_in_errors(env):

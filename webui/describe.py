@@ -17,15 +17,20 @@ from img2img.checkpoints.catalog import ModelEntry
 
 from .explain import explain
 
-# hub.availability states -> the picker's marks; ready models sort first within a task.
+# hub.availability states -> the picker's marks ({brief}: what the file is, or why not).
 MARKS = {
-    "local": "✓ ready (local file)",
+    "stored": "✓ ready ({brief})",
+    "local": "✓ ready (local file: {brief})",
     "cached": "✓ ready (downloaded)",
     "download": "↓ downloads on first use",
+    "offline": "✗ not on this machine ({brief})",
+    "unusable": "✗ local file unusable: {brief}",
     "unpublished": "✗ not yet published",
 }
-OFFLINE_MARK = "✗ not on this machine (offline)"
-ORDER = {"local": 0, "cached": 0, "download": 1, "unpublished": 2}
+# One order over the whole picker: your models, ready ones, downloads, then what cannot run.
+ORDER = {"stored": 0, "local": 1, "cached": 1, "download": 2, "offline": 3, "unusable": 3}
+ORDER["unpublished"] = 4
+STORED_GROUP = "Your models"
 URL = re.compile(r"https?://[^\s<>`]+")
 # What a result depends on, named when the controls no longer match it (the page's
 # "out of date" note, computed in the browser: app._stale_js).
@@ -60,22 +65,31 @@ def md(text: str) -> str:
     return "".join(parts) + _escape(text[last:])
 
 
-def mark(state: str, offline: bool) -> str:
-    return OFFLINE_MARK if state == "download" and offline else MARKS[state]
+def mark(state: str, brief: str = "") -> str:
+    return MARKS[state].format(brief=brief or "?")
 
 
 def picker(
-    groups: dict[str, list[ModelEntry]], states: dict[str, str], offline: bool, marks: bool
+    groups: dict[str, list[ModelEntry]], found: dict[str, tuple], marks: bool, stored=()
 ) -> list[tuple[str, str]]:
-    """(label, id) per entry: by task, ready ones first in each, then those that would
-    download, then the unpublished; `marks=False` marks only the unpublished ones."""
-    choices = []
+    """(label, id) per model, in one order (ORDER): your models (`stored`: (id, name, state,
+    brief) each), ready catalog models, those that would download, then those that cannot run
+    here; by task within each. Labels keep their task; `marks=False` marks only the
+    unpublished ones (the page before the availability is known)."""
+    rows = []
+    for rank, (model_id, name, state, brief) in enumerate(stored):
+        suffix = f" — {mark(state, brief)}" if marks else ""
+        rows.append(((0, rank), (f"{STORED_GROUP} · {name}{suffix}", model_id)))
+    position = 0
     for task, entries in groups.items():
-        for e in sorted(entries, key=lambda e: ORDER[states[e.id]]):
-            shown = marks or states[e.id] == "unpublished"
-            suffix = f" — {mark(states[e.id], offline)}" if shown else ""
-            choices.append((f"{task} · {e.label}{suffix}", e.id))
-    return choices
+        for e in entries:
+            state, _, brief = found[e.id][:3]
+            shown = marks or state == "unpublished"
+            suffix = f" — {mark(state, brief)}" if shown else ""
+            rank = ORDER[state] if marks else ORDER[state] // 4 * 4  # unpublished last
+            rows.append(((rank, position), (f"{task} · {e.label}{suffix}", e.id)))
+            position += 1
+    return [choice for _, choice in sorted(rows, key=lambda r: r[0])]
 
 
 def short_path(path: str, root: Path) -> str:
@@ -84,19 +98,44 @@ def short_path(path: str, root: Path) -> str:
     return str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
 
 
-def weights_line(entry: ModelEntry, state: str, source: str, loaded: bool, offline: bool) -> str:
+def weights_line(entry: ModelEntry, found: tuple, loaded: bool) -> str:
     """Where the weights come from now: the source that will be, or was, used (from
-    hub.availability: local folder, downloaded copy, download, or not published)."""
+    hub.availability: (state, source, brief, detail): local folder and what its file is, a
+    local file that cannot serve and why, downloaded copy, download, no network, not
+    published)."""
+    state, source, _, detail = found
     done = "loaded" if loaded else "ready"
     if state == "local":
-        return f"{done} from the local folder `{source}`"
+        return f"{done} from the local folder `{source}`: {md(detail)}"
+    if state == "unusable":
+        return f"**the local file cannot be used:** {md(detail)}"
     if state == "cached":
         return f"{done}: downloaded copy of {md(source)}"
-    if state == "download" and offline:
-        return f"not on this machine, and HF_HUB_OFFLINE forbids its download from {md(source)}"
+    if state == "offline":
+        return f"not on this machine, and it cannot be downloaded here ({md(detail)}): {md(source)}"
     if state == "download":
         return f"not on this machine; downloads from {md(source)} on first use"
     return f"not yet published: train it with train.py, then set `{entry.env_var}`"
+
+
+def stored_card(model_id: str, folder: str, state: str, detail: str) -> str:
+    """One of your models kept in <weights>/custom/<name>/: what it is, or why it cannot load."""
+    what = f"- Holds: {md(detail)}" if state == "stored" else f"- **Cannot be used:** {md(detail)}"
+    return "\n".join(
+        [
+            f"**{STORED_GROUP}** · `{model_id}` · kept in `{folder}`",
+            what,
+            f"- Command line: `img2img translate --checkpoint {model_id}`",
+        ]
+    )
+
+
+def examples_note(blocked: list[tuple[str, str]]) -> str:
+    """Under the examples: those whose model cannot run here, and why ((label, mark) each)."""
+    if not blocked:
+        return ""
+    rows = "; ".join(f"{md(label)} ({md(why)})" for label, why in blocked)
+    return f"**Examples that cannot run on this machine:** {rows}."
 
 
 def model_card(entry: ModelEntry, weights: str) -> str:

@@ -19,8 +19,9 @@ import time
 import torch
 from PIL import Image
 
-from img2img.checkpoints.hub import availability, fetch_repo
+from img2img.checkpoints.hub import availability, fetch_repo, probe_sources
 from img2img.checkpoints.limits import check_size
+from img2img.checkpoints.local import short_name, stored_models
 from img2img.inference import Translator, default_device, has_dropout, size_multiple
 from img2img.media import tiles
 from img2img.media.processing import open_image, working_size
@@ -45,9 +46,12 @@ __all__ = [
     "make_translator",
     "observe",
     "open_image",
+    "probe_sources",
     "probe_video",
+    "short_name",
     "size_multiple",
     "speed",
+    "stored_models",
     "translate_full",
     "translate_tiled",
     "would_tile",

@@ -34,9 +34,12 @@ from img2img.checkpoints.catalog import get_entry
 
 from . import cancel, describe
 from .cancel import client_gone
-from .messages import failure_text, failures
-from .picker import catalog_only, model_choices, refuse_unpublished
+from .messages import as_dict, failure_text, failures
+from .own_model import custom_inputs, load_custom
+from .picker import is_stored, label_of, model_choices, refuse_unpublished
 from .runtime import (
+    ALLOW_CUSTOM,
+    CUSTOM,
     FAST_SIZE,
     MAX_SIDE,
     ZERO_GPU,
@@ -156,6 +159,24 @@ def _run_clip(key: str, clip: str, dst: str, size: int, frames: int, aspect: flo
     )
 
 
+def _clip_model(model_id: str, custom) -> tuple[str, str, str]:
+    """(Translator key, label, file-name part) of the Video tab's model: a catalog id, one of
+    your models kept on disk, or your own model loaded in this tab (refused until it is)."""
+    if model_id == CUSTOM:
+        custom = as_dict(custom)
+        if not ALLOW_CUSTOM or not custom:
+            raise gr.Error(
+                "your own model is not loaded yet. What you can do: give a Hub repo id or "
+                "upload a checkpoint file, then press Load my model"
+            )
+        return custom["key"], f"Your model ({custom['name']})", "own"
+    if is_stored(model_id):
+        return model_id, label_of(model_id), model_id.replace("/", "-")
+    entry = get_entry(model_id)
+    refuse_unpublished(entry)
+    return entry.id, entry.label, entry.id.replace("/", "-")
+
+
 _stop = threading.local()  # the Stop flag of the clip this thread translates
 
 
@@ -187,13 +208,14 @@ def stop_clip(request: gr.Request):
     return None, "**Stopped.** The server stopped computing; nothing of the clip is kept."
 
 
-def translate_clip(clip, model_id, resolution, progress=TRACK_PROGRESS, request: gr.Request = None):
+def translate_clip(
+    clip, model_id, resolution, custom=None, progress=TRACK_PROGRESS, request: gr.Request = None
+):
     """The Video tab: (MP4 path or None, status). A failure clears the output."""
     session = getattr(request, "session_hash", None)
     _stop.flag = flag = cancel.start_job(session, "video")
     try:
-        entry = get_entry(model_id)
-        refuse_unpublished(entry)
+        key, label, tag = _clip_model(model_id, custom)
         info = _check_clip(clip)
         size = _work_size(info, resolution)
         # No declared length: the most the decode loop lets through.
@@ -204,44 +226,45 @@ def translate_clip(clip, model_id, resolution, progress=TRACK_PROGRESS, request:
                 "this clip needs more GPU time than one request may take here. What you can "
                 "do: choose Fast · 256 px, or a shorter clip"
             )
-        progress(0, desc=f"Loading {entry.id}")
-        translator().load(entry.id)
-        estimate = _time_clip(entry.id, size, frames, aspect)
+        progress(0, desc=f"Loading {label}")
+        translator().load(key)
+        estimate = _time_clip(key, size, frames, aspect)
         if estimate is not None:
             progress(0, desc=f"Translating {frames} frames: {estimate.words()}")
-        dst = output_folder() / f"{Path(clip).stem[:60]}-{entry.id.replace('/', '-')}.mp4"
+        dst = output_folder() / f"{Path(clip).stem[:60]}-{tag}.mp4"
         start = time.perf_counter()
-        written = _run_clip(entry.id, clip, str(dst), size, frames, aspect)
+        written = _run_clip(key, clip, str(dst), size, frames, aspect)
         seconds = time.perf_counter() - start
         mode = "fast" if size == FAST_SIZE else "whole"
         engine().observe(
-            translator(), entry.id, mode, seconds / max(written.frames, 1), (size, size / aspect)
+            translator(), key, mode, seconds / max(written.frames, 1), (size, size / aspect)
         )
-        summary = _clip_summary(entry, info, written, size, seconds)
+        summary = _clip_summary(label, model_id, info, written, size, seconds)
         if estimate is not None:
             summary += f"\n\nEstimated {estimate.words()} before it ran."
         return str(dst), summary
     except VideoLimitError as e:  # found while decoding: the header check let it through
         error = gr.Error(f"{e}. What you can do: trim it, or use the command line")
-        return None, describe.error_markdown(failure_text(error), get_entry(model_id).label)
+        return None, describe.error_markdown(failure_text(error), label_of(model_id))
     except Cancelled as e:  # Stop (its own event says so), or nobody is left to read it
         print(f"* {e}", flush=True)
         return None, "**Stopped.**" if flag.is_set() else ""
     except failures() as e:
-        label = get_entry(model_id).label if model_id else "Video"
+        label = label_of(model_id) if model_id else "Video"
         return None, describe.error_markdown(failure_text(e), label)
     finally:
         cancel.end_job(session, "video", flag)
         _stop.flag = None
 
 
-def _clip_summary(entry, info, written, size: int, seconds: float) -> str:
+def _clip_summary(label: str, model_id: str, info, written, size: int, seconds: float) -> str:
     t = translator()
     audio = "audio copied" if written.audio else "no audio"
     if info.rotation:
         audio += f", turned upright ({info.rotation}° display matrix)"
     return (
-        f"**{describe.md(entry.label)}** (`{entry.id}`) · {written.frames} frames at "
+        f"**{describe.md(label)}**{'' if model_id == CUSTOM else f' (`{model_id}`)'} · "
+        f"{written.frames} frames at "
         f"{float(written.fps):g} fps, {written.width}×{written.height} px, {audio} · "
         f"**{seconds:.1f} s** on `{t.device}` ({t.plan.describe()})\n\n"
         f"Each frame computed at {size} px on the long side, normalised with statistics shared "
@@ -260,10 +283,13 @@ def video_tab(default: str) -> dict:
                 height=300,
                 elem_id="clip",
             )
-            choices = catalog_only(model_choices(live=False))
             c["clip_model"] = gr.Dropdown(
-                choices, value=default, label="Model", elem_id="clip-model"
+                model_choices(live=False), value=default, label="Model", elem_id="clip-model"
             )
+            with gr.Group(visible=False, elem_id="clip-custom-box") as c["clip_custom_box"]:
+                if ALLOW_CUSTOM:  # "Your own model", as on the Photo tab (own_model.py)
+                    c.update({f"clip_{k}": v for k, v in custom_inputs("clip-").items()})
+            c["clip_custom"] = gr.State(None)
             with gr.Row(equal_height=True):
                 sizes = [("Fast · 256 px", "fast"), (f"Own size · up to {MAX_SIDE} px", "full")]
                 c["clip_resolution"] = gr.Radio(sizes, value="fast", label="Resolution", scale=2)
@@ -280,7 +306,7 @@ def video_tab(default: str) -> dict:
     shown = c["clip_go"].click(show_stop, None, c["clip_stop"], **private)
     run = shown.then(
         translate_clip,
-        [c["clip"], c["clip_model"], c["clip_resolution"]],
+        [c["clip"], c["clip_model"], c["clip_resolution"], c["clip_custom"]],
         [c["clip_out"], c["clip_status"]],
         api_visibility="private",
     )
@@ -289,4 +315,14 @@ def video_tab(default: str) -> dict:
         stop_clip, None, [c["clip_out"], c["clip_status"]], cancels=[run], **private
     )
     stopped.then(hide_stop, None, c["clip_stop"], **private)
+    show_box = f"(id) => ({{__type__: 'update', visible: id === '{CUSTOM}'}})"
+    c["clip_model"].change(None, c["clip_model"], c["clip_custom_box"], js=show_box)
+    if ALLOW_CUSTOM:
+        mine, dropout = gr.JSON(None, visible=False), gr.Checkbox(visible=False)
+        c["clip_load"].click(
+            load_custom,
+            [c["clip_repo"], c["clip_checkpoint"]],
+            [c["clip_custom_info"], c["clip_custom"], mine, dropout],
+            api_visibility="private",
+        )
     return c

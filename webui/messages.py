@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -18,11 +19,20 @@ from .runtime import OUTPUT_DIR, ROOT, loaded
 from .serving import path_roots, public_message
 
 
+def weights_name() -> str:
+    """The weights folder as visitors are told it: relative to the app's folder when inside
+    it (`weights`), else by the setting that names it, never its absolute path."""
+    folder = weights_dir()
+    if folder.absolute().is_relative_to(ROOT):
+        return str(folder.absolute().relative_to(ROOT))
+    return "$IMG2IMG_WEIGHTS_DIR" if os.environ.get("IMG2IMG_WEIGHTS_DIR") else "<weights>"
+
+
 def _path_roots() -> list[tuple[str, str]]:
     """Server folders an error message may name, each with the placeholder sent instead."""
     return path_roots(
         {
-            "<weights>": weights_dir(),
+            weights_name(): weights_dir(),
             "<cache>": cache_dir(),
             "<hf-cache>": Path(constants.HF_HUB_CACHE),
             "<hf-home>": Path(constants.HF_HOME),

@@ -56,8 +56,9 @@ def load_custom(repo, file, progress=TRACK_PROGRESS):
     return card, custom, mine, gr.update(visible=dropout)
 
 
-def custom_inputs() -> dict:
-    """Your own model: a Hub repo id or a checkpoint file, the Load button, what it found."""
+def custom_inputs(prefix: str = "") -> dict:
+    """Your own model: a Hub repo id or a checkpoint file, the Load button, what it found.
+    `prefix` keeps each tab's element ids its own (the Video tab's: "clip-")."""
     return dict(
         repo=gr.Textbox(label="Hub repo id", placeholder="namespace/name[@revision]"),
         checkpoint=gr.File(
@@ -65,10 +66,10 @@ def custom_inputs() -> dict:
             file_types=CHECKPOINT_TYPES,
             type="filepath",
             height=90,
-            elem_id="checkpoint",
+            elem_id=f"{prefix}checkpoint",
         ),
-        load=gr.Button("Load my model", size="sm", elem_id="load-custom"),
+        load=gr.Button("Load my model", size="sm", elem_id=f"{prefix}load-custom"),
         custom_info=gr.Markdown(
-            describe.custom_card(None, MAX_CHECKPOINT_MB), elem_id="custom-info"
+            describe.custom_card(None, MAX_CHECKPOINT_MB), elem_id=f"{prefix}custom-info"
         ),
     )

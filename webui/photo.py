@@ -25,7 +25,7 @@ from PIL import Image
 
 from img2img import Cancelled, Img2ImgError
 from img2img.atomic import write_new
-from img2img.checkpoints.catalog import get_entry, is_available, load_catalog
+from img2img.checkpoints.catalog import custom_ids, get_entry, is_available, load_catalog
 
 from . import cancel, describe
 from .cancel import should_stop
@@ -36,12 +36,15 @@ from .media import MAX_FULL_PIXELS, full_size
 from .messages import as_dict, failure_text, failures, public
 from .own_model import load_custom
 from .picker import (
+    is_stored,
+    label_of,
     model_views,
     picker_js,
     refresh_event,
     refuse_unpublished,
+    reverse_of,
     stale_js,
-    weights_line,
+    weights_text,
 )
 from .runtime import (
     ALLOW_CUSTOM,
@@ -160,6 +163,8 @@ def _job(model_id: str, custom, round_trip: bool) -> tuple[str, str, str | None]
                 "upload a checkpoint file, then press Load my model"
             )
         return custom["key"], f"Your model ({custom['name']})", None  # key: its server path
+    if is_stored(model_id):  # one of your models kept on disk: its id is its key
+        return model_id, label_of(model_id), None
     entry = get_entry(model_id)
     refuse_unpublished(entry)
     return entry.id, entry.label, entry.reverse if round_trip else None
@@ -229,14 +234,14 @@ def _compute(job: Job, model_id: str, seed, round_trip, progress, custom=None, s
         "seed": seed,
         "round_trip": bool(round_trip),
         "input": None,
-        "reverse": None if model_id == CUSTOM else get_entry(model_id).reverse,
+        "reverse": reverse_of(model_id),
     }
     run_s = time.perf_counter() - start
     facts = dict(size=out.size, original=job.original, run_s=run_s)
     facts.update(load_s=job.load_s, device=str(t.device), plan=t.plan.describe())
     facts.update(fast_size=FAST_SIZE, max_side=MAX_SIDE, catalog=model_id != CUSTOM)
     facts.update(tiled=tiled, max_full_mp=MAX_FULL_PIXELS / 1e6)
-    facts["weights"] = "" if model_id == CUSTOM else weights_line(get_entry(model_id))
+    facts["weights"] = weights_text(model_id)
     result["summary"] = describe.result_summary(result, facts)
     if job.estimate is not None and job.estimate.seconds >= ANNOUNCE_S:
         took = engine().duration(run_s)
@@ -362,8 +367,7 @@ def translate_ui(
         print(f"* {e}", flush=True)
         yield *_failed(None, ""), gr.update(visible=False)
     except failures() as e:
-        subject = "Your model" if model_id == CUSTOM else get_entry(model_id).label
-        yield *_failed(e, subject), gr.update(visible=False)
+        yield *_failed(e, label_of(model_id)), gr.update(visible=False)
     finally:
         cancel.end_job(session, "photo", flag)
 
@@ -418,7 +422,7 @@ def example_ui(upload, model_id, request: gr.Request):
     try:
         core = _translate(upload, model_id, "fast", None, False, _no_progress)
     except failures() as e:
-        label = get_entry(model_id).label
+        label = label_of(model_id)
         _example_failures[request.session_hash] = describe.error_markdown(failure_text(e), label)
         headline = html.escape(explain(failure_text(e)).headline)
         # No toast (visible=False): the status area says it, with what to do (after_example).
@@ -449,7 +453,8 @@ def translate(image, model_id, resolution="fast", seed=-1, progress=TRACK_PROGRE
 
     Args:
         image: a photo (PNG, JPEG, WebP; alpha kept), uploaded or a data URL: <= 20 MB, 50 MP.
-        model_id: a catalog id such as cyclegan/horse2zebra (`img2img models` lists them).
+        model_id: a catalog id such as cyclegan/horse2zebra, or custom/<name> for a model kept
+            in the server's weights/custom/<name>/ (`img2img models` lists both).
         resolution: "fast" (computed at 256 px, resized back) or "full" (own size; tiled).
         seed: -1: deterministic; 0 .. 4294967295 (2^32 - 1): a dropout variation (pix2pix).
 
@@ -497,7 +502,8 @@ def create_event_handlers(c: dict, pickers=()) -> None:
     quiet = dict(api_visibility="private", show_progress="hidden")
     result_outputs = [c[k] for k in ("slider", "back", "download", "status", "result", "shown")]
     result_outputs.append(c["back_button"])
-    refreshed = refresh_event(c["model"], c["views"], c["card"], c["go"], pickers) | quiet
+    notes = (c["examples_note"], c["example_rows"]) if c.get("examples") else None
+    refreshed = refresh_event(c["model"], c["views"], c["card"], c["go"], pickers, notes) | quiet
     c["demo"].load(**refreshed)
     on_change, on_swap = picker_js()
     c["model"].change(
@@ -553,16 +559,20 @@ def create_ui(default: str, catalog: dict, demo: gr.Blocks) -> dict:
             c["views"] = gr.JSON(model_views(live=False), visible=False)
             c["mine"] = gr.JSON(None, visible=False)
             c["shown"] = gr.JSON(None, visible=False)
-            c["examples"] = _examples(c, example_rows(catalog))  # under the result
+            c["example_rows"] = example_rows(catalog)
+            c["examples"] = _examples(c, c["example_rows"])  # under the result
+            c["examples_note"] = gr.Markdown(elem_id="examples-note")  # those that cannot run
     return c
 
 
 def api(c: dict) -> None:
     """The documented API: (image, model_id[, resolution, seed]) -> PNG, at /translate."""
-    # The models a client (an MCP agent reads the enum) can run: published catalog ids only,
-    # not the page-only "Your own model" nor the unpublished ones. Other strings still reach
+    # The models a client (an MCP agent reads the enum) can run: published catalog ids and
+    # the deployer's models in <weights>/custom/ (at start), not the page-only "Your own
+    # model" nor the unpublished ones. Other strings still reach
     # `translate` (allow_custom_value) and get its message.
     runnable = [(e.label, e.id) for e in load_catalog().values() if is_available(e)]
+    runnable += [(f"Your model {i.split('/', 1)[1]}", i) for i in custom_ids()]  # on disk
     api_model = gr.Dropdown(
         runnable, value=c["model"].value, label="Model", allow_custom_value=True, visible=False
     )

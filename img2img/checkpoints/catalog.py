@@ -4,6 +4,10 @@ Each entry names a model by id (`family/name`), says what it expects and where i
 live. Resolution order for an id (see hub.py): the local folder `IMG2IMG_WEIGHTS_DIR/<id>/`,
 a Hub repo set by the deployer, then the entry's own sources in order.
 
+Your own models live beside them, one folder each: `<weights dir>/custom/<name>/` holding
+one checkpoint file that load_generator reads. Their id is `custom/<name>` (`custom_ids`);
+a catalog id always wins over a folder of the same name (the catalog has no `custom/` ids).
+
 Deployer overrides (environment):
     IMG2IMG_REPO_<ID>=namespace/repo[@revision]   one model, e.g. IMG2IMG_REPO_IMG2IMG_NIGHT2DAY
     IMG2IMG_HUB_NAMESPACE=namespace               every model, as namespace/img2img-<family>-<name>
@@ -160,6 +164,34 @@ def weights_dir() -> Path:
     if (CHECKOUT / "app.py").is_file():
         return CHECKOUT / "weights"
     return cache_dir() / "weights"
+
+
+CUSTOM_FAMILY = "custom"  # your own models: <weights dir>/custom/<name>/, id custom/<name>
+_CUSTOM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def custom_dir() -> Path:
+    """Where your own models are kept, one folder per model: <weights dir>/custom/."""
+    return weights_dir() / CUSTOM_FAMILY
+
+
+def custom_folder(model_id: str) -> Path | None:
+    """The folder of your own model `custom/<name>`, or None when `model_id` names none
+    (not of that form, a name with a path in it, no such folder, or a catalog id)."""
+    family, _, name = model_id.partition("/")
+    if family != CUSTOM_FAMILY or not _CUSTOM_NAME.fullmatch(name) or model_id in load_catalog():
+        return None
+    folder = custom_dir() / name
+    return folder if folder.is_dir() else None
+
+
+def custom_ids() -> list[str]:
+    """Ids of your own models (`custom/<name>`, sorted): folders of custom_dir() holding a
+    file. File checks only; what each holds is local.check's answer."""
+    root = custom_dir()
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    ids = [f"{CUSTOM_FAMILY}/{p.name}" for p in folders if any(q.is_file() for q in p.iterdir())]
+    return [i for i in ids if custom_folder(i) is not None]
 
 
 def grouped(catalog: dict[str, ModelEntry] | None = None) -> dict[str, list[ModelEntry]]:

@@ -8,7 +8,14 @@ Resolution order for a catalog id:
 When every source fails, WeightsUnavailableError lists each one and why. A source whose
 server cannot be reached (network.py: one short probe per host, remembered) is not tried:
 its cached copy is used if there is one, else it fails at once instead of after the HTTP
-client's timeouts and retries. `availability` says where weights would come from, for free.
+client's timeouts and retries. `availability` says where weights would come from, cheaply:
+what a local file is (local.check, remembered per file size and time), and, for a model that
+would download, whether the last probe found its server unreachable (never probing itself:
+`probe_sources` does, for the app's refresh).
+A local file serves its catalog id when it is a generator of the same kind and channels in
+any family's layout (local.fits): it is loaded with its own detected architecture.
+Your own models (`custom/<name>`, catalog.custom_folder) load by that id too; a catalog id
+always wins, then your model's name, then a path.
 `fetch_repo` / `load_repo` take any Hub repo a user names (the app's "your own model"):
 our format or a HugGAN-style file, size-capped before download, loaded as strictly.
 """
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +32,11 @@ from torch import nn
 
 from ..errors import CheckpointError, WeightsUnavailableError
 from .catalog import (
+    CUSTOM_FAMILY,
     ModelEntry,
     Source,
+    custom_dir,
+    custom_folder,
     get_entry,
     load_catalog,
     local_dir,
@@ -33,11 +44,9 @@ from .catalog import (
     suggestions,
 )
 from .download import BERKELEY_HOST, cache_dir, download, is_offline, quarantine, verify_cached
-from .network import host_of, reachable
+from .local import advice, check, fits, fits_brief, short_name
+from .network import host_of, known, reachable
 from .weights import find_checkpoint_file, load_generator, read_state_dict
-
-# A deployer may retrain at another width or depth; a different network type is an error.
-ARCH_FIELDS = ("architecture",)
 
 
 def source_url(source: Source) -> str:
@@ -123,19 +132,46 @@ def cached(source: Source) -> Path | None:
 class Availability:
     """Where a model's weights would come from right now, without downloading anything."""
 
-    state: str  # "local", "cached", "download" or "unpublished"
+    # "local": a usable file in the local folder; "unusable": a local file that cannot serve
+    # it; "cached"; "download"; "offline": remote only, and no network (HF_HUB_OFFLINE, or the
+    # last probe found every source's server unreachable); "unpublished".
+    state: str
     source: str  # the local folder, the cached source, or the source a download would use
+    detail: str = ""  # local: what the file is; unusable: why, and what to do; offline: why
+    brief: str = ""  # a few words of the detail, for a mark
 
     @property
     def ready(self) -> bool:
         return self.state in ("local", "cached")
 
 
+def _offline_reason(sources: list[Source]) -> str:
+    """Why none of `sources` can be downloaded now ("" when one may be): HF_HUB_OFFLINE, or
+    the last probe of each one's server (a server never probed counts as reachable)."""
+    if is_offline():
+        return "HF_HUB_OFFLINE is set"
+    if all(known(_endpoint(s)) is False for s in sources):
+        hosts = sorted({"{}:{}".format(*host_of(_endpoint(s))) for s in sources})
+        return f"no network ({', '.join(hosts)} cannot be reached)"
+    return ""
+
+
+def _local_availability(entry: ModelEntry, local: Path) -> Availability:
+    verdict = check(local)
+    if not verdict.ok:
+        why = f"{verdict.problem}. {advice(entry, verdict.file or local)}"
+        return Availability("unusable", str(local), why, verdict.brief)
+    if problem := fits(entry, verdict.config):
+        why = f"{verdict.file}: {problem}. {advice(entry, verdict.file)}"
+        return Availability("unusable", str(local), why, fits_brief(entry, verdict.config))
+    return Availability("local", str(local), verdict.what, short_name(verdict.config))
+
+
 def availability(entry: ModelEntry) -> Availability:
-    """Cheap: file existence only (the checksum is verified when the model loads)."""
+    """Cheap: file checks, a local file's header (local.check, remembered), the last probe."""
     local = local_dir(entry)
     if local.is_dir() and any(p.is_file() for p in local.iterdir()):
-        return Availability("local", str(local))
+        return _local_availability(entry, local)
     sources = remote_sources(entry)
     for source in sources:
         if (
@@ -144,9 +180,26 @@ def availability(entry: ModelEntry) -> Availability:
             or (source.type == "hub" and cached(source) is not None)
         ):
             return Availability("cached", source.describe())
+    if sources and (why := _offline_reason(sources)):
+        brief = "offline" if is_offline() else "no network"
+        return Availability("offline", sources[0].describe(), why, brief)
     if sources:
         return Availability("download", sources[0].describe())
     return Availability("unpublished", f"set {entry.env_var} once it is published")
+
+
+def probe_sources(entries: list[ModelEntry]) -> None:
+    """Probe every server that `entries` would download from, in parallel (network.reachable:
+    remembered for IMG2IMG_PROBE_TTL), so that `availability` knows which cannot be reached."""
+    if is_offline():
+        return
+    urls = {_endpoint(s) for e in entries for s in remote_sources(e)}
+    hosts = {host_of(u): u for u in urls}
+    threads = [threading.Thread(target=reachable, args=(u,), daemon=True) for u in hosts.values()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def _reason(error: BaseException) -> str:
@@ -198,18 +251,24 @@ def resolve(model_id: str, progress: bool = True, fresh: bool = False) -> Path:
     )
 
 
-def _check_catalog_architecture(entry: ModelEntry, module: nn.Module, source: Path) -> None:
-    want = {k: entry.architecture[k] for k in ARCH_FIELDS if k in entry.architecture}
-    have = {k: module.config.get(k) for k in want}
-    if want != have:
-        found, expected = (" / ".join(str(v) for v in d.values()) for d in (have, want))
-        source = find_checkpoint_file(source) if source.is_dir() else source  # name the file
+def _check_catalog_fit(entry: ModelEntry, module: nn.Module, source: Path) -> None:
+    """A loaded generator serves `entry` if it is of its kind with its channels (local.fits)."""
+    if problem := fits(entry, module.config):
+        file = find_checkpoint_file(source) if source.is_dir() else source  # name the file
         raise CheckpointError(
-            f"the weights found for {entry.id} in {source} are a {found} generator, but the "
-            f"catalog expects a {expected} generator for {entry.id}. What you can do: replace "
-            f"that file with a {expected} checkpoint of {entry.id}, or remove it to use the "
-            "catalog's own download"
+            f"the weights found for {entry.id} in {file} cannot serve it: {problem}. "
+            + advice(entry, file)
         )
+
+
+def _load_custom(model_id: str, folder: Path, name: str | None) -> nn.Module:
+    try:
+        return load_generator(folder, name)
+    except CheckpointError as e:
+        raise CheckpointError(
+            f"your model {model_id} cannot be loaded: {e}. What you can do: replace the file "
+            f"in {folder} with a generator checkpoint (.safetensors, .pth or .bin)"
+        ) from e
 
 
 def load_model(
@@ -217,8 +276,10 @@ def load_model(
 ) -> nn.Module:
     """A generator from a catalog id or a checkpoint path (the CLI's and app's loader).
 
-    A string that is a catalog id always means that model (with the catalog's architecture
-    check), even if a folder of that name exists here: `./cyclegan/horse2zebra` is a path.
+    A string that is a catalog id always means that model (its file must be a generator of
+    the entry's kind and channels, local.fits), even if a folder of that name exists here:
+    `./cyclegan/horse2zebra` is a path. Next, `custom/<name>` is your own model kept in
+    <weights dir>/custom/<name>/; anything else is a path.
     `name` picks one network of a file that holds several (see `load_generator`).
     """
     catalog = load_catalog()
@@ -233,12 +294,16 @@ def load_model(
             _quarantine(path)  # a cached download that does not load: fetch it once more
             path = resolve(entry.id, progress, fresh=True)
             module = load_generator(path, name)
-        _check_catalog_architecture(entry, module, path)
+        _check_catalog_fit(entry, module, path)
         return module
+    if isinstance(reference, str) and (folder := custom_folder(reference)) is not None:
+        return _load_custom(reference, folder, name)
     path = Path(reference)
     if path.exists():
         return load_generator(path, name)
     close = suggestions(str(reference), catalog)
+    if isinstance(reference, str) and (custom_dir() / reference).is_dir():
+        close.append(f"{CUSTOM_FAMILY}/{reference}")  # your model's name without custom/
     hint = f"did you mean {' or '.join(close)}? " if close else ""
     raise CheckpointError(
         f"{reference} is neither a catalog id nor an existing checkpoint file or folder; "

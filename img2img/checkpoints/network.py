@@ -54,3 +54,11 @@ def forget() -> None:
     """Drop every remembered answer (the next request probes again)."""
     with _lock:
         _answers.clear()
+
+
+def known(url: str) -> bool | None:
+    """The last probe's answer for `url`'s host, however old (None: never probed). Never
+    probes: for marks that say what the probe found without waiting for one."""
+    with _lock:
+        answer = _answers.get(host_of(url))
+    return None if answer is None else answer[1]

@@ -112,17 +112,43 @@ def _is_pickle(path: Path) -> bool:
     return head[:4] == _ZIP_MAGIC or head[:1] == b"\x80"
 
 
-def _open(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+    "U8": torch.uint8, "BOOL": torch.bool,
+}  # fmt: skip
+
+
+def _safetensors_shapes(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors as meta tensors (name, shape, dtype): its header only."""
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        if 8 + size > path.stat().st_size:
+            raise ValueError("its header length runs past the end of the file")
+        header = json.loads(f.read(size))
+    header.pop("__metadata__", None)
+    return {
+        k: torch.empty(v["shape"], dtype=_SAFETENSORS_DTYPES.get(v["dtype"], torch.float32),
+                       device="meta")
+        for k, v in header.items()
+    }  # fmt: skip
+
+
+def _open(path: Path, max_bytes: int = DEFAULT_MAX_BYTES, lazy: bool = False) -> Any:
     """The object a checkpoint file holds: safetensors, or a weights-only pickle; refused
-    before it is read when it would take more than `max_bytes` in memory."""
+    before it is read when it would take more than `max_bytes` in memory. `lazy`: only what
+    describes the tensors is read (a safetensors header as meta tensors; a torch zip
+    memory-mapped), for a check of what the file is, not for computing with it."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint file is empty: {path}")
     check_size(path, max_bytes)
     if _is_pickle(path):
+        with open(path, "rb") as f:
+            mmap = lazy and f.read(4) == _ZIP_MAGIC  # legacy pickles cannot be mapped
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
         except pickle.UnpicklingError as e:
             raise CheckpointError(
                 f"refused to load {path}: it is not a plain tensor checkpoint and arbitrary "
@@ -131,8 +157,8 @@ def _open(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         except (RuntimeError, EOFError, OSError, ValueError) as e:
             raise CheckpointError(f"cannot read {path} (truncated or corrupt?): {e}") from e
     try:
-        return load_file(path, device="cpu")
-    except (SafetensorError, OSError, ValueError) as e:
+        return _safetensors_shapes(path) if lazy else load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(
             f"cannot read {path}: neither a safetensors file nor a torch checkpoint ({e})"
         ) from e
@@ -148,9 +174,11 @@ def _read_config(path: Path) -> dict[str, Any]:
     return {k: v for k, v in config.items() if not k.startswith("_")}
 
 
-def read(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> RawCheckpoint:
+def read(
+    path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES, lazy: bool = False
+) -> RawCheckpoint:
     """Step 1: the checkpoint file at `path` (a file, or a folder holding one), opened if it
-    takes at most `max_bytes` in memory (limits.check_size)."""
+    takes at most `max_bytes` in memory (limits.check_size); `lazy`: see `_open`."""
     path = Path(path)
     if path.is_dir():
         file = find_checkpoint_file(path)
@@ -158,7 +186,7 @@ def read(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> RawChec
         file = path
     else:
         raise CheckpointError(f"checkpoint not found: {path}")
-    contents = _open(file, max_bytes)
+    contents = _open(file, max_bytes, lazy)
     # A config.json is ours only beside our weights file; classic files describe themselves.
     config_path = file.parent / CONFIG_NAME
     ours = config_path.is_file() and file.suffix == ".safetensors"

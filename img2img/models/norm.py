@@ -68,7 +68,10 @@ def set_dropout(module: nn.Module, enabled: bool) -> None:
 
 
 def init_weights(module: nn.Module, gain: float = 0.02) -> None:
-    """Classic 'normal' init: conv weights N(0, gain), BN weights N(1, gain), biases 0."""
+    """Classic 'normal' init: conv weights N(0, gain), BN weights N(1, gain), biases 0.
+    A module built on the meta device (only its shapes are read) has nothing to initialise."""
+    if any(p.is_meta for p in module.parameters()):
+        return
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, gain)
