@@ -27,6 +27,7 @@ events in one function, or create_ui + create_event_handlers like webui/photo.py
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -96,9 +97,7 @@ def mcp_server() -> bool:
     served alone, and the log says why."""
     if os.environ.get("IMG2IMG_MCP", "1").strip() == "0":
         return False
-    try:
-        import mcp  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("mcp") is None:
         print("* MCP server off: the mcp package is missing (pip install 'gradio[mcp]')")
         return False
     return True

@@ -214,8 +214,10 @@ def test_installed_package_ships_its_catalog_and_command(tmp_path):
             command, cwd=outside, env=env, capture_output=True, text=True, timeout=120
         )
         assert proc.returncode == 0, proc.stderr
-        ids = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
+        catalog_block = proc.stdout.split("\n\n")[0]  # then "Your models" (none here)
+        ids = [line.split()[0] for line in catalog_block.splitlines() if line.strip()]
         assert ids == list(load_catalog()), command
+        assert "Your models" in proc.stdout
     where = subprocess.run(
         [sys.executable, "-c", CODE],
         cwd=outside, env=env, capture_output=True, text=True, timeout=120, check=True,
