@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import shutil
 import time
 from pathlib import Path
 
 import pytest
+import torch
 from helpers.app_server import (
     FIXTURE_WEIGHTS,
     app_env,
@@ -33,6 +33,7 @@ from helpers.paths import ROOT
 from helpers.videos import decode, make_clip
 
 from img2img.checkpoints.catalog import get_entry, grouped
+from img2img.models.registry import build_generator
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
@@ -42,7 +43,7 @@ pytestmark = [*MARKS, pytest.mark.slow]
 # Models without weights here, one per kind of source: they must fail fast, with advice.
 MISSING_HUB = first(lambda e: source_type(e) == "hub" and e.id not in FIXTURE_WEIGHTS)
 MISSING_URL = first(lambda e: source_type(e) == "url" and e.id not in FIXTURE_WEIGHTS)
-# A CycleGAN (ResNet) entry whose local folder holds a pix2pix U-Net: the wrong family.
+# A CycleGAN (ResNet) entry whose local folder holds a grayscale generator: it cannot serve.
 WRONG = first(lambda e: e.architecture["architecture"] == "resnet" and e.id not in FIXTURE_WEIGHTS)
 
 
@@ -51,7 +52,8 @@ def page_url(fixtures, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("newcomer")
     install_fixture_weights(tmp / "weights", fixtures)
     (tmp / "weights" / WRONG.id).mkdir(parents=True)
-    shutil.copy(fixtures / "junyanz_unet256_batch_ngf8.pth", tmp / "weights" / WRONG.id / "g.pth")
+    gray = build_generator({"architecture": "resnet", "ngf": 8, "n_blocks": 2, "in_channels": 1})
+    torch.save(gray.state_dict(), tmp / "weights" / WRONG.id / "g.pth")
     with blackhole() as dead:
         env = app_env(
             tmp,

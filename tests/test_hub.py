@@ -26,7 +26,7 @@ from helpers.catalog import (
 )
 from helpers.env import clean_env
 from helpers.images import random_image
-from helpers.models import tiny_generators
+from helpers.models import tiny_config, tiny_generators
 from helpers.paths import ROOT
 from helpers.servers import FakeHub, FileServer, serving
 
@@ -38,6 +38,7 @@ from img2img.checkpoints.catalog import (
     load_catalog,
     remote_sources,
 )
+from img2img.models.registry import build_generator
 
 SCRIPT = """
 import json, sys
@@ -228,11 +229,12 @@ def test_wrong_architecture_for_the_catalog_entry(fixtures, env):
     in words (it used to print Python dicts: {'architecture': 'unet'})."""
     target = Path(env["IMG2IMG_WEIGHTS_DIR"]) / RESNET.id
     target.mkdir(parents=True)
-    torch.save(tiny_generators()["unet"].state_dict(), target / "g.pth")
+    config = {**tiny_config("unet"), "in_channels": 1}
+    torch.save(build_generator(config).state_dict(), target / "g.pth")  # a grayscale U-Net
     out = run_resolve(RESNET.id, env)
     assert out["type"] == "CheckpointError" and str(target / "g.pth") in out["error"]
     assert "it is a pix2pix U-Net-256 generator" in out["error"] and "{" not in out["error"]
-    assert f"but {RESNET.id} is a ResNet (CycleGAN-style) model" in out["error"]
+    assert f"but {RESNET.id} takes 3 and gives 3 channels" in out["error"]
     assert "What you can do: replace" in out["error"]
     assert f"img2img translate --checkpoint {target / 'g.pth'}" in out["error"]
 

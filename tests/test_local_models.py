@@ -66,14 +66,23 @@ def test_the_reference_fixtures_serve_their_own_kind(weights, fixtures):
     assert hub.load_model(unet.id).config["architecture"] == "unet"
 
 
-@pytest.mark.parametrize("case", ["channels", "kind", "corrupt", "not a generator"])
+def test_another_kind_with_the_right_channels_is_used_and_says_so(weights):
+    """A U-Net in a ResNet slot: a recognised generator with the right channels is used, and
+    its mark and card say what it is (the deployer put it there)."""
+    torch.save(tiny_generators()["unet"].state_dict(), _slot(weights) / "x.pth")
+    found = hub.availability(RESNET)
+    assert found.state == "local" and found.ready
+    assert found.brief == "pix2pix U-Net-256"
+    assert "not the catalog's kind (ResNet (CycleGAN-style)): used as it is" in found.detail
+    assert hub.load_model(RESNET.id).config["architecture"] == "unet"
+
+
+@pytest.mark.parametrize("case", ["channels", "corrupt", "not a generator"])
 def test_a_file_that_cannot_serve_is_marked_so_with_advice(weights, case):
     target = _slot(weights) / "x.pth"
     if case == "channels":
         config = {"architecture": "resnet", "ngf": 8, "n_blocks": 2, "in_channels": 1}
         torch.save(build_generator(config).state_dict(), target)
-    elif case == "kind":
-        torch.save(tiny_generators()["unet"].state_dict(), target)
     elif case == "corrupt":
         target.write_bytes(b"PK\x03\x04 cut short")
     else:
@@ -82,7 +91,6 @@ def test_a_file_that_cannot_serve_is_marked_so_with_advice(weights, case):
     assert found.state == "unusable" and not found.ready
     brief = {
         "channels": "other input / output channels",
-        "kind": "a pix2pix U-Net-256, not a ResNet (CycleGAN-style)",
         "corrupt": "unreadable (corrupt or cut short)",
         "not a generator": "not a generator we know",
     }[case]
@@ -91,7 +99,7 @@ def test_a_file_that_cannot_serve_is_marked_so_with_advice(weights, case):
         assert advice in found.detail
     with pytest.raises(CheckpointError) as e:
         hub.load_model(RESNET.id)
-    if case in ("channels", "kind"):  # the loader's own words otherwise
+    if case == "channels":  # the loader's own words otherwise
         assert f"the weights found for {RESNET.id} in {target} cannot serve it" in str(e.value)
         assert f"--checkpoint {target}" in str(e.value)
 

@@ -12,8 +12,9 @@ client's timeouts and retries. `availability` says where weights would come from
 what a local file is (local.check, remembered per file size and time), and, for a model that
 would download, whether the last probe found its server unreachable (never probing itself:
 `probe_sources` does, for the app's refresh).
-A local file serves its catalog id when it is a generator of the same kind and channels in
-any family's layout (local.fits): it is loaded with its own detected architecture.
+A local file serves its catalog id when it is a generator with the entry's channels in any
+family's layout (local.fits): it is loaded with its own detected architecture, and says what
+it is (another kind than the catalog's too: local.kind_note).
 Your own models (`custom/<name>`, catalog.custom_folder) load by that id too; a catalog id
 always wins, then your model's name, then a path.
 `fetch_repo` / `load_repo` take any Hub repo a user names (the app's "your own model"):
@@ -44,7 +45,7 @@ from .catalog import (
     suggestions,
 )
 from .download import BERKELEY_HOST, cache_dir, download, is_offline, quarantine, verify_cached
-from .local import advice, check, fits, fits_brief, short_name
+from .local import advice, check, fits, fits_brief, kind_note, short_name
 from .network import host_of, known, reachable
 from .weights import find_checkpoint_file, load_generator, read_state_dict
 
@@ -164,7 +165,9 @@ def _local_availability(entry: ModelEntry, local: Path) -> Availability:
     if problem := fits(entry, verdict.config):
         why = f"{verdict.file}: {problem}. {advice(entry, verdict.file)}"
         return Availability("unusable", str(local), why, fits_brief(entry, verdict.config))
-    return Availability("local", str(local), verdict.what, short_name(verdict.config))
+    note = kind_note(entry, verdict.config)
+    what = f"{verdict.what} ({note})" if note else verdict.what
+    return Availability("local", str(local), what, short_name(verdict.config))
 
 
 def availability(entry: ModelEntry) -> Availability:
@@ -252,7 +255,7 @@ def resolve(model_id: str, progress: bool = True, fresh: bool = False) -> Path:
 
 
 def _check_catalog_fit(entry: ModelEntry, module: nn.Module, source: Path) -> None:
-    """A loaded generator serves `entry` if it is of its kind with its channels (local.fits)."""
+    """A loaded generator serves `entry` if it has its channels (local.fits)."""
     if problem := fits(entry, module.config):
         file = find_checkpoint_file(source) if source.is_dir() else source  # name the file
         raise CheckpointError(
@@ -276,8 +279,8 @@ def load_model(
 ) -> nn.Module:
     """A generator from a catalog id or a checkpoint path (the CLI's and app's loader).
 
-    A string that is a catalog id always means that model (its file must be a generator of
-    the entry's kind and channels, local.fits), even if a folder of that name exists here:
+    A string that is a catalog id always means that model (its file must be a generator
+    with the entry's channels, local.fits), even if a folder of that name exists here:
     `./cyclegan/horse2zebra` is a path. Next, `custom/<name>` is your own model kept in
     <weights dir>/custom/<name>/; anything else is a path.
     `name` picks one network of a file that holds several (see `load_generator`).

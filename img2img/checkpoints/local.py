@@ -8,9 +8,11 @@ init cost) to compare every key and shape. Only NaN / Inf weights are left to th
 The verdict is remembered per (file, size, mtime_ns) and the same for a config.json beside
 it, so the picker can ask on every refresh and a replaced file is checked again.
 
-`fits(entry, config)`: a catalog slot takes any generator we can load whose kind (ResNet or
-U-Net, in any family's layout) and channels are the entry's: a CycleGAN ResNet-9 trained by
-another code base serves cyclegan/horse2zebra, loaded with its own detected architecture.
+`fits(entry, config)`: a catalog slot takes any generator we can load whose input and output
+channels are the entry's, in any family's layout, loaded with its own detected architecture:
+a CycleGAN ResNet-9 trained by another code base serves cyclegan/horse2zebra. One of another
+kind than the catalog's (a U-Net where the catalog has a ResNet) is used too, and says so
+(`kind_note`): the deployer put it there, and it translates the same photos.
 """
 
 from __future__ import annotations
@@ -162,9 +164,6 @@ def fits(entry: ModelEntry, config: dict[str, Any]) -> str:
     """Why a generator `config` cannot serve catalog model `entry` ("" when it can): another
     kind of generator, or other input / output channels. Its family's layout does not matter."""
     want = entry.architecture
-    kind, wanted = KIND.get(config["architecture"]), KIND.get(want["architecture"])
-    if kind != wanted:
-        return f"it is {describe_config(config)}, but {entry.id} is a {_kind_of(entry)} model"
     have_io = config.get("in_channels", 3), config.get("out_channels", 3)
     want_io = want.get("in_channels", 3), want.get("out_channels", 3)
     if have_io != want_io:
@@ -177,11 +176,15 @@ def fits(entry: ModelEntry, config: dict[str, Any]) -> str:
 
 def fits_brief(entry: ModelEntry, config: dict[str, Any]) -> str:
     """`fits` in a few words, for a mark ("" when it fits)."""
-    if not fits(entry, config):
+    return "other input / output channels" if fits(entry, config) else ""
+
+
+def kind_note(entry: ModelEntry, config: dict[str, Any]) -> str:
+    """ "" when the generator is of the catalog entry's kind, else a note that says it is not
+    (it is used as it is: `fits`)."""
+    if KIND.get(config["architecture"]) == KIND.get(entry.architecture["architecture"]):
         return ""
-    if KIND.get(config["architecture"]) != KIND.get(entry.architecture["architecture"]):
-        return f"a {short_name(config)}, not a {_kind_of(entry)}"
-    return "other input / output channels"
+    return f"not the catalog's kind ({_kind_of(entry)}): used as it is"
 
 
 def advice(entry: ModelEntry, file: Path | str) -> str:
