@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 from torch import nn
+from tqdm import tqdm
 
 from . import cli_args
 from .errors import Img2ImgError
@@ -22,6 +23,7 @@ from .inference import Translator, size_multiple
 # Clip suffixes (the containers img2img.media.video writes); listed here so that `--help` and
 # folder expansion need no PyAV import.
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
+CODECS = ("av1", "h264", "hevc", "vp9", "mpeg4")  # = media.encoding.CODECS
 UNSET = object()  # --size not given: 256, or the image's own size with --tile
 TILE_STATS, CLIP_STATS = ("shared", "window"), ("shared", "running", "frame")
 
@@ -50,6 +52,30 @@ def add_flags(t: argparse.ArgumentParser) -> None:
         default=None,
         help="refuse clips longer than this (default: no limit)",
     )
+    t.add_argument(
+        "--codec",
+        choices=CODECS,
+        default=None,
+        help="clips' video codec (default: the input's, where this FFmpeg writes it into "
+        "the container; else the container's usual one, with a note)",
+    )
+    t.add_argument(
+        "--gop",
+        type=_gop,
+        default=None,
+        metavar="N",
+        help="clips: a keyframe every N frames (default: the input's spacing)",
+    )
+
+
+def _gop(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of frames, 1 or more, not {text!r}")
+    return value
 
 
 def check_stats(args: argparse.Namespace, paths: Sequence[Path]) -> str | None:
@@ -119,11 +145,13 @@ def translate_clip(
 
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        translate_video(
+        info = translate_video(
             translator, model, src, dst, size=working_size(args),
             stats=args.stats or "shared", progress=sys.stderr.isatty(),
-            max_seconds=args.max_seconds,
+            max_seconds=args.max_seconds, codec=args.codec, gop=args.gop,
         )  # fmt: skip
     except (Img2ImgError, OSError) as e:
         return f"cannot translate {src}: {e}"
+    for note in info.notes:
+        tqdm.write(f"note: {dst}: {note}", file=sys.stderr)
     return None

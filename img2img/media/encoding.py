@@ -17,12 +17,17 @@ time base (AVI excepted: it has no timestamps).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
 
 from ..errors import VideoError
+
+# SVT-AV1 prints ~20 lines of configuration per encoder to stderr unless told otherwise
+# (its levels: 0 fatal, 1 error, 2 warning, 3 info); a caller's own setting wins.
+os.environ.setdefault("SVT_LOG", "1")
 
 # Codec (FFmpeg's canonical name) -> the encoder that writes it, in order of preference.
 ENCODERS = {
@@ -80,21 +85,22 @@ class Encoding:
 
 def measure(src: Path) -> Source:
     """The codec, pixel format and keyframe spacing of `src`'s first video stream, from its
-    header and its first GOP_PACKETS packets (no decoding)."""
+    header and its first GOP_PACKETS packets (no decoding), in display order."""
     try:
         with av.open(str(src)) as container:
             v = container.streams.video[0]
             codec = v.codec_context.codec.canonical_name
             pix_fmt = v.codec_context.pix_fmt
-            keys = []
-            for i, packet in enumerate(container.demux(v)):
-                if i >= GOP_PACKETS:
+            packets = []  # (pts, keyframe?) in decode order
+            for packet in container.demux(v):
+                if len(packets) >= GOP_PACKETS:
                     break
-                if packet.size and packet.is_keyframe:
-                    keys.append(i)
+                if packet.size and packet.pts is not None:
+                    packets.append((packet.pts, packet.is_keyframe))
     except (av.error.FFmpegError, IndexError) as e:
         raise VideoError(f"{src.name}: cannot read how its video is stored: {e}") from e
-    return Source(codec, pix_fmt, _spacing(keys))
+    shown = [key for _, key in sorted(packets)]  # display order (B-frames come later there)
+    return Source(codec, pix_fmt, _spacing([i for i, key in enumerate(shown) if key]))
 
 
 def _spacing(keys: list[int]) -> int | None:
