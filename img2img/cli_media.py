@@ -66,6 +66,14 @@ def add_flags(t: argparse.ArgumentParser) -> None:
         metavar="N",
         help="clips: a keyframe every N frames (default: the input's spacing)",
     )
+    t.add_argument(
+        "--camera",
+        action="append",
+        default=None,
+        metavar="KEY",
+        help="a LeRobot dataset given as INPUT: translate only this camera's videos "
+        "(repeatable; default: every camera)",
+    )
 
 
 def _gop(text: str) -> int:
@@ -155,3 +163,43 @@ def translate_clip(
     for note in info.notes:
         tqdm.write(f"note: {dst}: {note}", file=sys.stderr)
     return None
+
+
+def translate_datasets(args: argparse.Namespace) -> int | None:
+    """INPUTs that are LeRobot dataset roots (meta/info.json): each written to OUT_DIR/<its
+    name> with its camera videos translated (media/lerobot.py); the exit status. None when
+    no INPUT is a dataset (cli.py then translates files as usual)."""
+    roots = [Path(p) for p in args.inputs if (Path(p) / "meta" / "info.json").is_file()]
+    if not roots:
+        return None
+    if len(roots) != len(args.inputs):
+        return cli_args.refuse("a LeRobot dataset is translated on its own: give datasets only")
+    from .media.lerobot import translate_dataset
+
+    try:
+        translator = Translator(device=args.device)
+        model = translator.load(args.checkpoint)
+    except Img2ImgError as e:
+        return cli_args.refuse(str(e))
+    failed = 0
+    for root in roots:
+        dst = args.out / root.resolve().name
+        try:
+            done = translate_dataset(
+                translator, model, root, dst, cameras=args.camera, overwrite=args.overwrite,
+                size=working_size(args), stats=args.stats or "shared",
+                progress=sys.stderr.isatty(), max_seconds=args.max_seconds,
+                codec=args.codec, gop=args.gop,
+            )  # fmt: skip
+        except (Img2ImgError, OSError) as e:
+            failed += 1
+            tqdm.write(f"cannot translate {root}: {e}", file=sys.stderr)
+            continue
+        for note in done.notes:
+            tqdm.write(f"note: {dst}: {note}", file=sys.stderr)
+        for key, change in done.changed.items():
+            tqdm.write(f"note: {dst}: meta/info.json {key} now says {change}", file=sys.stderr)
+        print(
+            f"{dst}: {done.videos} videos of {', '.join(done.cameras)} translated", file=sys.stderr
+        )
+    return 1 if failed else 0
