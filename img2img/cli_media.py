@@ -1,8 +1,9 @@
-"""The CLI's native-resolution tiles and video clips (`img2img translate --tile`, `clip.mp4`).
+"""The CLI's native-resolution tiles, video clips and LeRobot datasets (`img2img translate
+--tile`, `clip.mp4`, `DATASET_DIR`).
 
 Kept beside cli.py so that the command's argument and output rules stay in one place there:
 this module adds the flags, says which inputs are clips and what their outputs are called,
-and runs the two kinds of job through img2img.media.tiles and img2img.media.video.
+and runs the three kinds of job through img2img.media.tiles, .video and .lerobot.
 """
 
 from __future__ import annotations

@@ -325,11 +325,9 @@ def translate_video(
             raise VideoError(f"cannot write {dst.name}: {e}") from e
         finally:
             bar.close()
+    w, h, audio, e = writer.width, writer.height, job.audio is not None, enc
     seconds = float(written / info.fps)
-    w, h, audio = writer.width, writer.height, job.audio is not None
-    return VideoInfo(
-        written, info.fps, w, h, seconds, audio, 0, enc.codec, enc.pix_fmt, enc.gop, enc.notes
-    )
+    return VideoInfo(written, info.fps, w, h, seconds, audio, 0, e.codec, e.pix_fmt, e.gop, e.notes)
 
 
 @dataclass
