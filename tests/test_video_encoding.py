@@ -110,3 +110,17 @@ def test_an_impossible_or_unknown_codec_asked_for_is_refused_before_any_work(tr,
 def test_probe_says_how_the_clip_is_stored(av1):
     info = probe_video(av1)
     assert (info.codec, info.pix_fmt, info.width, info.height) == ("av1", "yuv420p", 64, 48)
+
+
+def test_the_cli_offers_the_codecs_encoding_writes_and_checks_gop(capsys):
+    from img2img import cli_media
+    from img2img.cli import build_parser
+    from img2img.media import encoding
+
+    assert cli_media.CODECS == encoding.CODECS  # listed twice: --help imports no PyAV
+    base = ["translate", "clip.mp4", "-o", "out", "--checkpoint", "c"]
+    args = build_parser().parse_args([*base, "--codec", "av1", "--gop", "2"])
+    assert (args.codec, args.gop) == ("av1", 2)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*base, "--gop", "0"])
+    assert "1 or more" in capsys.readouterr().err
