@@ -88,7 +88,10 @@ def _gop(text: str) -> int:
 
 
 def check_stats(args: argparse.Namespace, paths: Sequence[Path]) -> str | None:
-    """Why --stats does not apply to these inputs, or None (checked before any work)."""
+    """Why --stats (or --camera) does not apply to these inputs, or None (checked before any
+    work)."""
+    if getattr(args, "camera", None):  # datasets are translated before (translate_datasets)
+        return "--camera applies to LeRobot datasets (a folder with meta/info.json)"
     if args.stats is None:
         return None
     clips = any(is_video(p) for p in paths)

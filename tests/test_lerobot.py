@@ -17,7 +17,7 @@ from helpers.models import tiny_generators
 from helpers.videos import make_clip, stored
 
 from img2img import DatasetError, Translator
-from img2img.cli import build_parser
+from img2img.cli import build_parser, main
 from img2img.cli_media import translate_datasets
 from img2img.media.lerobot import camera_videos, is_dataset, read_info, translate_dataset
 from img2img.models import ResnetGenerator
@@ -187,3 +187,5 @@ def test_the_command_line_translates_a_dataset_into_out_dir(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
     files = build_parser().parse_args(["translate", str(ckpt), "-o", "x", "--checkpoint", "c"])
     assert translate_datasets(files) is None  # not a dataset: cli.py's usual way
+    assert main([*argv[:1], str(ckpt), *argv[2:]]) == 2  # --camera with files: refused
+    assert "--camera applies to LeRobot datasets" in capsys.readouterr().err
