@@ -8,10 +8,12 @@ input's size), copies the audio packets unchanged when the output container take
 name only ever holds a complete file. Memory is one batch of frames, whatever the length.
 Corrupt, unreadable or unsupported input raises VideoError.
 
-What a player needs: a display matrix (a phone's portrait clip, stored sideways) is applied
-to the frames before they are translated, as photos get their EXIF orientation, and the output
-is upright with no matrix. H.264 is written as yuv420p (High profile), which every browser
-plays; 4:2:0 needs even sides, so an odd side gets its last row or column repeated.
+The output keeps the input's codec, keyframe spacing and pixel format where this FFmpeg can
+(encoding.py: an AV1 dataset clip with a keyframe every 2 frames stays so). What a player needs:
+a display matrix (a phone's portrait clip, stored sideways) is applied to the frames before
+they are translated, as photos get their EXIF orientation, and the output is upright with no
+matrix; 4:2:2 / 4:4:4 come out 4:2:0, and where the encoder's 4:2:0 needs even sides (H.264,
+HEVC, MPEG-4) an odd side gets its last row or column repeated.
 
 Limits are enforced while decoding, not only from the header: `max_seconds` counts decoded
 frames (against the declared rate) and reads their timestamps, so a header that declares no
@@ -49,23 +51,23 @@ from tqdm import tqdm
 from ..atomic import atomic_file
 from ..errors import Cancelled, ConfigError, VideoError, VideoLimitError
 from . import processing
+from .encoding import EVEN_SIDES, Encoding, choose, measure
 from .normstats import NormStats, StatsRunner
 
 STATS = ("shared", "running", "frame")
 DEFAULT_STATS = "shared"
 MOMENTUM = 0.05  # per-frame weight of the newest statistics in the running mean
-# Output container by suffix: (FFmpeg format, video encoder, audio encoder when re-encoding).
+# Output container by suffix: (FFmpeg format, audio encoder when re-encoding); the video
+# encoder is the input's codec where the container holds it (encoding.py).
 CONTAINERS = {
-    ".mp4": ("mp4", "libx264", "aac"),
-    ".m4v": ("mp4", "libx264", "aac"),
-    ".mov": ("mov", "libx264", "aac"),
-    ".mkv": ("matroska", "libx264", "aac"),
-    ".webm": ("webm", "libvpx-vp9", "libopus"),
-    ".avi": ("avi", "mpeg4", "aac"),
+    ".mp4": ("mp4", "aac"),
+    ".m4v": ("mp4", "aac"),
+    ".mov": ("mov", "aac"),
+    ".mkv": ("matroska", "aac"),
+    ".webm": ("webm", "libopus"),
+    ".avi": ("avi", "aac"),
 }
 VIDEO_SUFFIXES = tuple(CONTAINERS)
-_ENCODER_OPTIONS = {"libx264": {"crf": "18"}, "libvpx-vp9": {"crf": "30", "b": "0"}}
-_EVEN_SIDES = ("libx264", "mpeg4")  # encoders whose 4:2:0 needs even width and height
 _TURNS = {
     1: Image.Transpose.ROTATE_90,
     2: Image.Transpose.ROTATE_180,
@@ -84,6 +86,10 @@ class VideoInfo:
     seconds: float  # 0 when the container does not say
     audio: bool
     rotation: int = 0  # degrees counter-clockwise the display matrix turns the pictures
+    codec: str = ""  # FFmpeg's canonical name ("av1", "h264"); as written, or as stored
+    pix_fmt: str = ""
+    gop: int | None = None  # frames from keyframe to keyframe asked of the encoder
+    notes: tuple[str, ...] = ()  # what of the input's encoding could not be kept, and why
 
 
 def _open(src: Path) -> av.container.InputContainer:
@@ -125,7 +131,8 @@ def _info(container, src: Path) -> VideoInfo:
     rotation = _rotation(src)
     w, h = (v.height, v.width) if rotation % 180 else (v.width, v.height)
     audio = bool(container.streams.audio)
-    return VideoInfo(v.frames, Fraction(fps), w, h, seconds, audio, rotation)
+    codec, pix_fmt = v.codec_context.codec.canonical_name, v.codec_context.pix_fmt or ""
+    return VideoInfo(v.frames, Fraction(fps), w, h, seconds, audio, rotation, codec, pix_fmt)
 
 
 def probe_video(src: str | os.PathLike) -> VideoInfo:
@@ -174,20 +181,22 @@ class _Writer:
     mpeg4 stream is written at the declared rate. Sides are rounded up to even where the
     encoder's 4:2:0 needs it (the last row / column repeated)."""
 
-    def __init__(self, f, suffix: str, info: VideoInfo, time_base: Fraction, audio_in) -> None:
-        fmt, vcodec, acodec = CONTAINERS[suffix]
+    def __init__(
+        self, f, suffix: str, enc: Encoding, info: VideoInfo, time_base: Fraction, audio_in
+    ) -> None:
+        fmt, acodec = CONTAINERS[suffix]
         self.out = av.open(f, "w", format=fmt)
-        self.video = self.out.add_stream(
-            vcodec, rate=info.fps, options=_ENCODER_OPTIONS.get(vcodec)
-        )
+        self.video = self.out.add_stream(enc.encoder, rate=info.fps, options=enc.options)
         self.in_base = time_base
-        self.time_base = 1 / info.fps if vcodec == "mpeg4" else time_base
+        self.time_base = 1 / info.fps if fmt == "avi" else time_base
         self.video.codec_context.time_base = self.time_base
-        even = vcodec in _EVEN_SIDES
+        if enc.gop is not None:
+            self.video.codec_context.gop_size = enc.gop
+        even = enc.encoder in EVEN_SIDES
         self.width = info.width + (even and info.width % 2)
         self.height = info.height + (even and info.height % 2)
         self.video.width, self.video.height = self.width, self.height
-        self.video.pix_fmt = "yuv420p"
+        self.video.pix_fmt = enc.pix_fmt
         self.audio, self.copy_audio = None, False
         if audio_in is not None:
             self.copy_audio = audio_in.codec_context.name in self.out.supported_codecs
@@ -274,6 +283,8 @@ def translate_video(
     max_seconds: float | None = None,
     momentum: float = MOMENTUM,
     should_stop: Callable[[], bool] | None = None,
+    codec: str | None = None,
+    gop: int | None = None,
 ) -> VideoInfo:
     """Translate clip `src` into `dst` (container chosen by its suffix, VIDEO_SUFFIXES).
 
@@ -283,18 +294,24 @@ def translate_video(
     per forward (default: the translator's max_batch). `max_seconds`: refuse longer clips,
     from the header and again while decoding (the translator's max_pixels caps the frame
     size). `should_stop`: asked before every frame; True stops the work (Cancelled).
-    Returns what was written. Raises VideoError (VideoLimitError over a limit); `dst` is
-    never left half-written.
+    The input's codec, keyframe spacing and pixel format are kept where this FFmpeg can write
+    them into `dst`'s container (encoding.py; the returned `notes` say what was not);
+    `codec` ("av1", "h264", "hevc", "vp9", "mpeg4") and `gop` (frames from keyframe to
+    keyframe) override the input's. Returns what was written. Raises VideoError
+    (VideoLimitError over a limit); `dst` is never left half-written.
     """
     src, dst = Path(src), Path(dst)
     if stats not in STATS:
         raise ConfigError(f"stats must be one of {STATS}, got {stats!r}")
     if dst.suffix.lower() not in CONTAINERS:
         raise VideoError(f"cannot write {dst.name}: the output must end in one of {VIDEO_SUFFIXES}")
+    if gop is not None and gop < 1:
+        raise ConfigError(f"gop must be 1 or more frames, got {gop}")
     policy = _Stats(StatsRunner(translator, model_or_id), stats, momentum)
     with _open(src) as container:
         info = _info(container, src)
         _check_caps(info, src, max_seconds, translator.max_pixels)
+        enc = choose(measure(src), CONTAINERS[dst.suffix.lower()][0], codec, gop)
         audio = container.streams.audio[0] if container.streams.audio else None
         batch = batch or translator.max_batch
         job = _Job(container, info, policy, size, batch, src, max_seconds, should_stop, audio)
@@ -302,15 +319,15 @@ def translate_video(
         bar = tqdm(total=info.frames or None, unit="frame", disable=not progress, leave=False)
         try:
             with atomic_file(dst, "wb") as f:
-                writer = _Writer(f, dst.suffix.lower(), info, time_base, job.audio)
+                writer = _Writer(f, dst.suffix.lower(), enc, info, time_base, job.audio)
                 written = _translate(job, writer, bar)
         except (av.error.FFmpegError, OSError) as e:
             raise VideoError(f"cannot write {dst.name}: {e}") from e
         finally:
             bar.close()
+    w, h, audio, e = writer.width, writer.height, job.audio is not None, enc
     seconds = float(written / info.fps)
-    w, h, audio = writer.width, writer.height, job.audio is not None
-    return VideoInfo(written, info.fps, w, h, seconds, audio)
+    return VideoInfo(written, info.fps, w, h, seconds, audio, 0, e.codec, e.pix_fmt, e.gop, e.notes)
 
 
 @dataclass

@@ -25,9 +25,12 @@ def make_clip(
     times_ms: list[int] | None = None,
     live: bool = False,
     turns: int = 0,
+    codec: str = "libx264",
+    gop: int | None = None,
 ) -> Path:
     """An H.264 clip (container from the suffix) of `frames` frames at `fps`, (w, h) `size`,
-    with a 440 Hz mono AAC tone as long as the video when `audio`. `rotation`: a display
+    with a 440 Hz mono AAC tone as long as the video when `audio`. `codec`: another encoder
+    (e.g. "libsvtav1"); `gop`: a keyframe every `gop` frames. `rotation`: a display
     matrix asking players to turn the picture that many degrees counter-clockwise (as a
     phone writes it). `times_ms`: each frame's timestamp (a variable frame rate; `frames`
     is then its length). `live`: Matroska written as a live stream, with no duration.
@@ -37,8 +40,11 @@ def make_clip(
     frames = len(times_ms) if times_ms else frames
     options = {"live": "1"} if live else {}
     with av.open(str(path), "w", options=options) as out:
-        video = out.add_stream("libx264", rate=fps)
+        fixed = {"x264-params": "scenecut=0"} if gop and codec == "libx264" else {}
+        video = out.add_stream(codec, rate=fps, options=fixed)
         video.width, video.height, video.pix_fmt = w, h, pix_fmt
+        if gop is not None:
+            video.codec_context.gop_size = gop
         if rotation:
             video.set_display_rotation(rotation)
         if times_ms:
@@ -84,6 +90,22 @@ def decode(path: Path) -> dict:
             [bytes(p) for p in c.demux(audio=0) if p.size] if info["audio"] else []
         )
     return info
+
+
+def stored(path: Path) -> dict:
+    """How a clip's video is stored: codec, pix_fmt, size, time base, and per packet (in
+    display order) its pts and whether it is a keyframe ("K.K." for a keyframe every 2)."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        packets = sorted((p.pts, p.is_keyframe) for p in c.demux(v) if p.size)
+        return {
+            "codec": v.codec_context.codec.canonical_name,
+            "pix_fmt": v.codec_context.pix_fmt,
+            "size": (v.width, v.height),
+            "time_base": v.time_base,
+            "pts": [pts for pts, _ in packets],
+            "keys": "".join("K" if key else "." for _, key in packets),
+        }
 
 
 def frame_times_ms(path: Path) -> list[float]:
