@@ -306,3 +306,29 @@ def test_cyclegan_on_hf_unpaired_splits_and_swapped_columns(tmp_path):
     train([*common, "--dataset", f"hf:{pairs}", "--hf-columns", "imageB,imageA",
            "--out", str(tmp_path / "b")], tmp_path)  # fmt: skip
     assert (tmp_path / "b" / "weights" / "A2B" / "model.safetensors").is_file()
+
+
+def test_hf_training_sets_are_pure_functions_of_their_keys_and_pickle(tmp_path):
+    """What exact resume and loader workers rely on: same key, same tensors, after pickling."""
+    import pickle
+
+    from img2img.data import Augment
+
+    path = tmp_path / "pairs.parquet"
+    paired_set(3).to_parquet(path)
+    train_set, val_set, real = hf_train.open_hf_datasets(
+        f"hf:{path}", "pix2pix", "BtoA", Augment(36, 32, True), 0, 2
+    )
+    assert (len(train_set), val_set, real) == (3, None, True)  # no held-out split in one file
+    copy = pickle.loads(pickle.dumps(train_set))
+    a, b = train_set[(1, 2)], copy[(1, 2)]
+    assert torch.equal(a["A"], b["A"]) and torch.equal(a["B"], b["B"])
+    # BtoA: A is imageB, the upside-down imageA (no crop / flip here, which would not commute)
+    plain, _, _ = hf_train.open_hf_datasets(
+        f"hf:{path}", "pix2pix", "BtoA", Augment(32, 32, False), 0, 0
+    )
+    x = plain[0]
+    assert torch.allclose(x["A"], x["B"].flip(1), atol=1e-5) and x["A"].shape == (3, 32, 32)
+    with pytest.raises(errors.DatasetError, match="no image column .x.*--hf-columns"):
+        hf_train.open_hf_datasets(f"hf:{path}", "pix2pix", "AtoB", Augment(36, 32, True), 0, 0,
+                                  "x,y")  # fmt: skip
