@@ -69,6 +69,11 @@ class DatasetError(Img2ImgError, ValueError):
     """A dataset cannot be fetched, extracted or read."""
 
 
+class MissingDependencyError(Img2ImgError, ImportError):
+    """An optional package a feature needs is not installed; the message says what to
+    `pip install` (e.g. `datasets` for Hugging Face datasets in and out)."""
+
+
 class EvaluationError(Img2ImgError, ValueError):
     """An evaluation cannot run as asked: unknown metric, unmatched images, too few samples."""
 
@@ -102,6 +107,7 @@ __all__ = [
     "ImageError",
     "Img2ImgError",
     "JobTooLongError",
+    "MissingDependencyError",
     "NothingScored",
     "OutputError",
     "PushError",

@@ -12,9 +12,19 @@ pix2pix needs aligned data. CycleGAN takes either; an aligned set is then used u
     archive.py  safe extraction (plain files and folders only, bounded size and count)
     layout.py   aligned / unaligned folder layouts, image listing
     samples.py  images and A|B halves, the classic augmentation, paired / unpaired datasets
+
+Hugging Face datasets (optional `datasets` package, imported on first use):
+
+    hf.py            a Hub id / save_to_disk folder / parquet / image folder -> a split's rows
+    hf_write.py      rows -> resumable parquet shards under OUT, push_dataset to the Hub
+    hf_translate.py  translate_dataset: a split's image column translated, columns kept
+    hf_train.py      `train.py --dataset hf:NAME`: paired columns or unpaired splits
 """
 
 from .archive import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBERS, extract_archive
+from .hf import STREAM_BYTES, Rows, Source, find_source, open_rows
+from .hf_translate import DatasetTranslation, translate_dataset
+from .hf_write import ShardWriter, push_dataset
 from .layout import IMAGE_EXTENSIONS, Layout, detect_layout, list_images
 from .remote import (
     BERKELEY_HOST,
@@ -43,11 +53,16 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_ARCHIVE_BYTES",
     "MAX_ARCHIVE_MEMBERS",
+    "STREAM_BYTES",
     "Augment",
+    "DatasetTranslation",
     "ImageRef",
     "Layout",
     "PairedDataset",
     "RemoteDataset",
+    "Rows",
+    "ShardWriter",
+    "Source",
     "UnpairedDataset",
     "data_root",
     "dataset_url_base",
@@ -55,8 +70,12 @@ __all__ = [
     "extract_archive",
     "fetch_dataset",
     "find_dataset",
+    "find_source",
     "list_images",
     "load_rgb",
     "open_datasets",
+    "open_rows",
+    "push_dataset",
     "sample_rng",
+    "translate_dataset",
 ]

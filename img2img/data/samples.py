@@ -6,8 +6,10 @@ augmentation randomness of sample i in epoch e comes from its own generator seed
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -17,13 +19,16 @@ from ..errors import DatasetError, ImageError
 from ..media.processing import open_image, to_tensor
 from .layout import Layout, list_images
 
-# An image reference: a file and which part of it ("full", or the "left"/"right" half).
+# An image reference: a file and which part of it ("full", or the "left"/"right" half), or
+# an object whose load(what) gives the RGB image (a dataset row's cell: hf_train.RowImage).
 ImageRef = tuple[Path, str]
 
 
-def load_rgb(ref: ImageRef, what: str = "training image") -> Image.Image:
+def load_rgb(ref: ImageRef | Any, what: str = "training image") -> Image.Image:
     """The referenced image (or half of an A|B image) as RGB; DatasetError if unreadable
     (`what` names it in the message: "training image", "test image", ...)."""
+    if not isinstance(ref, tuple):
+        return ref.load(what)
     path, part = ref
     try:
         img = open_image(path, exif=False).convert("RGB")  # no EXIF rotation, as classic
@@ -70,9 +75,13 @@ def _key(key: int | tuple[int, int]) -> tuple[int, int]:
 
 
 class PairedDataset(Dataset):
-    """Aligned A|B images; A and B of a pair share one crop and one flip."""
+    """Aligned pairs; A and B of a pair share one crop and one flip.
 
-    def __init__(self, files: list[Path], augment: Augment, seed: int, swap: bool) -> None:
+    `files[i]` is an A|B image file, or an (A, B) pair of references (hf_train's rows)."""
+
+    def __init__(
+        self, files: Sequence[Path | tuple[Any, Any]], augment: Augment, seed: int, swap: bool
+    ) -> None:
         self.files, self.augment, self.seed, self.swap = files, augment, seed, swap
 
     def __len__(self) -> int:
@@ -80,7 +89,8 @@ class PairedDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         epoch, index = _key(key)
-        refs = [(self.files[index], "left"), (self.files[index], "right")]
+        item = self.files[index]
+        refs = list(item) if isinstance(item, tuple) else [(item, "left"), (item, "right")]
         a, b = (load_rgb(r) for r in (refs[::-1] if self.swap else refs))
         params = self.augment.params(sample_rng(self.seed, epoch, index))
         return {"A": self.augment(a, params), "B": self.augment(b, params)}
@@ -93,7 +103,7 @@ class UnpairedDataset(Dataset):
     """
 
     def __init__(
-        self, a: list[ImageRef], b: list[ImageRef], augment: Augment, seed: int, random_b: bool
+        self, a: Sequence[Any], b: Sequence[Any], augment: Augment, seed: int, random_b: bool
     ) -> None:
         self.a, self.b, self.augment, self.seed, self.random_b = a, b, augment, seed, random_b
 

@@ -33,7 +33,8 @@ class TrainConfig:
     family: str = "pix2pix"  # pix2pix (paired A|B) or cyclegan (unpaired A and B)
     preset: str = "pix2pix"  # recipe the defaults come from: pix2pix, cyclegan, huggan
     # --- data
-    dataset: str = ""  # public dataset to download by name: facades, maps, horse2zebra, ...
+    dataset: str = ""  # public dataset by name (facades, maps, horse2zebra, ...) or hf:NAME (HF)
+    hf_columns: str = ""  # hf: datasets: the A and B image columns, A,B (default imageA,imageB)
     data: str = ""  # or a local folder: train/ of A|B images, or trainA/ + trainB/
     data_root: str = ""  # download cache (default: $IMG2IMG_DATA or ~/.cache/img2img/datasets)
     dataset_url_base: str = ""  # mirror of the Berkeley host (default: $IMG2IMG_DATASET_MIRROR)
@@ -220,6 +221,8 @@ def validate(c: TrainConfig) -> None:
             raise ConfigError(f"{name} must be one of {allowed}, got {getattr(c, name)!r}")
     if bool(c.dataset) == bool(c.data):
         raise ConfigError("give exactly one of --dataset NAME or --data DIR")
+    if c.hf_columns and not c.dataset.startswith("hf:"):
+        raise ConfigError("--hf-columns applies to a Hugging Face dataset (--dataset hf:NAME)")
     if not c.out:
         raise ConfigError("--out RUN_DIR is required")
     positive = ("load_size", "crop_size", "ngf", "ndf", "batch_size", "save_every", "log_every")

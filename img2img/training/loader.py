@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .. import data
+from ..data import hf_train
 from . import distributed
 from .config import TrainConfig
 from .distributed import World
@@ -21,6 +22,8 @@ from .recipes import recipe
 
 def load_data(c: TrainConfig, world: World) -> tuple[Dataset, Dataset | None, bool]:
     """(training set, validation set or None, whether validation pairs are real pairs)."""
+    if c.dataset.startswith(hf_train.PREFIX):
+        return _hf_data(c, world)
     if c.dataset:
         if world.main:  # one download; the other ranks wait and then find it cached
             data.fetch_dataset(c.dataset, c.family, c.data_root, c.dataset_url_base)
@@ -34,6 +37,15 @@ def load_data(c: TrainConfig, world: World) -> tuple[Dataset, Dataset | None, bo
         layout, c.family, c.direction, augment, c.seed, c.val_images
     )
     return train_set, val_set, layout.kind == "aligned"
+
+
+def _hf_data(c: TrainConfig, world: World) -> tuple[Dataset, Dataset | None, bool]:
+    """`--dataset hf:NAME` (data/hf_train.py): rank 0 downloads into the HF cache first."""
+    augment = data.Augment(c.load_size, c.crop_size, c.flip)
+    args = (c.dataset, c.family, c.direction, augment, c.seed, c.val_images, c.hf_columns)
+    sets = hf_train.open_hf_datasets(*args) if world.main else None
+    distributed.barrier(world)
+    return sets or hf_train.open_hf_datasets(*args)
 
 
 def make_loader(

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -139,10 +140,13 @@ class FileServer(LoopbackServer):
 class FakeHub(LoopbackServer):
     """The Hub endpoints huggingface_hub uses to download and to upload small files.
 
-    files[(repo_id, filename)] = bytes. Downloads: HEAD/GET `/{repo}/resolve/{rev}/{file}`
-    at any revision, with a stable commit hash, an ETag and the Content-Length. Uploads:
-    `create_repo` (/api/repos/create), `/api/validate-yaml`, `preupload` (every file
-    "regular", so no LFS/Xet) and the NDJSON `commit`, which stores the files.
+    files[(repo_id, filename)] = bytes; a dataset repo's id is prefixed "datasets/"
+    (files[("datasets/me/set", "data/train-00000-of-00001.parquet")]). Downloads: HEAD/GET
+    `/{repo}/resolve/{rev}/{file}` at any revision, with a stable commit hash, an ETag and the
+    Content-Length. What `datasets.load_dataset` and HfFileSystem read: the repo info
+    (`/api/{models,datasets}/{repo}[/revision/{rev}]`), its `tree` and `paths-info`. Uploads:
+    `create_repo` (/api/repos/create, models or datasets), `/api/validate-yaml`, `preupload`
+    (every file "regular", so no LFS/Xet) and the NDJSON `commit`, which stores the files.
     """
 
     COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -159,13 +163,18 @@ class FakeHub(LoopbackServer):
         if path == "/api/repos/create":
             req = json.loads(body)
             repo = f"{req.get('organization') or 'user'}/{req['name']}"
+            repo = "datasets/" + repo if req.get("type") == "dataset" else repo
             status = 409 if repo in self.repos else 200  # exist_ok clients read "url" on 409
             self.repos.add(repo)
             return status, {"url": f"{self.url}/{repo}", "name": repo}
-        m = re.match(r"^/api/models/([^/]+/[^/]+)/(preupload|commit)/[^/]+$", path)
-        if not m or m.group(1) not in self.repos:
+        m = re.match(r"^/api/(models|datasets)/([^/]+/[^/]+)/(preupload|commit|paths-info)/", path)
+        repo = m and (m.group(2) if m.group(1) == "models" else f"datasets/{m.group(2)}")
+        if not m or repo not in self.repos:
             return 404, {"error": "Repository not found"}
-        repo, op = m.groups()
+        op = m.group(3)
+        if op == "paths-info":  # form-encoded: paths=a&paths=b&expand=...
+            wanted = urllib.parse.parse_qs(body.decode()).get("paths", [])
+            return 200, [e for e in self._entries(repo) if e["path"] in wanted]
         if op == "preupload":
             wanted = json.loads(body)["files"]
             return 200, {
@@ -184,7 +193,52 @@ class FakeHub(LoopbackServer):
             "commitOid": self.COMMIT,
         }
 
+    def _entries(self, repo: str) -> list[dict]:
+        """Every file and folder of `repo`, as the tree and paths-info endpoints list them."""
+        found: dict[str, dict] = {}
+        for (r, name), data in sorted(self.files.items()):
+            if r != repo:
+                continue
+            parts = name.split("/")
+            for k in range(1, len(parts)):
+                folder = "/".join(parts[:k])
+                found.setdefault(folder, {"type": "directory", "path": folder, "oid": "0" * 40})
+            oid = hashlib.sha1(data).hexdigest()
+            found[name] = {"type": "file", "path": name, "size": len(data), "oid": oid}
+        return list(found.values())
+
+    def _info(self, path: str) -> object | None:
+        """The JSON answer to a GET on /api/... (repo info, tree), None if not one of those."""
+        m = re.match(r"^/api/(models|datasets)/([^/]+/[^/?]+)(/.*)?$", path.split("?")[0])
+        if not m:
+            return None
+        kind, name, rest = m.group(1), m.group(2), m.group(3) or ""
+        repo = name if kind == "models" else f"datasets/{name}"
+        if repo not in self.repos:
+            return None
+        entries = self._entries(repo)
+        if rest == "" or rest.startswith("/revision/"):
+            siblings = [{"rfilename": e["path"]} for e in entries if e["type"] == "file"]
+            when = "2024-01-01T00:00:00.000Z"
+            return {"id": name, "sha": self.COMMIT, "siblings": siblings, "private": False,
+                    "disabled": False, "gated": False, "lastModified": when}  # fmt: skip
+        tree = re.match(r"^/tree/[^/]+/?(.*)$", rest)
+        if not tree:
+            return None
+        under = urllib.parse.unquote(tree.group(1)).strip("/")
+        recursive = "recursive=true" in path.lower()
+        prefix = under + "/" if under else ""
+        return [
+            e for e in entries
+            if e["path"].startswith(prefix) and (recursive or "/" not in e["path"][len(prefix):])
+        ]  # fmt: skip
+
     def lookup(self, path: str):
+        if path.startswith("/api/"):
+            info = self._info(path)
+            if info is None:
+                return None
+            return json.dumps(info).encode(), {"Content-Type": "application/json"}
         match = re.match(r"^/(?:models/)?(.+?)/resolve/([^/]+)/(.+?)(?:\?.*)?$", path)
         if not match:
             return None
