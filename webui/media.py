@@ -156,6 +156,7 @@ def _run_clip(key: str, clip: str, dst: str, size: int, frames: int, aspect: flo
         size=size,
         max_seconds=MAX_VIDEO_SECONDS,
         should_stop=cancel.should_stop(getattr(_stop, "flag", None)),
+        codec="h264",  # what every browser plays (the CLI keeps the input's codec)
     )
 
 
