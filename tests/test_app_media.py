@@ -104,7 +104,7 @@ def test_full_size_downscales_only_above_the_megapixel_cap(app, tmp_path):
 def test_a_clip_round_trips_with_frames_rate_size_and_audio(app, tmp_path):
     proc, _, _ = app
     clip = make_clip(tmp_path / "drive.mp4", frames=48, fps=24, size=(64, 48), audio=True)
-    data = [_upload(proc.url, clip), RESNET.id, "fast"]
+    data = [_upload(proc.url, clip), RESNET.id, "fast", None]  # None: your own model (state)
     result = queue_call(proc.url, _clip_event(proc.url), data)
     assert result.success, result
     video, status = result.output["data"]
@@ -128,13 +128,15 @@ def test_clip_caps_and_bad_clips_get_clear_messages(app, tmp_path):
     ]
     for clip, model_id, expect in cases:
         result = queue_call(
-            proc.url, _clip_event(proc.url), [_upload(proc.url, clip), model_id, "fast"]
+            proc.url, _clip_event(proc.url), [_upload(proc.url, clip), model_id, "fast", None]
         )
         assert result.success, result  # the failure is shown in the tab, not raised
         video, status = result.output["data"]
         assert video is None and expect in status, (clip.name, status)
     # Nothing half-written is offered, and the server still serves.
-    ok = queue_call(proc.url, _clip_event(proc.url), [_upload(proc.url, fine), RESNET.id, "fast"])
+    ok = queue_call(
+        proc.url, _clip_event(proc.url), [_upload(proc.url, fine), RESNET.id, "fast", None]
+    )
     assert ok.success and ok.output["data"][0] is not None
 
 
@@ -149,7 +151,7 @@ def test_a_clip_whose_header_hides_its_length_is_refused_while_decoding(app, tmp
     else:
         clip = declare_seconds(make_clip(tmp_path / "short.mp4", frames=96, fps=24), 0.5)
     result = queue_call(
-        proc.url, _clip_event(proc.url), [_upload(proc.url, clip), RESNET.id, "fast"]
+        proc.url, _clip_event(proc.url), [_upload(proc.url, clip), RESNET.id, "fast", None]
     )
     assert result.success, result
     video, status = result.output["data"]
