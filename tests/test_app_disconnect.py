@@ -93,7 +93,7 @@ def test_a_clip_stops_when_its_client_goes(app, tmp_path):
     proc, log = app
     clip = make_clip(tmp_path / "long.mp4", frames=480, fps=24, audio=True)  # 20 s
     already = len(log.read_text())
-    data = [_upload(proc.url, clip), RESNET.id, "fast"]
+    data = [_upload(proc.url, clip), RESNET.id, "fast", None]  # None: your own model (state)
     _join_then_leave(proc.url, fn_index(proc.url, "translate_clip"), data, unit="frame")
     text = _assert_stops(proc, log, already)
     assert "long.mp4: stopped after" in text, text[-2000:]
