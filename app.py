@@ -43,7 +43,7 @@ from webui.inputs import MAX_BODY, MAX_SEED, MAX_UPLOAD, TOO_LARGE
 from webui.layout import CSS, TAGLINE
 from webui.media import MAX_VIDEO_BYTES, video_tab
 from webui.photo import _no_progress, translate, translate_ui
-from webui.picker import model_choices
+from webui.picker import model_choices, picked_js
 from webui.runtime import (
     ALLOW_CUSTOM,
     DEFAULT_MODEL,
@@ -80,8 +80,10 @@ def build_demo() -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Photo", id="photo"):
                 c = photo.create_ui(default, catalog, demo)
-            with gr.Tab("Video", id="video"):
+            with gr.Tab("Video", id="video") as video_page:
                 video = video_tab(default)
+        # The Video picker's full label for phones, with the marks the page has by now.
+        video_page.select(None, None, video["clip_picked"], js=picked_js("#clip-model"))
         pickers = [video["clip_model"]]  # refreshed with the Photo tab's availability marks
         photo.create_event_handlers(c, pickers)
         photo.api(c)

@@ -286,6 +286,17 @@ def test_layout_keeps_translate_and_result_in_view(page_url, tmp_path):
             _shot(page, f"6-start-{width}x{height}")
             go = page.locator("#go").bounding_box()
             assert go and go["y"] + go["height"] <= height  # Translate is in view at the start
+            # The picker's box cuts a long label on a phone: it is repeated whole under it.
+            picked = page.locator("#model-picked")
+            if width < 640:
+                page.wait_for_function(
+                    """() => { const t = document.querySelector('#model-picked')?.innerText;
+                               return t && t.trim() === document.querySelector('#model input')
+                                   .value.trim() && t.includes(' — '); }"""
+                )
+                assert picked.is_visible()
+            else:
+                assert not picked.is_visible()
             _upload(page, tmp_path / "photo.png")
             page.locator("#go").click()
             _status(page, "px in")

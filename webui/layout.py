@@ -49,6 +49,10 @@ CSS = """
 #tagline h1 { margin: 0 0 0.2em 0; }
 #tagline p { margin: 0; }
 #status details { margin-top: 0.3em; }
+#model-picked, #clip-model-picked { display: none; }
+@media (max-width: 640px) {
+  #model-picked, #clip-model-picked { display: block; font-size: 0.9em; margin-top: -0.4em; }
+}
 """
 
 
@@ -83,6 +87,9 @@ def controls_column(default: str) -> dict:
     c["model"] = gr.Dropdown(
         model_choices(live=False), value=default, label="Model", elem_id="model"
     )
+    # On a phone the picker's one-line box cuts the label (and its mark): it is repeated in
+    # full under it (CSS shows it on narrow screens only; photo.PICKED_JS fills it).
+    c["picked"] = gr.Markdown("", elem_id="model-picked")
     with gr.Group(visible=False, elem_id="custom-box") as c["custom_box"]:
         if ALLOW_CUSTOM:  # else an empty, hidden group: nothing of it reaches the page
             c.update(custom_inputs())

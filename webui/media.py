@@ -36,7 +36,7 @@ from . import cancel, describe
 from .cancel import client_gone
 from .messages import as_dict, failure_text, failures
 from .own_model import custom_inputs, load_custom
-from .picker import is_stored, label_of, model_choices, refuse_unpublished
+from .picker import is_stored, label_of, model_choices, picked_js, refuse_unpublished
 from .runtime import (
     ALLOW_CUSTOM,
     CUSTOM,
@@ -287,6 +287,7 @@ def video_tab(default: str) -> dict:
             c["clip_model"] = gr.Dropdown(
                 model_choices(live=False), value=default, label="Model", elem_id="clip-model"
             )
+            c["clip_picked"] = gr.Markdown("", elem_id="clip-model-picked")  # phones (CSS)
             with gr.Group(visible=False, elem_id="clip-custom-box") as c["clip_custom_box"]:
                 if ALLOW_CUSTOM:  # "Your own model", as on the Photo tab (own_model.py)
                     c.update({f"clip_{k}": v for k, v in custom_inputs("clip-").items()})
@@ -318,6 +319,7 @@ def video_tab(default: str) -> dict:
     stopped.then(hide_stop, None, c["clip_stop"], **private)
     show_box = f"(id) => ({{__type__: 'update', visible: id === '{CUSTOM}'}})"
     c["clip_model"].change(None, c["clip_model"], c["clip_custom_box"], js=show_box)
+    c["clip_model"].change(None, None, c["clip_picked"], js=picked_js("#clip-model"))
     if ALLOW_CUSTOM:
         mine, dropout = gr.JSON(None, visible=False), gr.Checkbox(visible=False)
         c["clip_load"].click(

@@ -31,7 +31,13 @@ from . import cancel, describe
 from .cancel import should_stop
 from .explain import explain
 from .inputs import MAX_PIXELS, parse_seed, photo_or_error, seed_number
-from .layout import SHOW_RESULT, controls_column, document_api, example_rows, result_column
+from .layout import (
+    SHOW_RESULT,
+    controls_column,
+    document_api,
+    example_rows,
+    result_column,
+)
 from .media import MAX_FULL_PIXELS, full_size
 from .messages import as_dict, failure_text, failures, public
 from .own_model import load_custom
@@ -39,6 +45,7 @@ from .picker import (
     is_stored,
     label_of,
     model_views,
+    picked_js,
     picker_js,
     refresh_event,
     refuse_unpublished,
@@ -494,6 +501,9 @@ def _examples(c: dict, examples: list):
     )
 
 
+PICKED_JS = picked_js("#model")
+
+
 def create_event_handlers(c: dict, pickers=()) -> None:
     """Every event of the tab (all private: the API is /translate alone, `api`). The picker,
     the direction switch and the out-of-date note run in the browser (js, no server
@@ -504,7 +514,9 @@ def create_event_handlers(c: dict, pickers=()) -> None:
     result_outputs.append(c["back_button"])
     notes = (c["examples_note"], c["example_rows"]) if c.get("examples") else None
     refreshed = refresh_event(c["model"], c["views"], c["card"], c["go"], pickers, notes) | quiet
-    c["demo"].load(**refreshed)
+    picked = dict(fn=None, inputs=None, outputs=c["picked"], js=PICKED_JS)
+    c["demo"].load(**refreshed).then(**picked)
+    c["model"].change(**picked)
     on_change, on_swap = picker_js()
     c["model"].change(
         None,
@@ -527,7 +539,7 @@ def create_event_handlers(c: dict, pickers=()) -> None:
     )
     c["stop"].click(stop_ui, None, outputs, cancels=[run, again], queue=False, **private)
     for event in (run, again):
-        event.then(**refreshed)
+        event.then(**refreshed).then(**picked)
         event.then(None, js=SHOW_RESULT)
     if ALLOW_CUSTOM:
         c["load"].click(

@@ -238,3 +238,11 @@ def stale_js() -> str:
         const head = {json.dumps(describe.STALE_HEAD, ensure_ascii=True)};
         return head.replace("{{changed}}", changed.join(", ")) + shown.summary;
     }}"""
+
+
+def picked_js(picker: str) -> str:
+    """Browser code that gives the model picker `picker`'s whole label (marks included) as it
+    shows it, once drawn: for the line under it that phones see (#model-picked, CSS)."""
+    query = json.dumps(f"{picker} input")
+    return f"""() => new Promise((done) => requestAnimationFrame(() =>
+        done(document.querySelector({query})?.value || '')))"""
