@@ -125,5 +125,5 @@ def translate_clip(
             max_seconds=args.max_seconds,
         )  # fmt: skip
     except (Img2ImgError, OSError) as e:
-        return f"cannot translate {src}: {e}"
+        return f"failed {src}: {e}"
     return None
