@@ -354,9 +354,9 @@ def translate_command(args: argparse.Namespace) -> int:
             )
             raise
     skipped = {
-        "no such file": len(missing),
-        "not a readable image": unreadable,
-        "output exists (--overwrite replaces it)": len(plan.skipped),
+        "missing": len(missing),
+        "unreadable": unreadable,
+        "already written (--overwrite replaces them)": len(plan.skipped),
     }
     _summary(written, total, skipped, failed + len(plan.failed), args.out)
     return 0 if written == total else 1

@@ -91,8 +91,8 @@ def test_skipped_is_not_attempted_failed_is_attempted(tmp_path, tiny):
         assert any(line.startswith(f"skipped {name}: ") for line in lines), done.stderr
     assert any(line.startswith("failed blocked.png: cannot write") for line in lines)
     assert lines[-1] == (
-        "1 of 5 images written to out; 3 skipped: 1 no such file, 1 not a readable image, "
-        "1 output exists (--overwrite replaces it); 1 failed"
+        "1 of 5 images written to out; 3 skipped: 1 missing, 1 unreadable, "
+        "1 already written (--overwrite replaces them); 1 failed"
     )
 
 
