@@ -18,11 +18,11 @@ translate writes one PNG per input and never loses data:
 - Inputs are never targets: an output path that is an input (the same path, or the same file
   through a symlink or a hard link) is not written, even with --overwrite; that input fails.
 - An existing output file is kept and the input reported as skipped; --overwrite replaces it.
+  Outputs are written to a temporary file renamed into place: a full disk or a kill never
+  leaves a half-written PNG under an output name, nor removes the previous one.
 - Two words in messages and the summary: "skipped" = not attempted (no such file, not an
   image we can read, or its output exists already); "failed" = attempted and errored (cannot
   be translated, cannot be written, or its output would be an input).
-  Outputs are written to a temporary file renamed into place: a full disk or a kill never
-  leaves a half-written PNG under an output name, nor removes the previous one.
 - The summary counts the files actually written. A JPEG cut short is translated (its missing
   rows are grey) with a one-line note.
 
