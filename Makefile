@@ -9,10 +9,13 @@ PY := $(VENV)/bin/python
 # prints its progress: the first install downloads torch (~1 min), nothing is hidden.
 # `make test-fast` skips the tests marked slow (training subprocesses, torchrun, OpenVINO,
 # browser walks, load, torch.compile): a few minutes on 2 cores; `make test` (CI) runs them all.
-$(VENV)/.runtime: requirements.txt
+# The package itself is installed editable and without dependencies (requirements.txt has
+# them, pinned): .venv/bin/img2img exists and runs the checkout's code.
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
@@ -48,4 +51,4 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff format --check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts *.egg-info

@@ -20,6 +20,9 @@ translate writes one PNG per input and never loses data:
 - An existing output file is kept and the input reported as skipped; --overwrite replaces it.
   Outputs are written to a temporary file renamed into place: a full disk or a kill never
   leaves a half-written PNG under an output name, nor removes the previous one.
+- Two words in messages and the summary: "skipped" = not attempted (no such file, not an
+  image we can read, or its output exists already); "failed" = attempted and errored (cannot
+  be translated, cannot be written, or its output would be an input).
 - The summary counts the files actually written. A JPEG cut short is translated (its missing
   rows are grey) with a one-line note.
 
@@ -28,9 +31,9 @@ translate writes one PNG per input and never loses data:
   written, remove its temporary and exit 128 + signal (cli_stop.py); temporaries left by a
   killed run are removed by the next run into the same folders.
 
-Exit status: 0 if every input was translated and written; 1 if any input failed (unreadable,
-unwritable, or its output would be an input) or was skipped (its output exists); 2 if nothing
-could run (a bad option or checkpoint, no inputs, OUT_DIR a file or not creatable); 143 / 130
+Exit status: 0 if every input was translated and written; 1 if any input was skipped or
+failed; 2 if nothing could run (a bad option or checkpoint, no inputs: none of them exists or
+a folder holds no image, OUT_DIR a file or not creatable); 143 / 130
 when stopped by SIGTERM / SIGINT. When no input is left to translate (every output exists),
 the checkpoint is not even loaded.
 """
@@ -38,6 +41,7 @@ the checkpoint is not even loaded.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 import warnings
@@ -63,11 +67,39 @@ from .media.processing import MAX_LONG_SIDE, open_image
 
 CHUNK = 8  # images decoded and translated together (bounded memory for big folders)
 
+TRANSLATE_EPILOG = """examples:
+  img2img translate photo.jpg -o out/ --checkpoint cyclegan/horse2zebra
+  img2img translate photos/ -o out/ --checkpoint latest_net_G.pth --size native
+  img2img translate labels.png -o out/ --checkpoint pix2pix/facades_label2photo --official
+  img2img translate big.jpg -o out/ --checkpoint cyclegan/summer2winter_yosemite --tile
+  img2img translate clip.mp4 -o out/ --checkpoint pix2pix/day2night
+
+skipped: not attempted (no such file, not an image we can read, or its output exists);
+failed: attempted and errored (cannot translate, cannot write, its output is an input).
+exit status: 0 every input written; 1 some skipped or failed; 2 nothing could run (bad
+option or checkpoint, no inputs, OUT_DIR a file); 143 / 130 stopped by SIGTERM / Ctrl-C."""
+
+
+def version() -> str:
+    """The installed distribution's version (the package's own when run from a checkout)."""
+    from . import __version__
+
+    try:
+        return importlib.metadata.version("img2img-gan")
+    except importlib.metadata.PackageNotFoundError:  # a checkout on sys.path, not installed
+        return f"{__version__} (not installed: pip install -e .)"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = cli_args.OneLineParser(prog="img2img", description="img2img command line")
+    parser.add_argument("--version", action="version", version=f"img2img-gan {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("translate", help="translate image files or folders with a generator")
+    t = sub.add_parser(
+        "translate",
+        help="translate image files or folders with a generator",
+        epilog=TRANSLATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     t.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     t.add_argument("-o", "--out", required=True, type=Path, metavar="OUT_DIR")
     t.add_argument(
@@ -207,11 +239,9 @@ def plan_outputs(paths: Sequence[Path], out_dir: Path, overwrite: bool) -> Plan:
     plan = Plan()
     for path, target in zip(paths, output_paths(paths, out_dir), strict=True):
         if _file_id(target) in input_ids or os.path.realpath(target) in input_paths:
-            plan.failed.append(
-                f"not translated {path}: its output {target} is an input, never overwritten"
-            )
+            plan.failed.append(f"failed {path}: its output {target} is an input, never overwritten")
         elif target.is_dir():
-            plan.failed.append(f"cannot write {target}: a folder is in the way")
+            plan.failed.append(f"failed {path}: cannot write {target}: a folder is in the way")
         elif os.path.lexists(target) and not overwrite:
             plan.skipped.append(f"skipped {path}: {target} exists (--overwrite replaces it)")
         else:
@@ -270,10 +300,13 @@ def _report(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
-def _check(args: argparse.Namespace, paths: Sequence[Path]) -> str | None:
+def _check(args: argparse.Namespace, paths: Sequence[Path], missing: Sequence[Path]) -> str | None:
     """What refuses the command before any work (options the parser cannot check alone)."""
+    if not paths and missing:
+        names = ", ".join(str(p) for p in missing[:3]) + (", ..." if len(missing) > 3 else "")
+        return f"no inputs: {names}: no such file or folder"
     if not paths:
-        return "no input images found"
+        return f"no inputs: no image or clip files in {', '.join(args.inputs)}"
     if args.device is not None:
         try:
             check_device(args.device)
@@ -290,15 +323,22 @@ def _remove_stale(targets: Sequence[Path]) -> None:
 
 
 def translate_command(args: argparse.Namespace) -> int:
+    datasets = cli_media.translate_datasets(args)  # LeRobot dataset roots: media/lerobot.py
+    if datasets is not None:
+        return datasets
     paths, notes = unique_inputs(list(expand_inputs(args.inputs)))
-    problem = _check(args, paths)
+    missing = [p for p in paths if not p.exists()]  # skipped: not an input at all
+    paths = [p for p in paths if p.exists()]
+    problem = _check(args, paths, missing)
     if problem:
         return refuse(problem)
     _remove_stale(output_paths(paths, args.out))
     plan = plan_outputs(paths, args.out, args.overwrite)
-    for message in [*notes, *plan.failed, *plan.skipped]:
+    gone = [f"skipped {p}: no such file or folder" for p in missing]
+    for message in [*notes, *gone, *plan.failed, *plan.skipped]:
         _report(message)
-    written = failed = 0
+    written = failed = unreadable = 0
+    total = len(paths) + len(missing)
     folders = Folders()
     if plan.jobs:  # nothing to do (all outputs exist): no need to load the checkpoint
         try:
@@ -310,16 +350,21 @@ def translate_command(args: argparse.Namespace) -> int:
         if args.seed is not None and not args.official and not has_dropout(model):
             _report(f"note: --seed {args.seed} changes nothing: this generator has no dropout")
         try:
-            written, failed = _run_jobs(translator, model, plan.jobs, args, folders)
+            written, failed, unreadable = _run_jobs(translator, model, plan.jobs, args, folders)
         except Stopped as stop:
             folders.remove_empty()
             stop.summary = (
-                f"{stop.written} of {len(paths)} files written to {args.out} (complete: a "
+                f"{stop.written} of {total} files written to {args.out} (complete: a "
                 "re-run skips them); the one being written was discarded"
             )
             raise
-    _summary(written, len(paths), len(plan.skipped), failed + len(plan.failed), args.out)
-    return 0 if written == len(paths) else 1
+    skipped = {
+        "missing": len(missing),
+        "unreadable": unreadable,
+        "already written (--overwrite replaces them)": len(plan.skipped),
+    }
+    _summary(written, total, skipped, failed + len(plan.failed), args.out)
+    return 0 if written == total else 1
 
 
 def _run_jobs(
@@ -328,10 +373,10 @@ def _run_jobs(
     jobs: list[tuple[Path, Path]],
     args: argparse.Namespace,
     folders: Folders,
-) -> tuple[int, int]:
-    """Translate and write `jobs` in chunks; (files written, inputs failed). Stopped (a
-    signal) leaves with `.written` set on it."""
-    counts = [0, 0]  # written, failed
+) -> tuple[int, int, int]:
+    """Translate and write `jobs` in chunks; (files written, inputs failed, inputs skipped as
+    unreadable). Stopped (a signal) leaves with `.written` set on it."""
+    counts = [0, 0, 0]  # written, failed, skipped (unreadable)
     bar = tqdm(total=len(jobs), unit="file", desc="translate", file=sys.stderr)
     try:
         _clips(translator, model, [j for j in jobs if cli_media.is_video(j[0])], args, folders,
@@ -343,7 +388,7 @@ def _run_jobs(
         raise
     finally:
         bar.close()
-    return counts[0], counts[1]
+    return counts[0], counts[1], counts[2]
 
 
 def _clips(translator, model, jobs, args, folders: Folders, bar, counts: list[int]) -> None:
@@ -354,6 +399,9 @@ def _clips(translator, model, jobs, args, folders: Folders, bar, counts: list[in
             problem = f"cannot write {target}: {e.strerror or e}"
         else:
             problem = cli_media.translate_clip(translator, model, path, target, args)
+        problem = problem and (
+            problem if problem.startswith("failed") else f"failed {path}: {problem}"
+        )
         counts[bool(problem)] += 1
         if problem:
             _report(problem)
@@ -368,26 +416,29 @@ def _photos(translator, model, jobs, args, folders: Folders, bar, counts: list[i
             try:
                 batch.append(_open(path, translator, args.official))
                 pairs.append((path, target))
-            except Img2ImgError as e:
-                counts[1] += 1
+            except Img2ImgError as e:  # not an image we can read: not attempted
+                counts[2] += 1
                 _report(f"skipped {path}: {e}")
                 bar.update(1)
         results = _translate_chunk(translator, model, batch, args) if batch else []
         for result, (path, target) in zip(results, pairs, strict=True):
             if isinstance(result, str):
-                problem = f"cannot translate {path}: {result}"
+                problem = f"failed {path}: cannot translate it: {result}"
             else:
                 problem = _save(result, target, args.overwrite, folders)
+                problem = problem and f"failed {path}: {problem}"
             counts[bool(problem)] += 1
             if problem:
                 _report(problem)
             bar.update(1)
 
 
-def _summary(written: int, total: int, skipped: int, failed: int, out: Path) -> None:
+def _summary(written: int, total: int, skipped: dict[str, int], failed: int, out: Path) -> None:
+    """`W of N images written to OUT; S skipped (why); F failed`: every input counted once."""
     parts = [f"{written} of {total} images written to {out}"]
-    if skipped:
-        parts.append(f"{skipped} skipped: their outputs exist (--overwrite replaces them)")
+    why = [f"{n} {reason}" for reason, n in skipped.items() if n]
+    if why:
+        parts.append(f"{sum(skipped.values())} skipped: {', '.join(why)}")
     if failed:
         parts.append(f"{failed} failed")
     print("; ".join(parts), file=sys.stderr)

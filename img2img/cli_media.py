@@ -163,7 +163,7 @@ def translate_clip(
             max_seconds=args.max_seconds, codec=args.codec, gop=args.gop,
         )  # fmt: skip
     except (Img2ImgError, OSError) as e:
-        return f"cannot translate {src}: {e}"
+        return f"failed {src}: {e}"
     for note in info.notes:
         tqdm.write(f"note: {dst}: {note}", file=sys.stderr)
     return None
@@ -197,7 +197,7 @@ def translate_datasets(args: argparse.Namespace) -> int | None:
             )  # fmt: skip
         except (Img2ImgError, OSError) as e:
             failed += 1
-            tqdm.write(f"cannot translate {root}: {e}", file=sys.stderr)
+            tqdm.write(f"failed {root}: {e}", file=sys.stderr)
             continue
         for note in done.notes:
             tqdm.write(f"note: {dst}: {note}", file=sys.stderr)

@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoints.download import adopt, cache_dir, download, verify_cached
+from ..checkpoints.download import adopt, cache_dir, download, is_offline, verify_cached
+from ..checkpoints.network import host_of, reachable
 from ..errors import CheckpointError, DownloadError, EvaluationError
 from ..media.processing import from_uint8
 
@@ -78,6 +79,10 @@ def fetch_weights(weights: MetricWeights, progress: bool = True) -> Path:
     url, sha256 = weights.source
     dest = weights.dest
     adopt(dest, sha256)  # a copy put there by hand (offline machines) counts once it verifies
+    if verify_cached(dest, sha256):
+        return dest
+    if is_offline() or not reachable(url):  # fail at once, not after the download's retries
+        raise DownloadError(_offline_advice(weights, url, sha256))
     try:
         return download(url, dest, sha256, progress=progress)
     except DownloadError as e:
@@ -85,6 +90,21 @@ def fetch_weights(weights: MetricWeights, progress: bool = True) -> Path:
             f"{weights.about}: {e}. Put {weights.filename} (sha256 {sha256[:12]}...) in "
             f"{dest.parent}/ or set IMG2IMG_{weights.key}_URL to a mirror"
         ) from e
+
+
+def _offline_advice(weights: MetricWeights, url: str, sha256: str) -> str:
+    """One line: why the weights cannot be fetched now, and the three ways on."""
+    if is_offline():
+        why = "HF_HUB_OFFLINE is set"
+    else:
+        why = "no network ({}:{} cannot be reached; HF_HUB_OFFLINE=1 says so without a probe)"
+        why = why.format(*host_of(url))
+    return (
+        f"{weights.about}: {why} and {weights.filename} is not in the cache. What to do: "
+        f"download {url} elsewhere and put it in {weights.dest.parent}/ (sha256 "
+        f"{sha256[:12]}...), or set IMG2IMG_{weights.key}_URL to a mirror you can reach, or "
+        "score with metrics that need no weights: --metrics l1,psnr,ssim"
+    )
 
 
 def cached_weights(weights: MetricWeights) -> Path | None:
