@@ -180,10 +180,10 @@ def test_the_command_line_translates_a_dataset_into_out_dir(tmp_path, capsys):
     torch.save(ResnetGenerator(ngf=8, n_blocks=2).state_dict(), ckpt)
     argv = ["translate", str(src), "-o", str(tmp_path / "out"), "--checkpoint", str(ckpt),
             "--device", "cpu", "--size", "native", "--camera", CAMERAS[0]]  # fmt: skip
-    assert translate_datasets(build_parser().parse_args(argv)) == 0
+    assert main(argv) == 0  # the command itself (cli.translate_command hands datasets over)
     assert "1 videos of observation.images.top translated" in capsys.readouterr().err
     _described_truly(tmp_path / "out" / "ds")
-    assert translate_datasets(build_parser().parse_args(argv)) == 1  # exists: kept
+    assert main(argv) == 1  # exists: kept
     assert "exists" in capsys.readouterr().err
     files = build_parser().parse_args(["translate", str(ckpt), "-o", "x", "--checkpoint", "c"])
     assert translate_datasets(files) is None  # not a dataset: cli.py's usual way
