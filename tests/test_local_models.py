@@ -175,3 +175,36 @@ def test_img2img_models_lists_your_models(tmp_path):
     row = next(line for line in out.splitlines() if line.startswith("custom/zebras"))
     assert "ready" in row and "a CycleGAN ResNet-2 generator" in row
     assert f"{RESNET.id}: a HugGAN ResNet-2 generator (2 blocks, ngf 8) from" in out
+
+
+@pytest.mark.slow
+def test_a_model_kept_after_the_app_started_translates_and_a_typo_is_explained(fixtures, tmp_path):
+    """The pickers take values the page did not have when it was built (a folder added to
+    weights/custom/ while the app runs); the handlers check every value themselves."""
+    import io
+
+    from helpers.app_server import (
+        app_env,
+        data_url_value,
+        fn_index,
+        free_port,
+        queue_call,
+        running_app,
+        standard_layout,
+    )
+    from helpers.images import random_image
+
+    standard_layout(tmp_path, fixtures)
+    with running_app(app_env(tmp_path, free_port())) as (url, _):
+        late = tmp_path / "weights" / "custom" / "late"
+        late.mkdir(parents=True)
+        (late / "g.pth").write_bytes((fixtures / "junyanz_resnet9_instance_ngf8.pth").read_bytes())
+        photo = io.BytesIO()
+        random_image(40, 30).save(photo, format="PNG")
+        event = fn_index(url, "translate_ui")
+        for model, expect in (("custom/late", "px in"), ("cyclegan/hrose2zebra", "did you mean")):
+            data = [data_url_value(photo.getvalue()), model, "fast", False, 0, False, None]
+            result = queue_call(url, event, data)
+            assert result.success, result
+            status = result.output["data"][3]
+            assert expect in status.replace("\\", ""), status

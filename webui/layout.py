@@ -84,8 +84,15 @@ def controls_column(default: str) -> dict:
         height=300,
         elem_id="input-image",
     )
+    # allow_custom_value: Gradio checks a value against the choices the page was built with,
+    # and one of your models added to weights/custom/ since then is listed by the refresh; the
+    # handlers check every value themselves (an unknown id gets "did you mean ...").
     c["model"] = gr.Dropdown(
-        model_choices(live=False), value=default, label="Model", elem_id="model"
+        model_choices(live=False),
+        value=default,
+        label="Model",
+        elem_id="model",
+        allow_custom_value=True,
     )
     # On a phone the picker's one-line box cuts the label (and its mark): it is repeated in
     # full under it (CSS shows it on narrow screens only; photo.PICKED_JS fills it).

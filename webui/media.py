@@ -284,8 +284,12 @@ def video_tab(default: str) -> dict:
                 height=300,
                 elem_id="clip",
             )
-            c["clip_model"] = gr.Dropdown(
-                model_choices(live=False), value=default, label="Model", elem_id="clip-model"
+            c["clip_model"] = gr.Dropdown(  # allow_custom_value: as the Photo tab's
+                model_choices(live=False),
+                value=default,
+                label="Model",
+                elem_id="clip-model",
+                allow_custom_value=True,
             )
             c["clip_picked"] = gr.Markdown("", elem_id="clip-model-picked")  # phones (CSS)
             with gr.Group(visible=False, elem_id="clip-custom-box") as c["clip_custom_box"]:

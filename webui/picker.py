@@ -84,7 +84,8 @@ def label_of(model_id: str) -> str:
         return "Your model"
     if is_stored(model_id):
         return f"Your model {model_id.split('/', 1)[1]}"
-    return get_entry(model_id).label
+    entry = load_catalog().get(model_id)  # a value typed into the picker may be anything
+    return entry.label if entry else str(model_id)
 
 
 def reverse_of(model_id: str) -> str | None:
