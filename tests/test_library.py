@@ -117,7 +117,9 @@ def test_a_catalog_id_is_never_hijacked_by_a_folder_of_the_same_name(tmp_path, m
     monkeypatch.setenv("IMG2IMG_WEIGHTS_DIR", str(tmp_path / "weights"))
     assert load_model(entry.id).config["architecture"] == "resnet"
     assert load_model(f"./{entry.id}").config["architecture"] == "unet"  # a path is a path
-    save_pretrained(tiny("unet"), tmp_path / "weights" / entry.id)
+    # The catalog's check still holds for the id: a generator with other channels cannot serve.
+    gray = build_generator({**tiny_config("unet"), "in_channels": 1})
+    save_pretrained(gray, tmp_path / "weights" / entry.id)
     with pytest.raises(errors.CheckpointError, match=f"weights found for {entry.id} in"):
         load_model(entry.id)
 
