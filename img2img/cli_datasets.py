@@ -59,7 +59,7 @@ def translate(args: argparse.Namespace) -> int | None:
 
 def _given(args: argparse.Namespace, name: str) -> bool:
     value = getattr(args, name, None)
-    return value not in (None, False) and value is not cli_media.UNSET
+    return not any(value is unset for unset in (None, False, cli_media.UNSET))  # --tile: 0
 
 
 def _check(args: argparse.Namespace) -> tuple[str | None, int, int, bool]:
