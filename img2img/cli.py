@@ -54,11 +54,12 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from . import allocator, atomic, cli_args, cli_datasets, cli_media
+from . import allocator, atomic, cli_args, cli_media
 from .atomic import Folders
 from .checkpoints import publish
 from .checkpoints.catalog import load_catalog
 from .cli_args import refuse
+from .cli_datasets import translate as translate_hf
 from .cli_stop import Stopped, stop_on_signals
 from .errors import Img2ImgError, TruncatedImageWarning
 from .eval import command as evaluate
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     t.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders")
+    cli_args.add_dataset_flags(t)  # or --dataset, and its options: cli_datasets.py
     t.add_argument("-o", "--out", required=True, type=Path, metavar="OUT_DIR")
     t.add_argument(
         "--checkpoint",
@@ -137,7 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs are never overwritten",
     )
     cli_media.add_flags(t)
-    cli_args.add_dataset_flags(t)  # --dataset and its options: cli_datasets.py
     p = sub.add_parser("push", help="upload a folder in our format to the Hub")
     p.add_argument("directory", type=Path, metavar="DIR")
     p.add_argument("--repo-id", required=True, type=cli_args.repo_id, metavar="NS/NAME")
@@ -324,7 +325,7 @@ def _remove_stale(targets: Sequence[Path]) -> None:
 
 
 def translate_command(args: argparse.Namespace) -> int:
-    status = cli_datasets.translate(args)  # --dataset (or no INPUT at all): cli_datasets.py
+    status = translate_hf(args)  # --dataset (or no INPUT at all): cli_datasets.py
     if status is not None:
         return status
     datasets = cli_media.translate_datasets(args)  # LeRobot dataset roots: media/lerobot.py
