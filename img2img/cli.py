@@ -59,6 +59,7 @@ from .atomic import Folders
 from .checkpoints import publish
 from .checkpoints.catalog import load_catalog
 from .cli_args import refuse
+from .cli_datasets import translate as translate_hf
 from .cli_stop import Stopped, stop_on_signals
 from .errors import Img2ImgError, TruncatedImageWarning
 from .eval import command as evaluate
@@ -100,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=TRANSLATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    t.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    t.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders")
+    cli_args.add_dataset_flags(t)  # or --dataset, and its options: cli_datasets.py
     t.add_argument("-o", "--out", required=True, type=Path, metavar="OUT_DIR")
     t.add_argument(
         "--checkpoint",
@@ -323,6 +325,9 @@ def _remove_stale(targets: Sequence[Path]) -> None:
 
 
 def translate_command(args: argparse.Namespace) -> int:
+    status = translate_hf(args)  # --dataset (or no INPUT at all): cli_datasets.py
+    if status is not None:
+        return status
     datasets = cli_media.translate_datasets(args)  # LeRobot dataset roots: media/lerobot.py
     if datasets is not None:
         return datasets

@@ -119,6 +119,46 @@ def repo_id(value: str) -> str:
     return value
 
 
+def push_repo(value: str) -> str:
+    """--push-to-hub: NS/NAME, checked as --repo-id is."""
+    try:
+        return repo_id(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"--push-to-hub takes a dataset repo NAMESPACE/NAME: letters, digits, '-', '_', "
+            f"'.', at most 96 characters: {value[:120]}"
+        ) from None
+
+
+def add_dataset_flags(t: argparse.ArgumentParser) -> None:
+    """translate --dataset: a Hugging Face dataset in, a dataset out (cli_datasets.py)."""
+    g = t.add_argument_group("Hugging Face datasets (instead of INPUT; needs `datasets`)")
+    g.add_argument(
+        "--dataset",
+        default=None,
+        metavar="NAME_OR_PATH",
+        help="translate a dataset: a Hub id, a save_to_disk folder, parquet file(s) or an "
+        "image folder; OUT_DIR gets parquet shards (source columns + the translated one)",
+    )
+    g.add_argument("--split", default=None, help="default: train, or the only split")
+    g.add_argument("--column", default=None, help="image column (default: the only one)")
+    g.add_argument("--output-column", default=None, help="default: <column>_translated")
+    g.add_argument(
+        "--streaming",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read row by row (default: when the source is over 2 GiB)",
+    )
+    g.add_argument(
+        "--push-to-hub",
+        type=push_repo,
+        default=None,
+        metavar="NS/NAME",
+        help="publish OUT_DIR as a Hub dataset once every rank has finished",
+    )
+    g.add_argument("--private", action="store_true", help="with --push-to-hub: a private repo")
+
+
 # ----------------------------------------------------------------------------- targets
 
 

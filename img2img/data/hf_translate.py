@@ -22,7 +22,7 @@ from typing import Any
 
 from PIL import Image
 
-from ..errors import Cancelled, DatasetError
+from ..errors import Cancelled, DatasetError, Img2ImgError
 from .hf import decode_image, image_bytes, image_columns, open_rows, require_datasets
 from .hf_write import ShardWriter, write_card
 
@@ -38,6 +38,7 @@ class DatasetTranslation:
     rows: int  # rows in this rank's shards (written now or before)
     resumed: int  # of which already written by an earlier run (skipped)
     files: list[Path]  # this rank's shards, in order
+    failed: int = 0  # rows of this run kept with an empty translated cell (`on_failure`)
 
 
 def png(img: Image.Image) -> dict[str, Any]:
@@ -89,6 +90,7 @@ def translate_dataset(
     rows_per_shard: int = 1000,
     should_stop: Callable[[], bool] | None = None,
     progress: Callable[[int], None] | None = None,
+    on_failure: Callable[[str], None] | None = None,
 ) -> DatasetTranslation:
     """Translate `column` of every row of this rank's shard of `split` with `model` and write
     the rows (source columns + `output_column`) as parquet shards under `out`.
@@ -97,6 +99,9 @@ def translate_dataset(
     with the same arguments skips the rows already written; other arguments over the same
     `out` are a DatasetError. `should_stop()` is asked between batches: True raises Cancelled
     (finished shards stay, a rerun continues). `progress(n)` is called with each batch's size.
+    A row whose image cannot be read or translated raises DatasetError / the Translator's
+    error; with `on_failure`, the row is written with an empty translated cell instead and
+    `on_failure(why)` is told (`.failed` counts them).
     Rank 0 (re)writes out/README.md, whose YAML lists every split under out/data.
     """
     rows = open_rows(source, split, column, streaming, rank, world)
@@ -110,7 +115,7 @@ def translate_dataset(
     features = output_features(rows.features, output_column)
     writer = ShardWriter(out, rows.split, features, settings, rank, world, rows_per_shard)
     resumed, images = writer.done, image_columns(rows.features)
-    it = rows.rows(skip=resumed)
+    failed, it = 0, rows.rows(skip=resumed)
     while batch := list(islice(it, batch_size)):
         if should_stop is not None and should_stop():
             raise Cancelled(f"stopped after {writer.done} rows of {rows.split}; rerun to continue")
@@ -119,18 +124,56 @@ def translate_dataset(
             f"{rows.source.ref} {rows.split} row {first + i} (shard {rank})"
             for i in range(len(batch))
         ]
-        inputs = [
-            decode_image(r[rows.column], w, translator.max_pixels)
-            for r, w in zip(batch, where, strict=True)
-        ]
-        outputs = translator.translate(model, inputs, size=size, seed=seed)
+        outputs = _translate_rows(translator, model, batch, rows.column, where, on_failure,
+                                  size=size, seed=seed)  # fmt: skip
         for row, img, what in zip(batch, outputs, where, strict=True):
-            writer.add({**embedded(row, images, what), output_column: png(img)})
+            failed += img is None
+            cell = None if img is None else png(img)
+            writer.add({**embedded(row, images, what), output_column: cell})
         if progress is not None:
             progress(len(batch))
     writer.flush()
     if rank == 0:
         write_card(out, f"{Path(out).name}: {rows.source.ref} translated")
     return DatasetTranslation(
-        Path(out), rows.split, rows.column, output_column, writer.done, resumed, writer.files
-    )
+        Path(out), rows.split, rows.column, output_column, writer.done, resumed, writer.files,
+        failed,
+    )  # fmt: skip
+
+
+def _translate_rows(
+    translator: Any,
+    model: Any,
+    batch: list[dict[str, Any]],
+    column: str,
+    where: list[str],
+    on_failure: Callable[[str], None] | None,
+    **kwargs: Any,
+) -> list[Image.Image | None]:
+    """The batch's images translated together; without `on_failure` an error propagates, with
+    it a row that cannot be decoded or translated gives None (and `on_failure(why)`)."""
+    pairs = zip(batch, where, strict=True)
+    if on_failure is None:
+        decoded = [decode_image(row[column], what, translator.max_pixels) for row, what in pairs]
+        return translator.translate(model, decoded, **kwargs)
+    inputs: list[Image.Image | None] = []
+    for row, what in pairs:
+        try:
+            inputs.append(decode_image(row[column], what, translator.max_pixels))
+        except DatasetError as e:
+            on_failure(f"failed {what}: {e}")
+            inputs.append(None)
+    ok = [img for img in inputs if img is not None]
+    try:
+        done = iter(translator.translate(model, ok, **kwargs) if ok else [])
+        return [None if img is None else next(done) for img in inputs]
+    except Img2ImgError:  # one odd image: find it, keep the rest
+        pass
+    results: list[Image.Image | None] = []
+    for img, what in zip(inputs, where, strict=True):
+        try:
+            results.append(None if img is None else translator.translate(model, [img], **kwargs)[0])
+        except Img2ImgError as e:
+            on_failure(f"failed {what}: cannot translate it: {e}")
+            results.append(None)
+    return results
