@@ -357,7 +357,7 @@ def test_the_video_tab_translates_a_clip(page, tmp_path):
     page.locator("#clip input[type=file]").set_input_files(str(clip))
     page.locator("#clip video").wait_for()
     page.locator("#clip-go").click()
-    page.locator("#clip-status").get_by_text("frames").first.wait_for(timeout=120_000)
+    page.locator("#clip-status").get_by_text("audio copied").first.wait_for(timeout=120_000)
     status = page.locator("#clip-status").inner_text()
     assert "24 frames at 12 fps, 96×64 px, audio copied" in status, status
     src = page.locator("#clip-out video").get_attribute("src")

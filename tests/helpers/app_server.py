@@ -129,6 +129,18 @@ def running_app(env: dict[str, str], timeout: float = 90) -> Iterator[AppProcess
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        _keep_log(log, env["GRADIO_SERVER_PORT"])
+
+
+def _keep_log(log: Path, port: str) -> None:
+    """Each server's log, kept in test-artifacts/app-logs/ (pytest's tmp folders go): what
+    an app-side traceback behind a client's generic error was."""
+    kept = ROOT / "test-artifacts" / "app-logs"
+    try:
+        kept.mkdir(parents=True, exist_ok=True)
+        (kept / f"{time.strftime('%H%M%S')}-{port}.log").write_bytes(log.read_bytes())
+    except OSError:
+        pass
 
 
 @dataclass
