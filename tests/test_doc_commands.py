@@ -5,8 +5,9 @@ says how the test runs it (GitHub shows only the language; the rest is for this 
 
     ```bash                     runs to the end: `bash -e`, exit 0
     ```bash doc-test=starts     each command runs until it shows it works (the app answers,
-                                pytest has collected, a training step is done), then it is
-                                stopped (SIGTERM; train.py saves and exits 0), or to its end
+                                pytest has collected, a training bar is drawn), then it is
+                                stopped (SIGTERM; train.py finishes its step, saves and
+                                exits 0; torchrun is killed), or runs to its end
     ```python doc-test=app      runs to the end while the app of a `starts` block serves
     ```bash doc-test=skip (why) not run; the reason is required and shown
 
@@ -40,6 +41,7 @@ from helpers.catalog import mirror_path
 from helpers.datasets import aligned_files, jpeg, tar_gz, unaligned_files, zip_bytes
 from helpers.env import clean_env
 from helpers.images import random_image
+from helpers.lerobot import make_dataset
 from helpers.paths import FIXTURES, ROOT
 from helpers.servers import FakeHub, FileServer, serving
 from helpers.videos import make_clip
@@ -54,10 +56,8 @@ LANGUAGES = ("bash", "sh", "console", "python")
 FENCE = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```", re.M | re.S)
 MODE = re.compile(r"doc-test=(\w+)(?:\s*\((.*)\))?")
 # What "it works" looks like for a command that would run for hours or serve forever.
-# A training bar with a measured rate (`4.36s/step`): a step of this process is done.
-READY = re.compile(
-    r"Running on local URL|collected \d+ items|train:.*\| *\d+/\d+ \[[^]]*\ds(tep)?/s"
-)
+# A training bar drawn (`train:   0%| | 0/400000 [`): data fetched, nets built, steps begin.
+READY = re.compile(r"Running on local URL|collected \d+ items|train:.*\| *\d+/\d+ \[")
 APP_PORT = 7860  # what the README's API example connects to
 TIMEOUT = 600  # seconds, for one command to end or show it works
 
@@ -195,6 +195,35 @@ def _inputs(folder: Path) -> None:
     random_image(40, 40).save(folder / "more" / "one.png")
     shutil.copy(FIXTURES / "junyanz_unet256_batch_ngf8.pth", folder / "latest_net_G.pth")
     make_clip(folder / "clip.mp4", frames=4, size=(32, 32), audio=False)
+    make_dataset(folder / "my_dataset", "v2.1")  # a LeRobot dataset (docs/media.md)
+    _image_rows({"trainA": ["image"], "trainB": ["image"]}).save_to_disk(folder / "h2z_saved")
+
+
+def _image_rows(splits: dict[str, list[str]], rows: int = 4):
+    """A datasets.DatasetDict: per split, `rows` rows of small images in the named columns."""
+    import datasets
+
+    features = None
+    out = {}
+    for split, columns in splits.items():
+        table = {c: [random_image(40, 40, seed=k + 10 * j) for k in range(rows)]
+                 for j, c in enumerate(columns)}  # fmt: skip
+        features = datasets.Features({c: datasets.Image() for c in columns})
+        out[split] = datasets.Dataset.from_dict(table, features=features)
+    return datasets.DatasetDict(out)
+
+
+def _hub_datasets(tmp: Path) -> dict[tuple[str, str], bytes]:
+    """Dataset repos on the fake Hub, as parquet: HugGAN's paired columns, and named ones."""
+    files = {}
+    for repo, columns in (
+        ("huggan/facades", ["imageA", "imageB"]),
+        ("me/pairs", ["sketch", "photo"]),
+    ):
+        path = tmp / (repo.replace("/", "-") + ".parquet")
+        _image_rows({"train": columns})["train"].to_parquet(path)
+        files[(f"datasets/{repo}", "data/train-00000-of-00001.parquet")] = path.read_bytes()
+    return files
 
 
 @dataclass
@@ -218,7 +247,11 @@ def sandbox(tmp_path_factory):
     save_pretrained(ResnetGenerator(ngf=8, n_blocks=2), checkout / "runs/n2d/weights/A2B")
     resnet = FIXTURES / "junyanz_resnet9_instance_ngf8.pth"
     shutil.copy(resnet, home / "Downloads" / "horse2zebra.pth")
-    with serving(FakeHub()) as hub, serving(FileServer(_weights_server_files())) as weights:
+    hub_files = _hub_datasets(tmp)
+    with (
+        serving(FakeHub(hub_files)) as hub,
+        serving(FileServer(_weights_server_files())) as weights,
+    ):
         with serving(FileServer(_dataset_files())) as datasets:
             env = clean_env(
                 HOME=str(home),
@@ -308,6 +341,13 @@ def _stop(proc: subprocess.Popen, group: bool = True) -> int:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _kill(proc: subprocess.Popen) -> int:
+    """SIGKILL to the command's whole process group (torchrun, its ranks, loader workers)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    return proc.wait(timeout=60)
+
+
 def _serves(code: str) -> bool:
     return "make run" in code or "app.py" in code
 
@@ -326,15 +366,19 @@ def _run_started(block: Block, box: Sandbox, tmp_path: Path) -> None:
         proc, running = _start(command, box, log)
         if not running:
             continue
+        # train.py is stopped as a user would (SIGTERM: it finishes the step, saves and exits
+        # 0; a later --resume continues it). torchrun forwards SIGTERM to its ranks but kills
+        # them 30 s later, less than a full-size step of 4 ranks on 2 CPU cores: it only has
+        # to start, and is killed once its bar shows (tests/test_train_ddp.py stops and
+        # resumes torchrun runs).
+        torchrun = "torchrun" in command
         try:
             if "Running on local URL" in log.read_text(errors="replace"):
                 for app_block in (b for b in BLOCKS if b.mode == "app"):
                     _run_python(app_block, box)
         finally:
-            code = _stop(proc, group="train.py" not in command)
-        # train.py finishes the step, saves and exits 0. torchrun forwards SIGTERM to its ranks
-        # but kills them 30 s later, less than a full-size step on a CPU: it only has to start.
-        if "train.py" in command and "torchrun" not in command:
+            code = _kill(proc) if torchrun else _stop(proc, group="train.py" not in command)
+        if "train.py" in command and not torchrun:
             text = log.read_text(errors="replace")
             clean = "stopped by SIGTERM at step" in text and code == 0
             assert clean, f"{command!r} did not stop cleanly (rc {code}):\n{text[-3000:]}"
