@@ -7,7 +7,10 @@
 
 (`python -m img2img ...` is the same program.)
 
-translate writes one PNG per input and never loses data:
+translate writes one PNG per input (--format jpg / webp: that suffix) and never loses data;
+torchrun or --shard K/N gives each process a share (shards.py: strided over the sorted
+inputs, names from the whole list, a JSONL manifest per shard); photos run through a
+pipeline that overlaps decoding and writing with the forward (pipeline.py, cli_batch.py):
 - Where outputs go. Inputs from one folder (a folder, or files that share one): each output
   is OUT_DIR/<input stem>.png. Inputs from several folders: the folders are mirrored below
   OUT_DIR, relative to the deepest folder they share (`a/x.jpg b/c/x.jpg -o out` writes

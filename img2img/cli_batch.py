@@ -44,7 +44,7 @@ def add_flags(t: argparse.ArgumentParser) -> None:
         type=cli_args.png_level,
         default=PNG_COMPRESS,
         metavar="N",
-        help=f"PNG zlib level 0-9 (default {PNG_COMPRESS}: 6x faster than 6, files ~10%% larger)",
+        help=f"PNG zlib level 0-9 (default {PNG_COMPRESS}: 3-6x faster than 6, files ~10%% larger)",
     )
     t.add_argument(
         "--quality",

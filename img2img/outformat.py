@@ -2,9 +2,10 @@
 --quality`): PNG (default), JPEG or WebP, and what each costs.
 
 PNG is lossless; its zlib level trades CPU for size, never pixels. PNG_COMPRESS, the
-default level, is 1: measured on this project's 2-core AVX-512 BF16 machine (docs/speed.md)
-a 640x480 translated photo took 61 ms at level 1 against 366 ms at Pillow's default 6, for
-files about 10 % larger; 6 (or 9) is for archives where bytes matter more than CPU time.
+default level, is 1: the issue measured 61 ms per 640x480 photo at level 1 against 366 ms at
+Pillow's default 6 (about 100 CPU-hours per million frames); here (2-core AVX-512 BF16 CPU,
+loaded) scikit-image photos at 640x480 took 3-5x longer at 6, for files 9-10 % smaller
+(docs/speed.md). 6 (or 9) is for archives where bytes matter more than CPU time.
 JPEG takes --quality (default 95, 4:4:4 chroma at 90 and above); WebP is lossless unless
 --quality is given.
 """
@@ -17,7 +18,7 @@ from typing import IO
 from PIL import Image
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}  # --format -> the output suffix
-PNG_COMPRESS = 1  # zlib level: 61 ms against 366 ms at 6 per 640x480 photo, ~10 % larger
+PNG_COMPRESS = 1  # zlib level: 3-6x less CPU than 6 per photo, files ~10 % larger
 JPEG_QUALITY = 95
 
 
