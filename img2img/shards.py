@@ -100,12 +100,14 @@ def choose(given: Shard | None, environ: Mapping[str, str] = os.environ) -> Shar
 
 
 def device(shard: Shard | None, requested: str | None) -> str | None:
-    """--device as given; under torchrun without one, cuda:LOCAL_RANK if there are GPUs."""
+    """--device as given; under torchrun without one, cuda:LOCAL_RANK if there are GPUs (more
+    ranks than GPUs on a node share them: LOCAL_RANK mod the count), else the CPU."""
     if requested is not None or shard is None or shard.local_rank is None:
         return requested
     import torch
 
-    return f"cuda:{shard.local_rank}" if torch.cuda.is_available() else "cpu"
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return f"cuda:{shard.local_rank % count}" if count else "cpu"
 
 
 def manifest_path(shard: Shard, out_dir: Path, given: Path | None) -> Path:
