@@ -88,13 +88,13 @@ class PhotoPipeline:
                 nxt = chunks[i + 1] if i + 1 < len(chunks) else []
                 ahead = [(job, decoders.submit(self._decode, job)) for job in nxt]
                 self._forward(current, writers)  # chunk i + 1 decodes meanwhile
-        except BaseException:  # Stopped (a signal), or a bug: drop what has not started
-            self._stop.set()
+            decoders.shutdown(wait=True)
+            writers.shutdown(wait=True)  # every translated photo written
+        except BaseException:  # Stopped (a signal, maybe while the last writes run), a bug:
+            self._stop.set()  # drop what has not started; no writer outlives run()
             decoders.shutdown(wait=True, cancel_futures=True)
             writers.shutdown(wait=True, cancel_futures=True)  # running writes finish whole
             raise
-        decoders.shutdown(wait=True)
-        writers.shutdown(wait=True)  # every translated photo written
 
     # ------------------------------------------------------------------ the three stages
 

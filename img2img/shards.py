@@ -32,6 +32,7 @@ import datetime
 import json
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +121,8 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._lock = threading.Lock()  # a closed descriptor's number is soon another file's
 
     def record(
         self, src: Path, dst: Path | None, status: str, seconds: float, error: str | None = None
@@ -129,11 +131,17 @@ class Manifest:
         line |= {"status": status, "seconds": round(seconds, 4)}
         if error:
             line["error"] = error
-        os.write(self._fd, (json.dumps(line) + "\n").encode())  # one write: whole lines only
+        with self._lock:
+            if self._fd is None:
+                raise ValueError(f"the manifest {self.path} is closed")
+            os.write(self._fd, (json.dumps(line) + "\n").encode())  # one write: whole lines
 
     def close(self) -> None:
-        os.fsync(self._fd)
-        os.close(self._fd)
+        with self._lock:
+            if self._fd is not None:
+                os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = None
 
 
 def latest(paths: Sequence[Path]) -> dict[str, dict]:
