@@ -7,7 +7,10 @@
 
 (`python -m img2img ...` is the same program.)
 
-translate writes one PNG per input and never loses data:
+translate writes one PNG per input (--format jpg / webp: that suffix) and never loses data;
+torchrun or --shard K/N gives each process a share (shards.py: strided over the sorted
+inputs, names from the whole list, a JSONL manifest per shard); photos run through a
+pipeline that overlaps decoding and writing with the forward (pipeline.py, cli_batch.py):
 - Where outputs go. Inputs from one folder (a folder, or files that share one): each output
   is OUT_DIR/<input stem>.png. Inputs from several folders: the folders are mirrored below
   OUT_DIR, relative to the deepest folder they share (`a/x.jpg b/c/x.jpg -o out` writes
@@ -44,7 +47,7 @@ import argparse
 import importlib.metadata
 import os
 import sys
-import warnings
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,19 +57,17 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from . import allocator, atomic, cli_args, cli_media
+from . import allocator, atomic, cli_args, cli_batch, cli_media, shards
 from .atomic import Folders
 from .checkpoints import publish
 from .checkpoints.catalog import load_catalog
 from .cli_args import refuse
 from .cli_datasets import translate as translate_hf
 from .cli_stop import Stopped, stop_on_signals
-from .errors import Img2ImgError, TruncatedImageWarning
+from .errors import Img2ImgError
 from .eval import command as evaluate
 from .inference import MAX_SEED, Translator, check_device, has_dropout
-from .media.processing import MAX_LONG_SIDE, open_image
-
-CHUNK = 8  # images decoded and translated together (bounded memory for big folders)
+from .media.processing import MAX_LONG_SIDE
 
 TRANSLATE_EPILOG = """examples:
   img2img translate photo.jpg -o out/ --checkpoint cyclegan/horse2zebra
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs are never overwritten",
     )
     cli_media.add_flags(t)
+    cli_batch.add_flags(t)
     p = sub.add_parser("push", help="upload a folder in our format to the Hub")
     p.add_argument("directory", type=Path, metavar="DIR")
     p.add_argument("--repo-id", required=True, type=cli_args.repo_id, metavar="NS/NAME")
@@ -207,18 +209,19 @@ def _folders(paths: Sequence[Path]) -> list[Path]:
     return [p.relative_to(common) for p in parents]
 
 
-def output_paths(paths: Sequence[Path], out_dir: Path) -> list[Path]:
-    """One distinct output path per input, by the rule in the module docstring."""
+def output_paths(paths: Sequence[Path], out_dir: Path, suffix: str = ".png") -> list[Path]:
+    """One distinct output path per input, by the rule in the module docstring (photos get
+    `suffix`, clips keep their container)."""
     folders = _folders(paths)
     stems = Counter((f, p.stem.casefold()) for f, p in zip(folders, paths, strict=True))
     taken: set[str] = set()  # casefolded: distinct on a case-insensitive disk too
     result = []
     for folder, p in zip(folders, paths, strict=True):
         name = p.stem if stems[folder, p.stem.casefold()] == 1 else p.name
-        suffix = cli_media.output_suffix(p)
-        target, k = out_dir / folder / f"{name}{suffix}", 2
+        end = cli_media.output_suffix(p) if cli_media.is_video(p) else suffix
+        target, k = out_dir / folder / f"{name}{end}", 2
         while str(target).casefold() in taken:
-            target, k = out_dir / folder / f"{name}-{k}{suffix}", k + 1
+            target, k = out_dir / folder / f"{name}-{k}{end}", k + 1
         taken.add(str(target).casefold())
         result.append(target)
     return result
@@ -229,52 +232,36 @@ class Plan:
     """What translate will do: the jobs to run, and the inputs it will not translate."""
 
     jobs: list[tuple[Path, Path]] = field(default_factory=list)  # (input, output)
-    failed: list[str] = field(default_factory=list)  # one message per failed input
-    skipped: list[str] = field(default_factory=list)  # one message per existing output
+    failed: list[tuple[Path, Path, str]] = field(default_factory=list)  # (input, output, why)
+    skipped: list[tuple[Path, Path, str]] = field(default_factory=list)  # existing outputs
 
 
-def plan_outputs(paths: Sequence[Path], out_dir: Path, overwrite: bool) -> Plan:
-    """Pair inputs with outputs; an output that is an input, or a folder, fails its input; an
-    existing output is skipped unless `overwrite`."""
+def plan_outputs(
+    paths: Sequence[Path],
+    out_dir: Path,
+    overwrite: bool,
+    suffix: str = ".png",
+    share: Sequence[int] | None = None,
+) -> Plan:
+    """Pair inputs with outputs (named from all `paths`), for the inputs at positions `share`
+    (default: all); an output that is an input, or a folder, fails its input; an existing
+    output is skipped unless `overwrite`."""
     input_ids = {_file_id(p) for p in paths} - {None}
     input_paths = {os.path.realpath(p) for p in paths}
+    targets = output_paths(paths, out_dir, suffix)
     plan = Plan()
-    for path, target in zip(paths, output_paths(paths, out_dir), strict=True):
+    for i in range(len(paths)) if share is None else share:
+        path, target = paths[i], targets[i]
         if _file_id(target) in input_ids or os.path.realpath(target) in input_paths:
-            plan.failed.append(f"failed {path}: its output {target} is an input, never overwritten")
+            why = f"its output {target} is an input, never overwritten"
+            plan.failed.append((path, target, why))
         elif target.is_dir():
-            plan.failed.append(f"failed {path}: cannot write {target}: a folder is in the way")
+            plan.failed.append((path, target, f"cannot write {target}: a folder is in the way"))
         elif os.path.lexists(target) and not overwrite:
-            plan.skipped.append(f"skipped {path}: {target} exists (--overwrite replaces it)")
+            plan.skipped.append((path, target, f"{target} exists (--overwrite replaces it)"))
         else:
             plan.jobs.append((path, target))
     return plan
-
-
-def _open(path: Path, translator: Translator, official: bool) -> Image.Image:
-    """open_image, with a truncation warning printed as a one-line note."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", TruncatedImageWarning)
-        img = open_image(path, translator.max_pixels, exif=not official)
-    for w in caught:
-        if issubclass(w.category, TruncatedImageWarning):
-            tqdm.write(f"note: {path}: {w.message}", file=sys.stderr)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return img
-
-
-def _save(img: Image.Image, target: Path, overwrite: bool, folders: Folders) -> str | None:
-    """Write `img` as a PNG through a temporary file; None, or why it could not be written."""
-    try:
-        folders.make(target.parent)  # OUT_DIR, or a mirrored subfolder
-        if not overwrite and os.path.lexists(target):  # appeared since the plan was made
-            return f"cannot write {target}: it was created meanwhile; kept"
-        with atomic.atomic_file(target) as f:
-            img.save(f, format="PNG")
-    except OSError as e:  # disk full, a file in the way: report it, keep going
-        return f"cannot write {target}: {e.strerror or e}"
-    return None
 
 
 def _translate_chunk(
@@ -317,11 +304,43 @@ def _check(args: argparse.Namespace, paths: Sequence[Path], missing: Sequence[Pa
     return cli_args.check_folder(args.out, "-o") or cli_media.check_stats(args, paths)
 
 
-def _remove_stale(targets: Sequence[Path]) -> None:
-    """Temporaries that killed runs left where this run writes (atomic.py)."""
-    for folder in sorted({target.parent for target in targets}):
-        for tmp in atomic.remove_stale_temporaries(folder):
-            _report(f"note: removed {tmp}, left by an interrupted run")
+def _remove_stale(targets: Sequence[Path], shard: shards.Shard | None) -> None:
+    """Temporaries that killed runs left where this run writes (atomic.py); a shard removes
+    only its own targets' (shards.remove_own_temporaries: other machines may be writing)."""
+    if shard is not None:
+        removed = shards.remove_own_temporaries(targets)
+    else:
+        folders = sorted({target.parent for target in targets})
+        removed = [tmp for folder in folders for tmp in atomic.remove_stale_temporaries(folder)]
+    for tmp in removed:
+        _report(f"note: removed {tmp}, left by an interrupted run")
+
+
+@dataclass
+class Work:
+    """One run's share: its plan, inputs not found, the manifest, the shard (None: all)."""
+
+    plan: Plan
+    missing: list[Path]
+    total: int
+    shard: shards.Shard | None = None
+    manifest: shards.Manifest | None = None
+
+
+def _share(args: argparse.Namespace, paths: list[Path], missing: list[Path], shard) -> Work:
+    """This process's plan: outputs named from every input, then its shard's share taken."""
+    suffix = cli_batch.output_format(args).suffix
+    share = None if shard is None else shard.take(paths)
+    gone = missing if shard is None else [missing[i] for i in shard.take(missing)]
+    mine = paths if share is None else [paths[i] for i in share]
+    targets = output_paths(paths, args.out, suffix)
+    _remove_stale(targets if share is None else [targets[i] for i in share], shard)
+    plan = plan_outputs(paths, args.out, args.overwrite, suffix, share)
+    manifest = None
+    if shard is not None or args.manifest is not None:
+        path = shards.manifest_path(shard or shards.Shard(0, 1), args.out, args.manifest)
+        manifest = shards.Manifest(path)
+    return Work(plan, gone, len(mine) + len(gone), shard, manifest)
 
 
 def translate_command(args: argparse.Namespace) -> int:
@@ -334,16 +353,40 @@ def translate_command(args: argparse.Namespace) -> int:
     paths, notes = unique_inputs(list(expand_inputs(args.inputs)))
     missing = [p for p in paths if not p.exists()]  # skipped: not an input at all
     paths = [p for p in paths if p.exists()]
+    try:
+        shard = shards.choose(args.shard)
+    except Img2ImgError as e:
+        return refuse(str(e))
     problem = _check(args, paths, missing)
     if problem:
         return refuse(problem)
-    _remove_stale(output_paths(paths, args.out))
-    plan = plan_outputs(paths, args.out, args.overwrite)
-    gone = [f"skipped {p}: no such file or folder" for p in missing]
-    for message in [*notes, *gone, *plan.failed, *plan.skipped]:
+    args.device = shards.device(shard, args.device)
+    try:
+        work = _share(args, paths, missing, shard)
+    except OSError as e:
+        return refuse(f"cannot write the manifest: {e}")
+    try:
+        status = _translate(args, work, notes if shard is None or shard.index == 0 else [])
+    finally:
+        if work.manifest is not None:
+            work.manifest.close()
+    if status != 2:
+        shards.wait_for_all(shard)  # torchrun: no rank's exit 1 stops the others' work
+    return status
+
+
+def _translate(args: argparse.Namespace, work: Work, notes: list[str]) -> int:
+    plan, tally = work.plan, cli_batch.Tally(manifest=work.manifest)
+    for message in notes:
         _report(message)
+    for p in work.missing:
+        _report(f"skipped {p}: no such file or folder")
+        tally.record(p, None, "skipped", 0.0, "no such file or folder")
+    for status, entries in (("failed", plan.failed), ("skipped", plan.skipped)):
+        for path, target, why in entries:
+            _report(f"{status} {path}: {why}")
+            tally.record(path, target, status, 0.0, why)
     written = failed = unreadable = 0
-    total = len(paths) + len(missing)
     folders = Folders()
     if plan.jobs:  # nothing to do (all outputs exist): no need to load the checkpoint
         try:
@@ -355,21 +398,24 @@ def translate_command(args: argparse.Namespace) -> int:
         if args.seed is not None and not args.official and not has_dropout(model):
             _report(f"note: --seed {args.seed} changes nothing: this generator has no dropout")
         try:
-            written, failed, unreadable = _run_jobs(translator, model, plan.jobs, args, folders)
+            done = _run_jobs(translator, model, plan.jobs, args, folders, work.manifest)
+            written, failed, unreadable = done
         except Stopped as stop:
-            folders.remove_empty()
+            if work.shard is None:  # shards share folders: another may be writing into one
+                folders.remove_empty()
             stop.summary = (
-                f"{stop.written} of {total} files written to {args.out} (complete: a "
+                f"{stop.written} of {work.total} files written to {args.out} (complete: a "
                 "re-run skips them); the one being written was discarded"
             )
             raise
     skipped = {
-        "missing": len(missing),
+        "missing": len(work.missing),
         "unreadable": unreadable,
         "already written (--overwrite replaces them)": len(plan.skipped),
     }
-    _summary(written, total, skipped, failed + len(plan.failed), args.out)
-    return 0 if written == total else 1
+    who = "" if work.shard is None else f"{work.shard.name}: "
+    _summary(written, work.total, skipped, failed + len(plan.failed), args.out, who)
+    return 0 if written == work.total else 1
 
 
 def _run_jobs(
@@ -378,69 +424,49 @@ def _run_jobs(
     jobs: list[tuple[Path, Path]],
     args: argparse.Namespace,
     folders: Folders,
+    manifest: shards.Manifest | None = None,
 ) -> tuple[int, int, int]:
-    """Translate and write `jobs` in chunks; (files written, inputs failed, inputs skipped as
-    unreadable). Stopped (a signal) leaves with `.written` set on it."""
-    counts = [0, 0, 0]  # written, failed, skipped (unreadable)
+    """Translate and write `jobs` (clips one by one, photos through the pipeline); (files
+    written, inputs failed, inputs skipped as unreadable). Stopped (a signal) leaves with
+    `.written` set on it."""
     bar = tqdm(total=len(jobs), unit="file", desc="translate", file=sys.stderr)
+    tally = cli_batch.Tally(bar, manifest)
     try:
         _clips(translator, model, [j for j in jobs if cli_media.is_video(j[0])], args, folders,
-               bar, counts)  # fmt: skip
-        _photos(translator, model, [j for j in jobs if not cli_media.is_video(j[0])], args,
-                folders, bar, counts)  # fmt: skip
+               tally)  # fmt: skip
+        photos = [j for j in jobs if not cli_media.is_video(j[0])]
+        forward = lambda images: _translate_chunk(translator, model, images, args)  # noqa: E731
+        cli_batch.run_photos(translator, model, photos, args, folders, tally, forward)
     except Stopped as stop:
-        stop.written = counts[0]
+        stop.written = tally.counts["written"]
         raise
     finally:
         bar.close()
-    return counts[0], counts[1], counts[2]
+    counts = tally.counts
+    return counts["written"], counts["failed"], counts["skipped"]
 
 
-def _clips(translator, model, jobs, args, folders: Folders, bar, counts: list[int]) -> None:
+def _clips(translator, model, jobs, args, folders: Folders, tally: cli_batch.Tally) -> None:
     for path, target in jobs:
+        start = time.perf_counter()
         try:
             folders.make(target.parent)
         except OSError as e:
             problem = f"cannot write {target}: {e.strerror or e}"
         else:
             problem = cli_media.translate_clip(translator, model, path, target, args)
-        problem = problem and (
-            problem if problem.startswith("failed") else f"failed {path}: {problem}"
-        )
-        counts[bool(problem)] += 1
-        if problem:
-            _report(problem)
-        bar.update(1)
+        if problem and problem.startswith(f"failed {path}: "):
+            problem = problem[len(f"failed {path}: ") :]
+        tally.record(path, target, "failed" if problem else "written",
+                     time.perf_counter() - start, problem)  # fmt: skip
 
 
-def _photos(translator, model, jobs, args, folders: Folders, bar, counts: list[int]) -> None:
-    """Photos, CHUNK at a time (decoded, translated together, written)."""
-    for start in range(0, len(jobs), CHUNK):
-        batch, pairs = [], []
-        for path, target in jobs[start : start + CHUNK]:
-            try:
-                batch.append(_open(path, translator, args.official))
-                pairs.append((path, target))
-            except Img2ImgError as e:  # not an image we can read: not attempted
-                counts[2] += 1
-                _report(f"skipped {path}: {e}")
-                bar.update(1)
-        results = _translate_chunk(translator, model, batch, args) if batch else []
-        for result, (path, target) in zip(results, pairs, strict=True):
-            if isinstance(result, str):
-                problem = f"failed {path}: cannot translate it: {result}"
-            else:
-                problem = _save(result, target, args.overwrite, folders)
-                problem = problem and f"failed {path}: {problem}"
-            counts[bool(problem)] += 1
-            if problem:
-                _report(problem)
-            bar.update(1)
-
-
-def _summary(written: int, total: int, skipped: dict[str, int], failed: int, out: Path) -> None:
-    """`W of N images written to OUT; S skipped (why); F failed`: every input counted once."""
-    parts = [f"{written} of {total} images written to {out}"]
+def _summary(
+    written: int, total: int, skipped: dict[str, int], failed: int, out: Path, who: str = ""
+) -> None:
+    """`W of N images written to OUT; S skipped (why); F failed`: every input counted once
+    (`who`: the shard's name, for a shard's share)."""
+    parts = [f"{who}{written} of {total} images written to {out}"]
     why = [f"{n} {reason}" for reason, n in skipped.items() if n]
     if why:
         parts.append(f"{sum(skipped.values())} skipped: {', '.join(why)}")

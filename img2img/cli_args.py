@@ -105,6 +105,32 @@ def split_name(value: str) -> str:
     return value
 
 
+def _bounded(flag: str, low: int, high: int, what: str):
+    def check(value: str) -> int:
+        n = _int(value)
+        if n is None or not low <= n <= high:
+            message = f"{flag} takes {what} from {low} to {high}: {value[:40]}"
+            raise argparse.ArgumentTypeError(message)
+        return n
+
+    return check
+
+
+png_level = _bounded("--png-compress", 0, 9, "a zlib level")
+quality = _bounded("--quality", 1, 100, "a quality")
+io_threads = _bounded("--io-threads", 0, 64, "a number of threads")
+
+
+def shard(value: str):
+    """--shard K/N: 0 <= K < N (shards.parse)."""
+    from .shards import parse
+
+    try:
+        return parse(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def repo_id(value: str) -> str:
     """--repo-id: NS/NAME (or NAME) as the Hub accepts it, checked without asking the Hub."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
