@@ -315,7 +315,7 @@ def _start(command: str, box: Sandbox, log: Path) -> tuple[subprocess.Popen, boo
         if READY.search(log.read_text(errors="replace").replace("\r", "\n")):
             return proc, True
         if time.monotonic() > deadline:
-            _stop(proc)
+            _kill(proc)
             pytest.fail(f"{command!r} neither ended nor showed it works in {TIMEOUT} s:\n"
                         f"{log.read_text()[-3000:]}")  # fmt: skip
         time.sleep(0.2)
@@ -327,6 +327,7 @@ def _stop(proc: subprocess.Popen, group: bool = True) -> int:
     """SIGTERM to the command's process group (make and the app it runs), or to the command
     alone (`kill PID`: torchrun forwards it to its ranks once; train.py tells its loader
     workers), then wait; whatever is left of the group is killed."""
+    below = _descendants(proc.pid)  # killed at the end, wherever their process group is
     with contextlib.suppress(ProcessLookupError):
         if group:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -339,10 +340,31 @@ def _stop(proc: subprocess.Popen, group: bool = True) -> int:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+        for pid in below:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (torchrun's ranks leave its process group)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def _kill(proc: subprocess.Popen) -> int:
-    """SIGKILL to the command's whole process group (torchrun, its ranks, loader workers)."""
+    """SIGKILL to the command and everything below it (torchrun, its ranks, loader workers)."""
+    for pid in [*_descendants(proc.pid), proc.pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     return proc.wait(timeout=60)

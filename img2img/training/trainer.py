@@ -295,27 +295,32 @@ def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> in
         restore(t, saved, len(train_set), steps_per_epoch)
     wrap_runners(t)
     monitor = None
-    if world.main:
-        (run_dir / "config.json").write_text(json.dumps(asdict(c), indent=2) + "\n")
-        ckpt.remove_stale_temporaries(run_dir / "checkpoints")
-        if saved is not None:
-            complete_exports(t, command)
-        pending = saved.get("log_pending") if saved is not None else None
-        monitor = Monitor(run_dir, total, t.progress.step, c.log_every, pending)
-        print(
-            f"{c.family} ({c.preset}) on {device}, {t.precision.name}, {world.size} process(es),"
-            f" {len(train_set)} samples, {steps_per_epoch} steps/epoch:"
-            f" step {t.progress.step} -> {total}"
-        )
-        if t.precision.note:
-            print(f"note: {t.precision.note}")
-
-    def on_save(check: bool) -> None:
-        save(t, val_set, paired, monitor, command, check)
-
     stopped = False
-    try:
-        with stop_on_signals(announce=world.main, repeat_aborts=not world.distributed) as stop:
+    # Signals are watched from before the bar is drawn: a SIGTERM as soon as the run shows
+    # it started still ends with a step done, saved, and exit 0 (not a kill).
+    with contextlib.ExitStack() as watch:
+        stop = watch.enter_context(
+            stop_on_signals(announce=world.main, repeat_aborts=not world.distributed)
+        )
+        try:
+            if world.main:
+                (run_dir / "config.json").write_text(json.dumps(asdict(c), indent=2) + "\n")
+                ckpt.remove_stale_temporaries(run_dir / "checkpoints")
+                if saved is not None:
+                    complete_exports(t, command)
+                pending = saved.get("log_pending") if saved is not None else None
+                monitor = Monitor(run_dir, total, t.progress.step, c.log_every, pending)
+                print(
+                    f"{c.family} ({c.preset}) on {device}, {t.precision.name}, "
+                    f"{world.size} process(es), {len(train_set)} samples, "
+                    f"{steps_per_epoch} steps/epoch: step {t.progress.step} -> {total}"
+                )
+                if t.precision.note:
+                    print(f"note: {t.precision.note}")
+
+            def on_save(check: bool) -> None:
+                save(t, val_set, paired, monitor, command, check)
+
             if t.progress.step < total:
                 stopped = train_loop(
                     t, loader, sampler, steps_per_epoch, total, monitor, on_save, stop
@@ -323,11 +328,11 @@ def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> in
             check_in_sync(t, monitor)
             if world.main:
                 monitor.close()
-    except BaseException:  # flush the logs, end the bar's line; the first error is the one
-        if monitor is not None:
-            with contextlib.suppress(OSError):
-                monitor.close()
-        raise
+        except BaseException:  # flush the logs, end the bar's line; the first error is the one
+            if monitor is not None:
+                with contextlib.suppress(OSError):
+                    monitor.close()
+            raise
     if world.main:
         _report(t, stop, stopped, total)
     return 0
