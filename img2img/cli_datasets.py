@@ -31,7 +31,7 @@ from . import cli_args, cli_media
 from .cli_stop import Stopped
 from .errors import Img2ImgError, PushError
 
-BATCH = 8  # rows decoded and translated together (= cli.CHUNK)
+BATCH = 8  # rows decoded and translated together (= pipeline.CHUNK)
 FILES_ONLY = ("official", "tile", "stats", "camera", "codec", "gop", "max_seconds", "overwrite")
 DATASET_ONLY = ("split", "column", "output_column", "streaming", "push_to_hub", "private")
 

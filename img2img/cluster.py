@@ -39,10 +39,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from . import atomic, cli, cli_args
+from . import atomic, cli, cli_args, pipeline
 from .cli_stop import Stopped, stop_on_signals
 from .errors import Img2ImgError, MissingDependencyError
 from .inference import Translator
+from .outformat import OutputFormat
 
 OBJECT_STORE_BYTES = 256 * 1024**2  # a local cluster's store: a few batches of PNGs in flight
 
@@ -91,7 +92,7 @@ class TranslatorActor:
                 problems[k] = f"failed {batch['path'][k]}: cannot translate it: {result}"
             else:
                 buf = io.BytesIO()
-                result.save(buf, format="PNG")
+                OutputFormat().save(result, buf)  # as `img2img translate` writes it by default
                 pngs[k] = buf.getvalue()
         return {"i": list(batch["i"]), "png": pngs, "problem": problems}
 
@@ -127,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive, default=2, help="Ray actors (default 2)")
     p.add_argument("--threads", type=_positive, default=1, help="CPU threads per worker")
     p.add_argument("--gpus", type=float, default=0.0, help="GPUs per worker (default 0: CPU)")
-    p.add_argument("--batch-size", type=_positive, default=cli.CHUNK, help="images per call")
+    p.add_argument("--batch-size", type=_positive, default=pipeline.CHUNK, help="images per call")
     p.add_argument("--plan", default=None, help="execution plan for every worker (eager, ...)")
     p.add_argument("--address", default=None, help="a running cluster (auto, ray://...)")
     return p
@@ -169,9 +170,11 @@ def translate(args: argparse.Namespace) -> int:
     if problem:
         return cli_args.refuse(problem)
     plan = cli.plan_outputs(paths, args.out, args.overwrite)
-    for message in [*notes, *(f"skipped {p}: no such file" for p in missing), *plan.failed,
-                    *plan.skipped]:  # fmt: skip
+    for message in [*notes, *(f"skipped {p}: no such file" for p in missing)]:
         tqdm.write(message, file=sys.stderr)
+    for status, entries in (("failed", plan.failed), ("skipped", plan.skipped)):
+        for path, _, why in entries:  # as cli.translate_command words them
+            tqdm.write(f"{status} {path}: {why}", file=sys.stderr)
     try:
         ray = require_ray()
         if plan.jobs:  # refused here, not in every worker: a checkpoint that does not load
