@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import signal
-import site
 import socket
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from helpers.images import random_image
 from helpers.lerobot import make_dataset
 from helpers.paths import FIXTURES, ROOT
 from helpers.servers import FakeHub, FileServer, serving
+from helpers.venvs import pip_install, suite_venv
 from helpers.videos import make_clip
 
 from img2img import save_pretrained
@@ -135,19 +135,8 @@ def _make_venv(checkout: Path) -> None:
     """What `make run` leaves: .venv with the requirements (here: the suite's packages, seen
     through a .pth) and the checkout installed editable without dependencies."""
     venv = checkout / ".venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    purelib = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    Path(purelib, "suite.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-         "--no-deps", "--no-build-isolation", "-e", str(checkout)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert install.returncode == 0, install.stderr[-3000:]
+    python, _ = suite_venv(venv)
+    pip_install(python, "--no-deps", "--no-build-isolation", "-e", str(checkout))
     # The requirements' own commands (torchrun, pytest), as pip writes them into a venv.
     for script in Path(sys.executable).parent.iterdir():
         head = script.read_bytes()[:200] if script.is_file() else b""

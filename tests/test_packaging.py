@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 import re
 import shutil
-import site
 import subprocess
 import sys
 import zipfile
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 from helpers.env import clean_env
 from helpers.paths import ROOT
+from helpers.venvs import pip_install, suite_venv
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
@@ -122,22 +122,11 @@ def test_the_wheel_installs_offline_and_runs_the_default_cpu_plan(wheel, tmp_pat
     """A real `pip install --no-index` of the wheel: its requirements are met by the suite's
     packages (no download), and the installed command runs outside any checkout."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    purelib = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    Path(purelib, "suite.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    python, purelib = suite_venv(venv)
     # --force-reinstall --no-deps: the suite's own venv may hold the checkout's editable
     # install (make installs it), which pip would take as already there; the requirements
     # are then checked against what the new venv sees, with nothing downloaded.
-    install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-         "--no-index", "--force-reinstall", "--no-deps", str(wheel)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert install.returncode == 0, install.stderr[-3000:]
+    pip_install(python, "--no-index", "--force-reinstall", "--no-deps", str(wheel))
     met = subprocess.run([python, "-c", REQUIREMENTS_MET], capture_output=True, text=True)
     assert met.returncode == 0 and met.stdout.strip() == "met", met.stdout + met.stderr
     outside = tmp_path / "elsewhere"
