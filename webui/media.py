@@ -33,7 +33,6 @@ from img2img import Cancelled, VideoLimitError
 from img2img.checkpoints.catalog import get_entry
 
 from . import cancel, describe
-from .cancel import client_gone
 from .messages import as_dict, failure_text, failures
 from .own_model import custom_inputs, load_custom
 from .picker import is_stored, label_of, model_choices, picked_js, refuse_unpublished
@@ -75,14 +74,6 @@ def full_size(size: tuple[int, int]) -> tuple[tuple[int, int], bool]:
         return size, True
     scale = math.sqrt(MAX_FULL_PIXELS / (w * h))
     return (max(1, int(w * scale)), max(1, int(h * scale))), True
-
-
-def translate_full(key: str, img):
-    """One photo at full size (with dropout off: a seed does not apply, and the summary says
-    so): in one piece when the untiled forward fits the memory budget, else in tiles
-    (img2img.media.tiles.translate_full). Tiles stop (Cancelled) when the client has gone."""
-    stop = client_gone()
-    return engine().translate_full(translator(), key, img, progress=True, should_stop=stop)
 
 
 # ---------------------------------------------------------------------------- video

@@ -76,7 +76,7 @@ TRACK_PROGRESS = gr.Progress(track_tqdm=True)
 def _decode(upload, resolution: str) -> tuple[Image.Image, tuple[int, int], bool]:
     """(photo to translate, its size as uploaded, big?): "fast" outputs stay within
     MAX_SIDE (light responses); "full" keeps the photo's size (media.full_size); big: over
-    MAX_SIDE at full size, computed by media.translate_full (tiled if it does not fit)."""
+    MAX_SIDE at full size, computed by the engine's translate_full (tiled if it does not fit)."""
     if photo_or_error(upload) is None:
         raise gr.Error("Upload a photo first (drop a file, paste, or use the webcam).")
     lib = engine()
