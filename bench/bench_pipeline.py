@@ -1,7 +1,12 @@
 """Images per second of `img2img translate` over a folder of 64 640x480 photos: the serial loop
 (decode, forward, write in turn: --io-threads 0) against the pipeline (decoders and writers
 beside the forward), at PNG levels 6 (Pillow's default, what translate wrote before) and 1
-(the default now), same plan, same chunks. JSON lines, then a RESULTS.md section.
+(the default now), same plan, same chunks; and the pipeline at level 1 with the batch forward as
+OpenVINO THROUGHPUT requests (translate's default for many photos: Translator(throughput=True)).
+Each serial run also times its forward stage (preprocessing, forward, resizing back), so the
+row gives the forward's share of the serial time and the bound that share puts on any overlap
+when the forward already uses every core (Amdahl: 1 / share). JSON lines, then a RESULTS.md
+section.
 
     python bench/bench_pipeline.py [--photos 64] [--repeats 2] [--nets vintagify,tiny]
 
@@ -38,6 +43,7 @@ MODES = {  # name: (io threads, PNG level)
     "serial-png1": (0, 1),
     "pipeline-png6": (2, 6),
     "pipeline-png1": (2, 1),
+    "pipeline-png1-throughput": (2, 1),  # the same with OpenVINO THROUGHPUT requests
 }
 
 
@@ -79,16 +85,27 @@ def nets(names: list[str]) -> dict[str, torch.nn.Module]:
     return found
 
 
-def run_once(translator, model, photos: list[Path], out: Path, threads: int, level: int) -> float:
+def run_once(
+    translator, model, photos: list[Path], out: Path, threads: int, level: int
+) -> tuple[float, float]:
+    """(seconds for the folder, seconds inside the chunk forwards)."""
     args = SimpleNamespace(official=False, seed=None, tile=None, size=256, stats=None,
                            overwrite=True, format="png", png_compress=level, quality=None,
                            io_threads=threads)  # fmt: skip
     jobs = [(p, out / f"{p.stem}.png") for p in photos]
     tally = Tally()
+    inside = [0.0]
+
+    def forward(images):
+        t0 = time.perf_counter()
+        try:
+            return _translate_chunk(translator, model, images, args)
+        finally:
+            inside[0] += time.perf_counter() - t0
+
     start = time.perf_counter()
-    run_photos(translator, model, jobs, args, Folders(), tally,
-               lambda images: _translate_chunk(translator, model, images, args))  # fmt: skip
-    return time.perf_counter() - start
+    run_photos(translator, model, jobs, args, Folders(), tally, forward)
+    return time.perf_counter() - start, inside[0]
 
 
 def main() -> None:
@@ -98,6 +115,7 @@ def main() -> None:
     parser.add_argument("--nets", default="vintagify,tiny")
     opts = parser.parse_args()
     translator = Translator(device="cpu")
+    throughput = Translator(device="cpu", throughput=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         photos = sample_photos(Path(tmp), opts.photos)
@@ -105,28 +123,38 @@ def main() -> None:
         out.mkdir()
         for label, module in nets(opts.nets.split(",")).items():
             model = module  # prepared (converted) once by the translator, then reused
-            run_once(translator, model, photos[:8], out, 0, 1)  # warm-up (kernels, caches)
-            rates = {}
+            for t in (translator, throughput):  # warm-up (kernels, caches, both compiles)
+                run_once(t, model, photos[:8], out, 0, 1)
+            rates, shares = {}, {}
             for mode, (threads, level) in MODES.items():
-                best = min(run_once(translator, model, photos, out, threads, level)
-                           for _ in range(opts.repeats))  # fmt: skip
+                t = throughput if mode.endswith("throughput") else translator
+                runs = [run_once(t, model, photos, out, threads, level)
+                        for _ in range(opts.repeats)]  # fmt: skip
+                best, inside = min(runs)
                 rates[mode] = round(len(photos) / best, 2)
+                shares[mode] = round(inside / best, 3)
             ratio = lambda a, b, r=rates: round(r[a] / r[b], 2)  # noqa: E731
             row = {"bench": "pipeline", "net": label, "plan": translator.plan.describe(),
                    "photos": len(photos), "size": "640x480 JPEG -> PNG, working side 256",
                    "images_per_s": rates,
                    "pipeline_vs_serial_png6": ratio("pipeline-png6", "serial-png6"),
                    "pipeline_vs_serial_png1": ratio("pipeline-png1", "serial-png1"),
-                   "default_vs_before": ratio("pipeline-png1", "serial-png6"),
+                   "throughput_vs_latency": ratio("pipeline-png1-throughput", "pipeline-png1"),
+                   "default_vs_before": ratio("pipeline-png1-throughput", "serial-png6"),
+                   "forward_share_serial_png1": shares["serial-png1"],
+                   "overlap_bound_png1": round(1 / shares["serial-png1"], 2),
                    "cpu_kind": cpu_kind(), "machine": machine()}  # fmt: skip
             emit(row)
             rows.append(row)
     lines = ["| net | plan | " + " | ".join(MODES) + " | pipeline/serial (png6, png1) | "
-             "default / before |", "|---" * (len(MODES) + 4) + "|"]  # fmt: skip
+             "THROUGHPUT/LATENCY | forward share (serial png1), bound | default / before |",
+             "|---" * (len(MODES) + 6) + "|"]  # fmt: skip
     for r in rows:
         rates = " | ".join(str(r["images_per_s"][m]) for m in MODES)
         lines.append(f"| {r['net']} | {r['plan']} | {rates} | {r['pipeline_vs_serial_png6']}x, "
-                     f"{r['pipeline_vs_serial_png1']}x | {r['default_vs_before']}x |")  # fmt: skip
+                     f"{r['pipeline_vs_serial_png1']}x | {r['throughput_vs_latency']}x | "
+                     f"{r['forward_share_serial_png1']}, {r['overlap_bound_png1']}x | "
+                     f"{r['default_vs_before']}x |")  # fmt: skip
     append_results("pipeline (images/s, 64 photos 640x480)", lines)
 
 

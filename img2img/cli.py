@@ -390,7 +390,11 @@ def _translate(args: argparse.Namespace, work: Work, notes: list[str]) -> int:
     folders = Folders()
     if plan.jobs:  # nothing to do (all outputs exist): no need to load the checkpoint
         try:
-            translator = Translator(device=args.device, plan="eager" if args.official else None)
+            translator = Translator(
+                device=args.device,
+                plan="eager" if args.official else None,
+                throughput=len(plan.jobs) > 1,  # many photos: OpenVINO's THROUGHPUT requests
+            )
             model = translator.load(args.checkpoint)
             cli_media.check_model(args, model)
         except Img2ImgError as e:

@@ -119,6 +119,7 @@ def _bounded(flag: str, low: int, high: int, what: str):
 png_level = _bounded("--png-compress", 0, 9, "a zlib level")
 quality = _bounded("--quality", 1, 100, "a quality")
 io_threads = _bounded("--io-threads", 0, 64, "a number of threads")
+rows_per_shard = _bounded("--rows-per-shard", 1, 10_000_000, "a number of rows")
 
 
 def shard(value: str):
@@ -183,6 +184,14 @@ def add_dataset_flags(t: argparse.ArgumentParser) -> None:
         help="publish OUT_DIR as a Hub dataset once every rank has finished",
     )
     g.add_argument("--private", action="store_true", help="with --push-to-hub: a private repo")
+    g.add_argument(
+        "--rows-per-shard",
+        type=rows_per_shard,
+        default=None,
+        metavar="N",
+        help="rows per parquet shard (default 1000); a stopped run resumes after its last "
+        "finished shard",
+    )
 
 
 # ----------------------------------------------------------------------------- targets

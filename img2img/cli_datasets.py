@@ -32,8 +32,11 @@ from .cli_stop import Stopped
 from .errors import Img2ImgError, PushError
 
 BATCH = 8  # rows decoded and translated together (= pipeline.CHUNK)
+ROWS_PER_SHARD = 1000  # rows per parquet shard unless --rows-per-shard says otherwise
 FILES_ONLY = ("official", "tile", "stats", "camera", "codec", "gop", "max_seconds", "overwrite")
-DATASET_ONLY = ("split", "column", "output_column", "streaming", "push_to_hub", "private")
+DATASET_ONLY = (
+    "split", "column", "output_column", "streaming", "push_to_hub", "private", "rows_per_shard",
+)  # fmt: skip
 
 
 def translate(args: argparse.Namespace) -> int | None:
@@ -131,7 +134,7 @@ def _run(args: argparse.Namespace, rank: int, world: int, torchrun: bool) -> int
 
     try:
         rows = open_rows(args.dataset, args.split, args.column, args.streaming, rank, world)
-        translator = Translator(device=_device(args, torchrun))
+        translator = Translator(device=_device(args, torchrun), throughput=True)
         model = translator.load(args.checkpoint)
     except Img2ImgError as e:
         return cli_args.refuse(str(e))
@@ -155,6 +158,7 @@ def _run(args: argparse.Namespace, rank: int, world: int, torchrun: bool) -> int
             translator, model, args.dataset, args.out, rows.split, rows.column,
             args.output_column, size=cli_media.working_size(args), seed=args.seed,
             streaming=rows.streaming, rank=rank, world=world, batch_size=BATCH,
+            rows_per_shard=args.rows_per_shard or ROWS_PER_SHARD,
             progress=bar.update, on_failure=failed,
         )  # fmt: skip
     except Stopped as stop:

@@ -16,6 +16,7 @@ non-integer seeds are refused with SeedError rather than folded onto another see
 from __future__ import annotations
 
 import copy
+import dataclasses
 import numbers
 import os
 import threading
@@ -129,7 +130,9 @@ class Translator:
     faithful one for the device (execution.auto_plan). A module passed in is prepared once
     and reused while its weights are unchanged (the two most recent). `norm_stats` is
     "image" (per-image BatchNorm statistics, the official test default) or "running"
-    (eval-mode running statistics). At most `max_models` stay loaded (LRU).
+    (eval-mode running statistics). At most `max_models` stay loaded (LRU). `throughput`
+    (batch jobs, e.g. translate over a folder): a backend with a throughput mode runs each
+    batch as parallel requests (OpenVINO; single images keep its latency mode).
 
     Every module runs through one `prepare` path, whether loaded here or passed in; a module
     passed to `translate` is copied first and never changed. Each prepared model has its own
@@ -145,6 +148,7 @@ class Translator:
         norm_stats: str = "image",
         loader: Loader = load_model,
         max_models: int = 4,
+        throughput: bool = False,
     ) -> None:
         if norm_stats not in ("image", "running"):
             raise ConfigError(f"norm_stats must be 'image' or 'running', got {norm_stats!r}")
@@ -152,6 +156,8 @@ class Translator:
         if plan is None:
             plan = execution.auto_plan(self.device)
         self.plan = execution.make_plan(plan) if isinstance(plan, str) else plan
+        if throughput:
+            self.plan = dataclasses.replace(self.plan, throughput=True)
         self.max_batch = max_batch
         self.max_pixels = max_pixels
         self.norm_stats = norm_stats

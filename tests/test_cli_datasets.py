@@ -1,13 +1,15 @@
 """`img2img translate --dataset`: a parquet / Hub dataset in, parquet shards out (same rows,
 source columns intact, the translated column at the input's size), refusals (exit 2), a row
-that cannot be read (exit 1, kept), a rerun resumes, push to the fake Hub, torchrun ranks
-sharing the rows."""
+that cannot be read (exit 1, kept), a rerun resumes (also after SIGTERM mid-run), push to
+the fake Hub, torchrun ranks sharing the rows."""
 
 from __future__ import annotations
 
 import io
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -158,3 +160,47 @@ def test_two_torchrun_ranks_write_every_row_once_and_rank_0_pushes(tmp_path):
     back = read_out(tmp_path / "out")
     assert sorted(back["n"]) == list(range(7))  # every row exactly once
     assert "rank 0 of 2: 4 rows" in done.stderr and "rank 1 of 2: 3 rows" in done.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_keeps_finished_shards_and_the_rerun_resumes_after_them(tmp_path):
+    """SIGTERM mid-run: exit 143, only whole shards under OUT/data (nothing half-written
+    under a final name), and the same command again translates only the rows left: the
+    result equals an uninterrupted run's."""
+    n, per_shard = 96, 8
+    images = [cell(random_image(96, 64, seed=i)) for i in range(n)]
+    rows = {"image": images, "n": list(range(n))}
+    src = tmp_path / "src.parquet"
+    datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image()).to_parquet(src)
+    args = ["--dataset", str(src), "--checkpoint", CHECKPOINT, "--size", "96",
+            "--rows-per-shard", str(per_shard)]  # fmt: skip
+    whole = run([*args, "-o", str(tmp_path / "whole")], tmp_path)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "img2img", "translate", *args, "-o", str(out)]
+    env = clean_env(HF_HOME=str(tmp_path / "hf"), PYTHONPATH=str(ROOT), **ENV)
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "data").glob("train-*.parquet")) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no shard was written in 2 minutes"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "the same command resumes after them" in err
+    shards = sorted((out / "data").iterdir())
+    assert shards and all(p.name.startswith("train-") for p in shards)  # no temporaries
+    kept = read_out(out)["n"]
+    assert 0 < len(kept) < n and len(kept) % per_shard == 0 and kept == list(range(len(kept)))
+
+    again = run([*args, "-o", str(out)], tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"({len(kept)} from an earlier run)" in again.stderr
+    got, want = read_out(out), read_out(tmp_path / "whole")
+    assert got["n"] == list(range(n))
+    assert encoded(got, "image_translated") == encoded(want, "image_translated")
+
+
+def encoded(ds: datasets.Dataset, column: str) -> list[bytes]:
+    return [r[column]["bytes"] for r in ds.cast_column(column, datasets.Image(decode=False))]

@@ -81,6 +81,27 @@ def test_translate_images_like_eager():
         assert g.size == w.size and int(np.abs(diff).max()) <= 1  # 8-bit rounding at most
 
 
+@pytest.mark.parametrize("name", ["resnet", "unet"])
+def test_batch_jobs_run_a_batch_as_parallel_throughput_requests(name):
+    """Translator(throughput=True): a batch of 3 runs as 3 requests on the THROUGHPUT compile,
+    each image as it comes out alone (per-image statistics kept); one image keeps LATENCY."""
+    model = tiny_generators()[name]
+    t = Translator(device="cpu", plan="openvino-f32", throughput=True)
+    runner = t._resolve(model).runner  # the prepared copy forward() uses
+    assert isinstance(runner, OpenVINORunner) and runner.throughput
+    one = _input(model, 1)
+    assert float((t.forward(model, one) - _eager(model, one)).abs().max()) < TOL
+    assert runner._queue is None  # a single image never compiled the THROUGHPUT model
+    x = _input(model, 3)
+    y = t.forward(model, x)
+    assert runner._queue is not None
+    assert float((y - _eager(model, x)).abs().max()) < TOL
+    alone = torch.cat([_eager(model, x[i : i + 1]) for i in range(3)])
+    assert float((y - alone).abs().max()) < TOL
+    plain = Translator(device="cpu", plan="openvino-f32").prepare(model).runner
+    assert not plain.throughput  # the app's Translator: LATENCY only
+
+
 def test_a_caller_module_is_converted_once_and_again_after_its_weights_change():
     model = tiny_generators()["resnet"]
     t = Translator(device="cpu", plan="openvino-f32")

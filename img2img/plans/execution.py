@@ -129,6 +129,9 @@ class ExecPlan:
     # (a converted backend's: its inference precision, and its torch side's autocast dtype)
     channels_last: bool = False
     compile: bool = False
+    # Batch jobs: a backend with a throughput mode runs a batch as parallel requests (OpenVINO's
+    # THROUGHPUT hint, plans/openvino/runner.py); others ignore it. translate sets it.
+    throughput: bool = False
 
     def describe(self) -> str:
         return self.name + (" + compile" if self.compile else "")

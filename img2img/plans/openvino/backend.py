@@ -32,7 +32,8 @@ class OpenVINOBackend(Backend):
         return openvino_runner.available()
 
     def convert(self, model: nn.Module, plan: ExecPlan, device: torch.device):
-        return openvino_runner.convert(model, native_bf16=plan.dtype == torch.bfloat16)
+        bf16 = plan.dtype == torch.bfloat16
+        return openvino_runner.convert(model, native_bf16=bf16, throughput=plan.throughput)
 
     def stats_graphs(self, runner) -> OpenVINOStatsGraphs | None:
         if not isinstance(runner, openvino_runner.OpenVINORunner):
