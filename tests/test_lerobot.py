@@ -1,18 +1,21 @@
 """LeRobot datasets (v2.1 and v3.0 layouts, built here with AV1 camera videos, a keyframe every
 2 frames, as LeRobot writes them): translated into a copy that is still a valid dataset: the
-same files, the videos translated and stored as before, info.json true of the files, the input
-untouched, nothing half-written."""
+same files, the videos translated and stored as before, info.json true of the files, the
+cameras' image stats (per episode and aggregated) true of the translated videos as decoded
+here, every other stat as it was, the input untouched, nothing half-written."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import sys
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
-from helpers.lerobot import CAMERAS, LAYOUTS, make_dataset
+from helpers.lerobot import CAMERAS, FRAMES, LAYOUTS, QUANTILES, frames_of, make_dataset, stats_of
 from helpers.models import tiny_generators
 from helpers.videos import stored
 
@@ -23,6 +26,10 @@ from img2img.media.lerobot import camera_videos, is_dataset, read_info, translat
 from img2img.models import ResnetGenerator
 
 NET = tiny_generators()["resnet"]
+STATS_FILES = {
+    "v2.1": ["meta/episodes_stats.jsonl"],
+    "v3.0": ["meta/stats.json", "meta/episodes/chunk-000/file-000.parquet"],
+}
 
 
 def _files(root: Path) -> dict[str, str]:
@@ -55,6 +62,69 @@ def _described_truly(root: Path) -> None:
             assert meta["video.fps"] == pytest.approx(fps), rel
 
 
+def _episodes_stats(root: Path) -> dict[int, dict]:
+    """Per episode, its stats {feature: {stat: value}} as the dataset stores them (v2.1's
+    episodes_stats.jsonl, v3.0's episodes parquet)."""
+    jsonl = root / "meta" / "episodes_stats.jsonl"
+    if jsonl.is_file():
+        rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+        assert all(line == json.dumps(json.loads(line)) for line in jsonl.read_text().splitlines())
+        return {row["episode_index"]: row["stats"] for row in rows}
+    pq = pytest.importorskip("pyarrow.parquet")
+    out: dict[int, dict] = {}
+    for row in pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist():
+        for col, value in row.items():
+            if col.startswith("stats/"):
+                _, feature, name = col.split("/", 2)
+                out.setdefault(row["episode_index"], {}).setdefault(feature, {})[name] = value
+    return out
+
+
+def _episode_frames(root: Path, key: str) -> list[np.ndarray]:
+    """Each episode's frames of camera `key`, decoded from the dataset's videos."""
+    files = camera_videos(root, read_info(root))[key]  # v2.1: episode 0, 1; v3.0: one file
+    frames = np.concatenate([frames_of(root / rel) for rel in files])
+    return [frames[e * FRAMES : (e + 1) * FRAMES] for e in range(2)]
+
+
+def _close(got: dict, want: dict) -> None:
+    """The same stats in the same order; quantiles within LeRobot's histogram estimate."""
+    assert list(got) == list(want)
+    for name, value in want.items():
+        tol = 1e-3 if name in QUANTILES else 1e-9  # 5000 bins over [0, 1]: 2e-4 wide
+        np.testing.assert_allclose(got[name], value, rtol=0, atol=tol, err_msg=name)
+
+
+def _stats_true(src: Path, out: Path, translated: tuple[str, ...]) -> None:
+    """The translated cameras' stats are those of their videos as decoded here, per episode
+    and aggregated (meta/stats.json, if any: pooled over every frame; quantiles bounded as
+    LeRobot's aggregate_stats bounds them); every other entry is the input's."""
+    quantiles = read_info(src)["codebase_version"] != "v2.1"
+    before, after = _episodes_stats(src), _episodes_stats(out)
+    assert sorted(after) == [0, 1]
+    for ep, features in before.items():
+        for feature in set(features) - set(translated):
+            assert after[ep][feature] == features[feature], (ep, feature)
+    for key in translated:
+        episodes = _episode_frames(out, key)
+        for ep, frames in enumerate(episodes):
+            _close(after[ep][key], stats_of(frames, True, quantiles))
+            assert after[ep][key] != before[ep].get(key)
+        if (out / "meta" / "stats.json").is_file():
+            text = (out / "meta" / "stats.json").read_text()
+            assert text.startswith('{\n    "') and not text.endswith("\n")  # LeRobot's layout
+            want = stats_of(np.concatenate(episodes), True, quantiles)
+            for q in QUANTILES if quantiles else ():
+                pick = np.min if int(q[1:]) <= 50 else np.max
+                want[q] = pick([after[ep][key][q] for ep in after], axis=0).tolist()
+            _close(json.loads(text)[key], want)
+    if (src / "meta" / "stats.json").is_file():
+        old, new = (json.loads((r / "meta" / "stats.json").read_text()) for r in (src, out))
+        assert {k: v for k, v in new.items() if k not in translated} == {
+            k: v for k, v in old.items() if k not in translated
+        }
+
+
 @pytest.fixture(scope="module")
 def tr() -> Translator:
     return Translator(device="cpu", plan="eager")
@@ -73,7 +143,9 @@ def test_a_dataset_is_copied_with_its_videos_translated_and_stays_valid(tr, tmp_
     videos = {str(p) for files in camera_videos(src, read_info(src)).values() for p in files}
     assert result.videos == len(videos) == (4 if version == "v2.1" else 2)
     for rel in before:
-        if rel in videos:
+        if rel in STATS_FILES[version]:
+            assert after[rel] != before[rel], rel  # the cameras' stats: checked below
+        elif rel in videos:
             a, b = stored(src / rel), stored(out / rel)
             assert b["codec"] == "av1" and b["keys"] == a["keys"] == "K." * (len(a["pts"]) // 2)
             assert (b["time_base"], b["pts"], b["size"]) == (a["time_base"], a["pts"], a["size"])
@@ -82,12 +154,14 @@ def test_a_dataset_is_copied_with_its_videos_translated_and_stays_valid(tr, tmp_
             assert after[rel] == before[rel], rel  # info.json too: every description holds
     _described_truly(out)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["ds"]  # no temporary left
+    _stats_true(src, out, translated=CAMERAS)
+    assert result.notes == ()
 
 
 def test_one_camera_and_a_codec_that_changes_the_description(tr, tmp_path):
     """--camera: the other camera's videos stay as they were; a codec asked for (H.264,
     GOP 3) is written into info.json for the translated camera only."""
-    src = make_dataset(tmp_path / "ds", "v2.1")
+    src = make_dataset(tmp_path / "ds", "v2.1", stats_json=True)  # as v2.0 left it
     top, wrist = CAMERAS
     result = translate_dataset(
         tr, NET, src, tmp_path / "out", cameras=[top], size=None, progress=False,
@@ -101,6 +175,50 @@ def test_one_camera_and_a_codec_that_changes_the_description(tr, tmp_path):
     for rel in camera_videos(src, info)[top]:
         assert stored(tmp_path / "out" / rel)["keys"] == "K.." * 2
     _described_truly(tmp_path / "out")
+    _stats_true(src, tmp_path / "out", translated=(top,))  # wrist's and action's as they were
+
+
+def test_a_camera_missing_from_the_stats_files_gets_its_entries(tr, tmp_path):
+    """v3.0 with no stats of the top camera (stats.json, episodes parquet): they are added,
+    named as the other features' are, typed as the other camera's columns."""
+    pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+    src = make_dataset(tmp_path / "ds", "v3.0")
+    top, wrist = CAMERAS
+    stats = json.loads((src / "meta" / "stats.json").read_text())
+    names = list(stats.pop(top))
+    (src / "meta" / "stats.json").write_text(json.dumps(stats, indent=4))
+    episodes = src / "meta/episodes/chunk-000/file-000.parquet"
+    table = pq.read_table(episodes)
+    pq.write_table(table.drop([c for c in table.column_names if c.startswith(f"stats/{top}/")]),
+                   episodes)  # fmt: skip
+    translate_dataset(tr, NET, src, tmp_path / "out", cameras=[top], size=None, progress=False)
+    assert list(json.loads((tmp_path / "out" / "meta" / "stats.json").read_text())[top]) == names
+    got = pq.read_table(tmp_path / "out" / "meta/episodes/chunk-000/file-000.parquet")
+    for name in names:
+        assert (
+            got.schema.field(f"stats/{top}/{name}").type
+            == table.schema.field(f"stats/{wrist}/{name}").type
+        )
+    assert isinstance(got.schema.field(f"stats/{top}/count").type, pa.ListType)
+    _stats_true(src, tmp_path / "out", translated=(top,))
+
+
+def test_without_pyarrow_the_episodes_parquet_is_kept_and_stats_json_still_true(
+    tr, tmp_path, monkeypatch
+):
+    """No pyarrow (its import fails, as where it is not installed): a note says the v3.0
+    per-episode stats are left as they were; meta/stats.json is pooled over whole files."""
+    pytest.importorskip("pyarrow")  # to build the dataset
+    src = make_dataset(tmp_path / "ds", "v3.0")
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import raises ImportError
+    result = translate_dataset(tr, NET, src, tmp_path / "out", size=None, progress=False)
+    assert any("pyarrow is not installed" in n for n in result.notes), result.notes
+    episodes = "meta/episodes/chunk-000/file-000.parquet"
+    assert _files(tmp_path / "out")[episodes] == _files(src)[episodes]
+    stats = json.loads((tmp_path / "out" / "meta" / "stats.json").read_text())
+    for key in CAMERAS:
+        frames = np.concatenate(_episode_frames(tmp_path / "out", key))
+        _close(stats[key], stats_of(frames, True, quantiles=True))
 
 
 def test_what_cannot_work_is_refused_before_any_work(tr, tmp_path):
@@ -116,6 +234,9 @@ def test_what_cannot_work_is_refused_before_any_work(tr, tmp_path):
     (tmp_path / "bad" / "meta" / "info.json").write_text("{")
     with pytest.raises(DatasetError, match="cannot be read as JSON"):
         translate_dataset(tr, NET, tmp_path / "bad", tmp_path / "out", progress=False)
+    (src / "meta" / "stats.json").write_text("{")
+    with pytest.raises(DatasetError, match=r"stats.json cannot be read as JSON"):
+        translate_dataset(tr, NET, src, tmp_path / "out", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "ds", "taken"]
 
 

@@ -18,8 +18,10 @@ that could not be kept, an odd side made even). The copy is built in a hidden te
 beside the output and renamed into place when complete: the output name never holds half a
 dataset, and the input is never written to.
 
-Not updated: image statistics (`meta/stats.json`, per-episode stats) still describe the input's
-pixels.
+The translated cameras' image statistics, which LeRobot normalises a policy's inputs with, are
+measured from the written videos and rewritten in the copy (lerobot_stats.py: v2.0's
+meta/stats.json, v2.1's meta/episodes_stats.jsonl, v3.0's meta/stats.json and the per-episode
+`stats/<camera>/...` columns of meta/episodes/); every other feature's stats stay as they were.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 
 from ..atomic import fsync_dir, write_text
 from ..errors import DatasetError
+from .lerobot_stats import read_stats, write_stats
 from .video import VideoInfo, translate_video
 
 INFO = Path("meta", "info.json")
@@ -48,7 +51,8 @@ class DatasetResult:
     videos: int  # video files translated
     cameras: tuple[str, ...]  # their feature keys
     changed: dict[str, dict]  # per camera: the info.json entries rewritten, with new values
-    notes: tuple[str, ...]  # what the videos could not keep (video.VideoInfo.notes)
+    notes: tuple[str, ...]  # what the videos could not keep (video.VideoInfo.notes), and
+    # what of the stats could not be updated (lerobot_stats.write_stats)
 
 
 def is_dataset(path: str | os.PathLike) -> bool:
@@ -124,10 +128,12 @@ def translate_dataset(
     cams = camera_videos(src, info)
     chosen = _check(src, dst, cams, cameras, overwrite)
     todo = {rel: key for key in chosen for rel in cams[key]}
+    plan = read_stats(src)  # an unreadable stats file: refused before any work
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=_suffix()))
     try:
         written = _copy(translator, model_or_id, src, tmp, todo, video)
+        stats_notes = write_stats(tmp, info, {rel: k for rel, (k, _) in written.items()}, plan)
         changed = _describe(info, chosen, written)
         if changed:
             write_text(tmp / INFO, json.dumps(info, indent=4, ensure_ascii=False) + "\n")
@@ -137,7 +143,7 @@ def translate_dataset(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    notes = tuple(dict.fromkeys(n for w in written.values() for n in w[1].notes))
+    notes = tuple(dict.fromkeys([*(n for w in written.values() for n in w[1].notes), *stats_notes]))
     return DatasetResult(dst, len(written), tuple(chosen), changed, notes)
 
 
