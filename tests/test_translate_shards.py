@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -116,6 +117,38 @@ def test_torchrun_two_ranks_translate_each_input_once_identical_to_one_process(t
     inputs = [r["input"] for p in paths for r in lines(p)]
     assert sorted(inputs) == sorted(str(p) for p in src.iterdir())  # each exactly once
     assert all(set(r) >= {"input", "output", "status", "seconds"} for p in paths for r in lines(p))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_torchrun_nodes_share_one_output_folder(tmp_path, tiny):
+    """`torchrun --nnodes 2` as two nodes would run it (one launcher per node, one rank each,
+    a c10d rendezvous; here both on 127.0.0.1): global ranks 0 and 1 split the inputs, each
+    with LOCAL_RANK 0, into the one shared folder, bytes as one process writes them."""
+    src = photos(tmp_path / "in", 7)
+    assert finish(translate(str(src), "-o", str(tmp_path / "one"), "--checkpoint", str(tiny)))[0]
+    out, port = tmp_path / "shared", _free_port()
+    env = clean_env(OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    nodes = []
+    for node in (0, 1):
+        launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2",
+                  "--nproc-per-node", "1", "--node-rank", str(node), "--rdzv-backend", "c10d",
+                  "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "img2img-test"]  # fmt: skip
+        cmd = [*launch, "-m", "img2img", "translate", str(src), "-o", str(out),
+               "--checkpoint", str(tiny)]  # fmt: skip
+        nodes.append(subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stderr=subprocess.PIPE))
+    codes = [finish(proc)[0] for proc in nodes]
+    assert sorted(codes) == [0, 1]  # the broken file's node exits 1, the other 0
+    assert pngs(out) == pngs(tmp_path / "one")
+    paths = manifests(out)
+    assert [p.name for p in paths] == ["rank-00000-of-00002.jsonl", "rank-00001-of-00002.jsonl"]
+    inputs = [r["input"] for p in paths for r in lines(p)]
+    assert sorted(inputs) == sorted(str(p) for p in src.iterdir())  # each exactly once
 
 
 def _rank_pid(parent: int, rank: str) -> int | None:
