@@ -305,7 +305,7 @@ def export(
     if not isinstance(model, nn.Module):
         from .checkpoints.hub import load_model
 
-        model = load_model(model, progress=False)
+        model = load_model(model)  # a download shows its bar on stderr
     module = prepared(model, norm_stats)
     info = metadata(model, norm_stats)
     path = target(path, fmt)
