@@ -11,14 +11,15 @@ spread of each plan and, in the same run, of the reference (a plain eager fp32 f
 the classic code runs it); the speed-up over the reference; fidelity against the reference
 output: PSNR of the 8-bit images (what a user gets) and the largest 8-bit level difference,
 plus the float PSNR. The main plan of each converting backend in the plan table (the first
-row of each non-torch backend of execution.PLANS that runs here: openvino) also reports its
+row of each non-torch backend of execution.PLANS that runs here: openvino, onnxruntime; more
+rows with --also, e.g. openvino-f32) also reports its
 cold start (trace + convert + compile, no disk cache), a load from the disk cache, and each
 size's first call after the warm-up at 256² (a new size: what the first request at that size
 costs). Emulated bf16 (a CPU without
 native bf16) is skipped and says so. Prints JSON lines; appends a table to bench/RESULTS.md.
 
     .venv/bin/python bench/bench_inference.py [--checkpoint PATH] [--sizes 256 512] [--batch8]
-                                              [--compile] [--no-openvino]
+                                              [--compile] [--no-openvino] [--also PLAN ...]
 """
 
 from __future__ import annotations
@@ -121,8 +122,11 @@ def empty_cache() -> Iterator[None]:
                 os.environ["IMG2IMG_CACHE"] = old
 
 
-def backend_plans(device: torch.device, skip: list[str]) -> list[execution.ExecPlan]:
-    """The main plan of each converting backend that runs on `device`: its first table row."""
+def backend_plans(
+    device: torch.device, skip: list[str], also: tuple[str, ...] = ()
+) -> list[execution.ExecPlan]:
+    """The main plan of each converting backend that runs on `device` (its first table row),
+    plus the rows named in `also` (e.g. openvino-f32 beside openvino's bf16 hint)."""
     plans: dict[str, execution.ExecPlan] = {}
     for row in execution.PLANS.values():
         backend = row.backend
@@ -130,7 +134,8 @@ def backend_plans(device: torch.device, skip: list[str]) -> list[execution.ExecP
             continue
         if backend.devices is None or device.type in backend.devices:
             plans[backend.name] = execution.make_plan(row.name)
-    return list(plans.values())
+    extra = [execution.make_plan(n) for n in also if n not in {p.name for p in plans.values()}]
+    return list(plans.values()) + extra
 
 
 def precision(plan: execution.ExecPlan, runner: object) -> str:
@@ -233,6 +238,9 @@ def main() -> None:
     parser.add_argument("--batch8", action="store_true", help="also batch 8 at 256²")
     parser.add_argument("--compile", action="store_true", help="also the torch.compile plans")
     parser.add_argument("--no-openvino", action="store_true", help="skip the openvino plan")
+    parser.add_argument(
+        "--also", nargs="+", default=[], metavar="PLAN", help="more converting rows to measure"
+    )
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -249,7 +257,8 @@ def main() -> None:
         emit({"bench": "inference", "net": name, "weights": which})
         base = {"bench": "inference", "net": name}
         skip = ["openvino"] if args.no_openvino else []
-        converted = [backend_runner(model, p, device, base) for p in backend_plans(device, skip)]
+        plans = backend_plans(device, skip, tuple(args.also))
+        converted = [backend_runner(model, p, device, base) for p in plans]
         converted = [c for c in converted if c is not None]
         cases = [(s, 1) for s in args.sizes] + ([(256, 8)] if args.batch8 else [])
         for size, batch in cases:

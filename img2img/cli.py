@@ -1,9 +1,10 @@
 """Command line for img2img.
 
     img2img translate INPUT [INPUT ...] -o OUT_DIR --checkpoint ID_OR_PATH [--overwrite]
-    img2img push DIR --repo-id NS/NAME
+    img2img push DIR --repo-id NS/NAME [--export onnx|openvino]
     img2img mirror MODEL_ID --repo-id NS/NAME
     img2img models
+    img2img export REF --format onnx|openvino -o PATH      (cli_export.py)
 
 (`python -m img2img ...` is the same program.)
 
@@ -57,7 +58,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from . import allocator, atomic, cli_args, cli_batch, cli_media, shards
+from . import allocator, atomic, cli_args, cli_batch, cli_export, cli_media, shards
 from .atomic import Folders
 from .checkpoints import publish
 from .checkpoints.catalog import load_catalog
@@ -145,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory", type=Path, metavar="DIR")
     p.add_argument("--repo-id", required=True, type=cli_args.repo_id, metavar="NS/NAME")
     p.add_argument("--private", action="store_true")
+    cli_export.add_push_flags(p)
     m = sub.add_parser("mirror", help="convert a catalog model to our format and publish it")
     m.add_argument("model_id", metavar="MODEL_ID")
     m.add_argument(
@@ -159,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "models", help="list the catalog ids, which have weights on disk, and your own models"
     )
     evaluate.add_parser(sub)
+    cli_export.add_parser(sub)
     return parser
 
 
@@ -485,7 +488,9 @@ def publish_command(args: argparse.Namespace) -> int:
 
     try:
         if args.command == "push":
-            url = publish.push(args.directory, args.repo_id, private=args.private)
+            url = publish.push(
+                args.directory, args.repo_id, private=args.private, exports=args.export
+            )
         else:
             repo_id = args.repo_id or publish.default_mirror_repo(args.model_id)
             url = publish.mirror(args.model_id, repo_id, private=args.private)
@@ -551,6 +556,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return publish_command(args)
     if args.command == "evaluate":
         return _stoppable(evaluate.command, args)
+    if args.command == "export":
+        return cli_export.command(args)
     try:
         return models_command()
     except BrokenPipeError:  # `img2img models | head`: the reader left, which is fine

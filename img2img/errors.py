@@ -91,6 +91,11 @@ class PushError(Img2ImgError):
     """Publishing to the Hub failed; what was to be published is still on disk."""
 
 
+class ExportError(Img2ImgError, RuntimeError):
+    """A generator could not be exported (ONNX / OpenVINO, img2img.export), or an exported
+    file could not be written or read back."""
+
+
 class TruncatedImageWarning(Img2ImgError, UserWarning):
     """A warning, not an error: the image decoded, but its data ended early (a JPEG cut short
     whose missing rows the decoder filled with grey). processing.open_image also marks such an
@@ -104,6 +109,7 @@ __all__ = [
     "DatasetError",
     "DownloadError",
     "EvaluationError",
+    "ExportError",
     "ImageError",
     "Img2ImgError",
     "JobTooLongError",

@@ -1,8 +1,10 @@
 """Publishing generators in our release format to the Hugging Face Hub: push and mirror.
 
 `push` uploads a folder (config.json + model.safetensors + README.md) after proving that it
-loads; `mirror` fetches a catalog model from its original source, converts it to our format
-and pushes it, with a model card that names the original as its source. Both go through
+loads, with the exports found beside them (model.onnx, openvino_model.xml + .bin: made by
+`img2img export` or by push's `exports`), each proven to come from these weights; `mirror`
+fetches a catalog model from its original source, converts it to our format and pushes it,
+with a model card that names the original as its source. Both go through
 `huggingface_hub.HfApi`, so HF_TOKEN and HF_ENDPOINT work as usual.
 """
 
@@ -10,9 +12,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError
+from torch import nn
+
+from .. import export
+from ..errors import ConfigError, PushError
 from .catalog import ModelEntry, default_repo_name, get_entry
 from .hub import load_model
 from .release import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, model_card, save_pretrained
@@ -35,18 +41,45 @@ def catalog_card(config: dict, entry: ModelEntry) -> str:
     )
 
 
+def export_files(directory: Path, module: nn.Module) -> list[str]:
+    """The exports in `directory` (release names, export.FILE_NAMES), each checked to come
+    from `module`'s weights (its weights_sha256); PushError for a stale or partial one."""
+    names = []
+    for fmt, name in export.FILE_NAMES.items():
+        path = directory / name
+        if not path.is_file():
+            continue
+        files = [name, path.with_suffix(".bin").name] if fmt == "openvino" else [name]
+        missing = [f for f in files if not (directory / f).is_file()]
+        if missing:
+            raise PushError(f"{path} has no {missing[0]} beside it: export it again")
+        if export.read_metadata(path).get("weights_sha256") != export.fingerprint(module):
+            raise PushError(
+                f"{path} was not exported from {directory / WEIGHTS_NAME}: export it again "
+                f"(img2img export {directory} --format {fmt} -o {directory} --overwrite) or "
+                "remove it"
+            )
+        names += files
+    return names
+
+
 def push(
     directory: str | os.PathLike,
     repo_id: str,
     private: bool = False,
     token: str | None = None,
     message: str = "Upload img2img generator",
+    exports: Sequence[str] = (),
 ) -> str:
-    """Upload a folder in our format; returns the commit URL."""
+    """Upload a folder in our format, with its exports (`exports`: formats of export.FORMATS
+    to write into the folder first); returns the commit URL."""
     from huggingface_hub import HfApi
 
     directory = Path(directory)
     module = load_generator(directory)  # refuse to publish something that does not load
+    for fmt in exports:
+        export.export(module, fmt, directory)
+    exported = export_files(directory, module)
     if not (directory / CARD_NAME).is_file():
         card = model_card(module.config, title=repo_id, family="img2img")
         (directory / CARD_NAME).write_text(card)
@@ -56,7 +89,7 @@ def push(
         folder_path=directory,
         repo_id=repo_id,
         commit_message=message,
-        allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME],
+        allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, *exported],
     )
     return str(getattr(info, "commit_url", info))
 

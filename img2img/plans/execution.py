@@ -23,6 +23,10 @@ of each against the eager fp32 reference):
                    bf16, eager fp32 elsewhere): `torch_side(plan)`.
     openvino-f32   the same, pinned to f32 and the eager fp32 torch side on every CPU
     openvino-bf16  the same, pinned to the bf16 hint and the bf16 torch side
+    onnxruntime    the prepared module exported to ONNX (img2img.export's tracer, dynamic
+                   batch/H/W, cached on disk: onnxruntime/) and run by ONNX Runtime, fp32, CPU
+                   (CUDA with onnxruntime-gpu); its torch side is eager fp32. Never chosen by
+                   auto_plan (no rule says when it is faster: docs/export.md has the figures)
     + compile      torch.compile on top (`compile=True`, opt-in): the 256x256 batch-1 shape
                    is compiled when a model loads; every other shape (aspect ratio, batch)
                    compiles on first use, 10-70 s on a CPU, so it is never the default
@@ -37,9 +41,10 @@ of each against the eager fp32 reference):
   project's AVX2 machine, so taken from the issue);
 - CPU without openvino: bf16 + channels_last with native bf16, else eager fp32 (there bf16 is
   emulated, channels_last picks slower fp32 kernels, and compile recompiles for every shape).
-`IMG2IMG_PLAN` (eager, channels_last, bf16, fp16, openvino, openvino-f32, openvino-bf16) and
-`IMG2IMG_COMPILE=1` override it; `IMG2IMG_PLAN=eager` always means the plain eager fp32 torch
-forward (the reference); `IMG2IMG_BF16=0` makes a native-bf16 CPU choose as an AVX2 one does.
+`IMG2IMG_PLAN` (eager, channels_last, bf16, fp16, openvino, openvino-f32, openvino-bf16,
+onnxruntime) and `IMG2IMG_COMPILE=1` override it; `IMG2IMG_PLAN=eager` always means the plain
+eager fp32 torch forward (the reference); `IMG2IMG_BF16=0` makes a native-bf16 CPU choose as an
+AVX2 one does.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .backend import TORCH, Backend, StatsGraphs, autocast
+from .onnxruntime.backend import ONNXRUNTIME
 from .openvino.backend import OPENVINO
 
 log = logging.getLogger(__name__)
@@ -118,6 +124,7 @@ for _builtin in (
     PlanRow("openvino", OPENVINO, compiles=False, cpu_precision=True),
     PlanRow("openvino-f32", OPENVINO, compiles=False),  # exact parity on every CPU
     PlanRow("openvino-bf16", OPENVINO, torch.bfloat16, channels_last=True, compiles=False),
+    PlanRow("onnxruntime", ONNXRUNTIME, compiles=False),  # fp32, eager fp32 torch side
 ):
     register(_builtin)
 
