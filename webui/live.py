@@ -64,6 +64,7 @@ class LiveSession:
         self.stats = None  # running normalisation statistics (None: start from this frame)
         self.meter = engine().LiveMeter()
         self.error = ""
+        self.last = None  # the last frame translated, shown again while frames are refused
 
 
 @gpu(duration=GPU_FRAME_S)
@@ -142,8 +143,10 @@ def live_frame(frame, model_id, custom, state, request: gr.Request = None):
         session.meter.refused()
         subject = session.label or (label_of(model_id) if model_id else "Live")
         session.error = describe.error_markdown(failure_text(e), subject)
-        return gr.update(), _status(session), session
-    session.stats, session.error = done.stats, ""
+        # The last good frame, not gr.update(): a property update makes Gradio keep a fresh
+        # copy of the component for the session, without _inline_jpeg.
+        return session.last, _status(session), session
+    session.stats, session.error, session.last = done.stats, "", done.image
     session.meter.translated(done.seconds)
     return done.image, _status(session), session
 

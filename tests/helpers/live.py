@@ -71,12 +71,25 @@ def open_live(page, url: str, model_label: str | None = None) -> None:
     page.goto(url, wait_until="domcontentloaded")
     page.get_by_role("tab", name="Live").click()
     if model_label:
-        page.locator("#live-model input").click()
-        page.locator("ul[role=listbox] li", has_text=model_label).first.click()
+        pick(page, model_label)
     page.locator("#live-cam").get_by_text("Click to Access Webcam").click()
     page.wait_for_function(
         """() => { const v = document.querySelector('#live-cam video');
                    return v && v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > 0.2; }"""
+    )
+
+
+def pick(page, label: str) -> None:
+    """`label` picked in the Live tab's model picker (again if the list was redrawn under
+    the click: the page refreshes the pickers' marks once it has loaded)."""
+    for _ in range(3):
+        page.locator("#live-model input").click()
+        page.locator("ul[role=listbox] li", has_text=label).first.click()
+        time.sleep(0.5)
+        if label in page.locator("#live-model input").input_value():
+            return
+    raise AssertionError(
+        f"{label} could not be picked: {page.locator('#live-model input').input_value()}"
     )
 
 
