@@ -9,6 +9,7 @@ import asyncio
 import numpy as np
 import pytest
 import torch
+from helpers.catalog import RESNET
 from helpers.live import camera_frames
 from helpers.models import tiny_generators
 from PIL import Image
@@ -17,6 +18,7 @@ from img2img import ConfigError, Translator
 from img2img.media import processing
 from img2img.media.live import LiveMeter, translate_frame
 from img2img.media.normstats import StatsRunner
+from webui.live import LiveSession, live_frame
 from webui.serving import CountFrames, StreamFrames
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -134,3 +136,13 @@ def test_stream_posts_are_counted_per_event_and_bounded():
         post(f"/gradio_api/stream/{other}")
     assert frames.sent(event) == 0  # forgotten: only the 3 most recent events are kept
     assert frames.sent(None) == 0
+
+
+def test_a_frame_that_is_not_an_image_is_said_and_counted_not_raised():
+    """The tab's handler on a bad frame (what raw_upload passes on from a data URL): a
+    message in the status, the frame counted as refused, the session kept for the next."""
+    shown, text, session = live_frame(b"not a jpeg", RESNET.id, None, None)
+    assert shown is None and isinstance(session, LiveSession)
+    assert "not an image we can read" in text and "1 refused" in text
+    shown, text, again = live_frame(b"", RESNET.id, None, session)
+    assert again is session and session.meter.bad == 2 and "2 refused" in text
