@@ -1,14 +1,16 @@
 """img2img: the Gradio app. UI only; the work is done by img2img.inference.Translator.
 
 Run `python app.py` (http://127.0.0.1:7860) or deploy as a Hugging Face Space (the README's
-front matter). Two tabs, each one module with its components and events: Photo
+front matter). Three tabs, each one module with its components and events: Photo
 (webui/photo.py: the picker, Fast / Full size, round trip, examples, your own model, the
-/translate API) and Video (webui/media.py). The torch side is reached through one door,
-webui/engine.py, imported once in its own thread right after launch (runtime.engine()).
+/translate API), Video (webui/media.py) and Live (webui/live.py: the webcam as it
+streams). The torch side is reached through one door, webui/engine.py, imported once in
+its own thread right after launch (runtime.engine()).
 Environment (the parts' docstrings have the rest):
     IMG2IMG_DEFAULT_MODEL, IMG2IMG_MAX_SIDE, IMG2IMG_MAX_MODELS, IMG2IMG_TMP_TTL,
     IMG2IMG_ALLOW_CUSTOM, IMG2IMG_MAX_CHECKPOINT_MB           webui/runtime.py
     IMG2IMG_MAX_FULL_MP, IMG2IMG_MAX_VIDEO_SECONDS / _MB / _MP  webui/media.py
+    IMG2IMG_LIVE_SECONDS, IMG2IMG_LIVE_STREAMS, IMG2IMG_LIVE_EVERY  webui/live.py
     IMG2IMG_CONCURRENCY     requests processed at once (default 2) / IMG2IMG_QUEUE_SIZE (16)
     IMG2IMG_EXAMPLES_DIR    example inputs (default examples/; its examples.json names the
                             model each one pre-selects)
@@ -41,6 +43,7 @@ from img2img.checkpoints.catalog import get_entry, load_catalog
 from webui import photo
 from webui.inputs import MAX_BODY, MAX_SEED, MAX_UPLOAD, TOO_LARGE
 from webui.layout import CSS, TAGLINE
+from webui.live import FRAMES_IN, live_tab
 from webui.media import MAX_VIDEO_BYTES, video_tab
 from webui.photo import _no_progress, translate, translate_ui
 from webui.picker import model_choices, picked_js
@@ -53,7 +56,7 @@ from webui.runtime import (
     ZERO_GPU,
     translator,
 )
-from webui.serving import BodyCap
+from webui.serving import BodyCap, CountFrames
 
 # Examples are cached at first use, per process: a restart with other weights starts afresh.
 os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="img2img-examples-"))
@@ -82,9 +85,13 @@ def build_demo() -> gr.Blocks:
                 c = photo.create_ui(default, catalog, demo)
             with gr.Tab("Video", id="video") as video_page:
                 video = video_tab(default)
-        # The Video picker's full label for phones, with the marks the page has by now.
+            with gr.Tab("Live", id="live") as live_page:
+                live = live_tab(default)
+        # The other pickers' full labels for phones, with the marks the page has by now.
         video_page.select(None, None, video["clip_picked"], js=picked_js("#clip-model"))
-        pickers = [video["clip_model"]]  # refreshed with the Photo tab's availability marks
+        live_page.select(None, None, live["live_picked"], js=picked_js("#live-model"))
+        # Refreshed with the Photo tab's availability marks.
+        pickers = [video["clip_model"], live["live_model"]]
         photo.create_event_handlers(c, pickers)
         photo.api(c)
     concurrency = int(os.environ.get("IMG2IMG_CONCURRENCY", 2))
@@ -112,13 +119,14 @@ def launch_kwargs() -> dict:
     blocked = [ROOT, Path(constants.HF_HOME), Path.home() / ".cache", Path("/etc")]
     upload = max(MAX_UPLOAD, MAX_VIDEO_BYTES, MAX_CHECKPOINT_MB * 10**6 if ALLOW_CUSTOM else 0)
     cap = Middleware(BodyCap, limit=MAX_BODY, message=TOO_LARGE)
+    frames = Middleware(CountFrames, frames=FRAMES_IN)  # the Live tab's dropped frames
     return dict(
         max_file_size=upload,
         blocked_paths=[str(p) for p in blocked],
         show_error=False,
         theme=gr.themes.Soft(),
         css=CSS,
-        app_kwargs={"middleware": [cap]},
+        app_kwargs={"middleware": [cap, frames]},
         mcp_server=mcp_server(),
     )
 

@@ -48,6 +48,8 @@ SERVER_EVENTS = {
     "translate_ui",
     "translate_back",
     "translate_clip",
+    "live_frame",  # the Live tab's stream event, and its end
+    "live_ended",
     "load_example",
     "load_example_input",
     "load_custom",

@@ -24,6 +24,7 @@ from img2img.checkpoints.limits import check_size
 from img2img.checkpoints.local import short_name, stored_models
 from img2img.inference import Translator, default_device, has_dropout, size_multiple
 from img2img.media import tiles
+from img2img.media.live import LiveMeter, translate_frame
 from img2img.media.processing import open_image, working_size
 from img2img.media.tiles import translate_full, translate_tiled, would_tile
 from img2img.media.video import probe_video, translate_video
@@ -34,6 +35,7 @@ OutOfMemoryError = torch.OutOfMemoryError
 
 __all__ = [
     "Estimate",
+    "LiveMeter",
     "OutOfMemoryError",
     "Translator",
     "availability",
@@ -52,6 +54,7 @@ __all__ = [
     "size_multiple",
     "speed",
     "stored_models",
+    "translate_frame",
     "translate_full",
     "translate_tiled",
     "would_tile",

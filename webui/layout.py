@@ -34,9 +34,9 @@ def document_api(fn, inputs: list, output) -> None:
 
 
 TAGLINE = (
-    "# img2img\nPhotos and short videos through the original **pix2pix** and **CycleGAN** "
-    "generators: night → day, satellite ↔ map, labels → facade, horse ↔ zebra, summer ↔ "
-    "winter, photo ↔ painting."
+    "# img2img\nPhotos, short videos and your webcam through the original **pix2pix** and "
+    "**CycleGAN** generators: night → day, satellite ↔ map, labels → facade, horse ↔ zebra, "
+    "summer ↔ winter, photo ↔ painting."
 )
 
 
@@ -49,9 +49,11 @@ CSS = """
 #tagline h1 { margin: 0 0 0.2em 0; }
 #tagline p { margin: 0; }
 #status details { margin-top: 0.3em; }
-#model-picked, #clip-model-picked { display: none; }
+#model-picked, #clip-model-picked, #live-model-picked { display: none; }
 @media (max-width: 640px) {
-  #model-picked, #clip-model-picked { display: block; font-size: 0.9em; margin-top: -0.4em; }
+  #model-picked, #clip-model-picked, #live-model-picked {
+    display: block; font-size: 0.9em; margin-top: -0.4em;
+  }
 }
 """
 

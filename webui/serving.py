@@ -1,10 +1,13 @@
-"""What a web front end needs besides the translation: a request-body cap and error text
-without server paths. Gradio-free (app.py is the Gradio glue), so tests can use it alone."""
+"""What a web front end needs besides the translation: a request-body cap, a count of the
+frames each camera stream sends, and error text without server paths. Gradio-free (app.py
+is the Gradio glue), so tests can use it alone."""
 
 from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -55,6 +58,46 @@ class BodyCap:
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class StreamFrames:
+    """Frames sent per stream event: Gradio's stream route (POST .../stream/{event_id}) keeps
+    only the newest frame of an event, overwriting one that is still waiting, and tells the
+    event's function nothing of the others. This count is how a live tab knows how many its
+    camera sent, hence how many were dropped. Bounded: the `keep` most recent events."""
+
+    ROUTE = re.compile(r"/stream/([0-9a-f]{8,64})/?$")
+
+    def __init__(self, keep: int = 256) -> None:
+        self.keep = keep
+        self._counts: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def count(self, event_id: str) -> None:
+        with self._lock:
+            self._counts[event_id] = self._counts.get(event_id, 0) + 1
+            self._counts.move_to_end(event_id)
+            while len(self._counts) > self.keep:
+                self._counts.popitem(last=False)
+
+    def sent(self, event_id: str | None) -> int:
+        """Frames sent so far to the stream event `event_id` (0: none, or unknown)."""
+        with self._lock:
+            return self._counts.get(event_id, 0) if event_id else 0
+
+
+class CountFrames:
+    """ASGI middleware: every POST to a stream event's route counted in `frames`."""
+
+    def __init__(self, app, frames: StreamFrames) -> None:
+        self.app, self.frames = app, frames
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            found = StreamFrames.ROUTE.search(scope["path"])
+            if found:
+                self.frames.count(found.group(1))
+        return await self.app(scope, receive, send)
 
 
 def path_roots(roots: Mapping[str, Path]) -> list[tuple[str, str]]:
