@@ -275,6 +275,7 @@ def _translate_chunk(
     if args.tile is not None:
         return cli_media.translate_images(translator, model, images, args)
     kwargs = {"size": cli_media.working_size(args), "seed": seed, "official": args.official}
+    kwargs["bits"] = args.bit_depth
     try:
         return translator.translate(model, images, **kwargs)
     except Img2ImgError:  # one odd image (e.g. an unconvertible mode): find it, keep the rest
@@ -396,10 +397,11 @@ def _translate(args: argparse.Namespace, work: Work, notes: list[str]) -> int:
             translator = Translator(
                 device=args.device,
                 plan="eager" if args.official else None,
-                throughput=len(plan.jobs) > 1,  # many photos: OpenVINO's THROUGHPUT requests
+                throughput=len(plan.jobs) > 1 and not args.official,  # OpenVINO THROUGHPUT
             )
             model = translator.load(args.checkpoint)
             cli_media.check_model(args, model)
+            cli_batch.check_output(args, model)
         except Img2ImgError as e:
             return refuse(str(e))
         if args.seed is not None and not args.official and not has_dropout(model):

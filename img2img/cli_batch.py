@@ -22,8 +22,9 @@ from tqdm import tqdm
 
 from . import atomic, cli_args
 from .atomic import Folders
-from .errors import TruncatedImageWarning
+from .errors import ConfigError, TruncatedImageWarning
 from .inference import Translator
+from .media.channels import BIT_DEPTHS, check_bits, model_channels
 from .media.processing import open_image
 from .outformat import FORMATS, PNG_COMPRESS, OutputFormat
 from .pipeline import PhotoPipeline, Stages
@@ -54,6 +55,14 @@ def add_flags(t: argparse.ArgumentParser) -> None:
         help="jpg / webp quality 1-100 (default: jpg 95; webp lossless)",
     )
     t.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=BIT_DEPTHS,
+        default=8,
+        help="bits per channel of PNG outputs: 16 writes 16-bit grey PNG, for 1-channel "
+        "(grey) models only (default 8)",
+    )
+    t.add_argument(
         "--io-threads",
         type=cli_args.io_threads,
         default=IO_THREADS,
@@ -81,6 +90,13 @@ def add_flags(t: argparse.ArgumentParser) -> None:
 
 def output_format(args: argparse.Namespace) -> OutputFormat:
     return OutputFormat(args.format, args.png_compress, args.quality)
+
+
+def check_output(args: argparse.Namespace, model: nn.Module) -> None:
+    """ConfigError for a --bit-depth the format or the loaded generator cannot take."""
+    if args.bit_depth == 16 and args.format != "png":
+        raise ConfigError(f"--bit-depth 16 writes PNG; --format {args.format} is 8-bit")
+    check_bits(args.bit_depth, model_channels(model)[1])
 
 
 class Tally:

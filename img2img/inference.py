@@ -32,7 +32,7 @@ from torch import nn
 
 from .checkpoints.hub import load_model
 from .errors import ConfigError, SeedError
-from .media import processing
+from .media import channels, processing
 from .models import registry
 from .models.norm import set_dropout, set_image_stats
 from .plans import execution
@@ -198,7 +198,8 @@ class Translator:
         runner = execution.compiled(model, self.plan, self.device)
         if self.plan.compile or runner is not model:
             # Compile / set up kernels now for the common 256 px size, not on a request.
-            execution.forward(runner, torch.zeros(1, 3, 256, 256), self.plan, self.device)
+            probe = torch.zeros(1, channels.model_channels(model)[0], 256, 256)
+            execution.forward(runner, probe, self.plan, self.device)
         return Prepared(model, runner)
 
     def load(self, checkpoint: str | os.PathLike) -> nn.Module:
@@ -278,24 +279,31 @@ class Translator:
         size: int | None = 256,
         seed: int | None = None,
         official: bool = False,
+        bits: int = 8,
     ) -> list[Image.Image]:
         """Translate decoded images; each output has its input's size (256x256 if official).
 
         `checkpoint` is a catalog id, a path, or a module (copied, never changed). `size` is
         the working long side (None: the image's own size). With a `seed` (an integer from 0
         to MAX_SEED; SeedError otherwise), dropout is on and each image gets its own seeded
-        variation.
+        variation. The model's channels decide the modes (media/channels.py): a 1-channel
+        model reads grey (16-bit grey at full precision) and gives "L" images ("I;16" with
+        `bits` 16), a 4-channel one RGBA.
         """
         seed = check_seed(seed)
         if official and self.plan != execution.EAGER:
             raise ConfigError("the official pipeline needs Translator(plan='eager')")
         prepared = self._resolve(checkpoint)
+        ins, outs = channels.model_channels(prepared.model)
+        channels.check_bits(bits, outs)
+        if official and (ins, outs) != (3, 3):
+            raise ConfigError(f"the official pipeline is RGB; this model maps {ins} -> {outs}")
         if official:
             preps = [processing.prepare_official(img) for img in images]
             tensors = preps
         else:
             mult = self.multiple(prepared.model)
-            preps = [processing.prepare(img, size, mult) for img in images]
+            preps = [channels.prepare(img, size, mult, ins) for img in images]
             tensors = [p.tensor for p in preps]
         outputs: list[torch.Tensor | None] = [None] * len(images)
         with prepared.lock:
@@ -305,7 +313,7 @@ class Translator:
                     outputs[i] = y[j : j + 1]
         if official:
             return [processing.finish_official(y) for y in outputs]
-        return [processing.finish(y, p) for y, p in zip(outputs, preps, strict=True)]
+        return [channels.finish(y, p, bits) for y, p in zip(outputs, preps, strict=True)]
 
     def _batches(self, tensors: list[torch.Tensor], per_image: bool) -> list[list[int]]:
         """Indices grouped by tensor shape, in chunks of at most max_batch."""

@@ -37,10 +37,12 @@ from .remote import (
     find_dataset,
 )
 from .samples import (
+    PREPROCESS,
     Augment,
     ImageRef,
     PairedDataset,
     UnpairedDataset,
+    load_image,
     load_rgb,
     open_datasets,
     sample_rng,
@@ -53,6 +55,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_ARCHIVE_BYTES",
     "MAX_ARCHIVE_MEMBERS",
+    "PREPROCESS",
     "STREAM_BYTES",
     "Augment",
     "DatasetTranslation",
@@ -72,6 +75,7 @@ __all__ = [
     "find_dataset",
     "find_source",
     "list_images",
+    "load_image",
     "load_rgb",
     "open_datasets",
     "open_rows",

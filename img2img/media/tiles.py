@@ -53,6 +53,7 @@ from tqdm import tqdm
 
 from ..errors import Cancelled, ConfigError
 from . import processing
+from .channels import model_channels
 from .normstats import NormStats, StatsRunner
 
 DEFAULT_TILE = 256  # the training crop of every catalog model
@@ -204,6 +205,12 @@ def translate_tiled(
     if stats not in STATS:
         raise ConfigError(f"stats must be one of {STATS}, got {stats!r}")
     runner = StatsRunner(translator, model_or_id)
+    ins, outs = model_channels(runner.model)
+    if (ins, outs) != (3, 3):  # windows, statistics and blending are RGB
+        raise ConfigError(
+            f"tiles take RGB models; this one maps {ins} -> {outs} channels: translate it "
+            "untiled (without --tile)"
+        )
     tile = default_tile(runner.multiple) if tile is None else tile
     overlap = tile // 4 if overlap is None else overlap
     check_tile(tile, overlap, runner.multiple)
@@ -319,7 +326,7 @@ def activation_bytes(model: nn.Module, multiple: int) -> float:
             if not list(m.children()):
                 m.register_forward_hook(hook)
         with torch.inference_mode():
-            probe(torch.zeros(1, 3, side, side))
+            probe(torch.zeros(1, model_channels(model)[0], side, side))
         _ACTIVATION_BYTES[key] = 4.0 * largest / (side * side)
     return _ACTIVATION_BYTES[key]
 

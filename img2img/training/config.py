@@ -22,9 +22,11 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..data.samples import PREPROCESS
 from ..errors import ConfigError  # noqa: F401 - raised here, imported from here by callers
 from ..models import registry
 from ..models.configurable import defaults_of
+from .metrics import BEST_METRICS
 
 
 @dataclass
@@ -39,6 +41,9 @@ class TrainConfig:
     data_root: str = ""  # download cache (default: $IMG2IMG_DATA or ~/.cache/img2img/datasets)
     dataset_url_base: str = ""  # mirror of the Berkeley host (default: $IMG2IMG_DATASET_MIRROR)
     direction: str = "AtoB"  # AtoB learns A -> B; BtoA swaps the two sides
+    input_nc: int = 3  # channels the generator reads: 1 grey (16-bit kept), 3 RGB, 4 RGBA
+    output_nc: int = 3  # channels the generator makes: 1 grey, 3 RGB, 4 RGBA
+    preprocess: str = "resize_and_crop"  # resize_and_crop, crop, scale_width(_and_crop), none
     load_size: int = 286  # images are resized to this square size (bicubic) ...
     crop_size: int = 256  # ... then randomly cropped to this size
     flip: bool = True  # random horizontal flip (one flip shared by both images of a pair)
@@ -75,6 +80,8 @@ class TrainConfig:
     save_every: int = 5000  # checkpoint, validate and export every N steps and at the end
     log_every: int = 50  # scalars to TensorBoard and metrics.jsonl every N steps
     val_images: int = 50  # held-out images evaluated at each checkpoint (0: none)
+    keep_best: str = ""  # also export the generators of the best validation: l1, psnr, ssim
+    keep_last: int = 0  # keep the last N checkpoints as checkpoints/step-N.pt (0: last.pt only)
     device: str = ""  # cpu, cuda, cuda:1, mps (default: cuda when available)
     amp: bool = False  # mixed precision: bf16 where supported, else fp16 with a grad scaler
     channels_last: bool = False  # NHWC memory format for networks and batches
@@ -114,12 +121,15 @@ FAMILY_PRESETS = {"pix2pix": ("pix2pix", "huggan"), "cyclegan": ("cyclegan",)}
 RESUMABLE = {
     "steps", "n_epochs", "n_epochs_decay", "save_every", "log_every", "val_images", "device",
     "amp", "channels_last", "compile", "workers", "export", "push_to_hub", "data",
-    "data_root", "dataset_url_base", "out",
+    "data_root", "dataset_url_base", "out", "keep_last",
 }  # fmt: skip
 CHOICES = {
     "family": tuple(FAMILY_PRESETS),
     "preset": tuple(PRESETS),
     "direction": ("AtoB", "BtoA"),
+    "input_nc": (1, 3, 4),
+    "output_nc": (1, 3, 4),
+    "preprocess": PREPROCESS,
     "generator": tuple(registry.ARCHITECTURES),
     "norm": ("batch", "instance"),
     "discriminator": ("patchgan", "huggan"),
@@ -135,6 +145,11 @@ MORE_HELP = {
     "Sapphire Rapids); not on AVX2-only CPUs (e.g. AMD EPYC before Zen 4), where bf16 is "
     "emulated (inference measured 8-12x slower than fp32). On AMX the speed-up is not "
     "measured by this project's own benchmarks (reported: pix2pix 1.3x, CycleGAN 2.9x).",
+    "preprocess": "The classic --preprocess modes (docs/training.md); results are padded to "
+    "the generator's multiple, so `none` keeps every image's own size and aspect.",
+    "load_size": "scale_width modes: the width.",
+    "keep_best": "(fid, kid: CycleGAN on a GPU with the Inception weights cached). Exported "
+    "to weights/<folder>-best/; CycleGAN judges A2B_<METRIC> and keeps both generators.",
 }
 
 
@@ -206,7 +221,19 @@ def generator_config(c: TrainConfig) -> dict[str, Any]:
     constructor's defaults for the rest (in/out channels: RGB)."""
     params = defaults_of(registry.get_architecture(c.generator).cls)
     given = {k: getattr(c, k) for k in params if hasattr(c, k)}
+    given |= {k: v for k, v in _channels(c).items() if k in params}
     return registry.complete_config({"architecture": c.generator, **given})
+
+
+def _channels(c: TrainConfig, reverse: bool = False) -> dict[str, int]:
+    """The generator's in/out channels (`reverse`: CycleGAN's B -> A generator)."""
+    io = (c.output_nc, c.input_nc) if reverse else (c.input_nc, c.output_nc)
+    return {"in_channels": io[0], "out_channels": io[1]}
+
+
+def reverse_generator_config(c: TrainConfig) -> dict[str, Any]:
+    """generator_config of the B -> A generator: in and out channels swapped."""
+    return {**generator_config(c), **_channels(c, reverse=True)}
 
 
 def size_multiple(c: TrainConfig) -> int:
@@ -234,16 +261,34 @@ def validate(c: TrainConfig) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(c, name)}")
     if c.n_epochs + c.n_epochs_decay < 1:
         raise ConfigError("--n-epochs plus --n-epochs-decay must be at least 1")
-    if c.crop_size > c.load_size:
+    resizes = c.preprocess in ("resize_and_crop", "scale_width_and_crop")
+    if resizes and c.crop_size > c.load_size:
         raise ConfigError(f"--crop-size {c.crop_size} is larger than --load-size {c.load_size}")
     multiple = size_multiple(c)
-    if c.crop_size % multiple:
+    crops = c.preprocess in ("resize_and_crop", "crop", "scale_width_and_crop")
+    if crops and c.crop_size % multiple:
         raise ConfigError(
             f"--crop-size {c.crop_size} must be a multiple of {multiple} for the "
             f"the generator {generator_config(c)}"
         )
     if c.discriminator == "huggan" and c.family != "pix2pix":
         raise ConfigError("the huggan discriminator is pix2pix's (it judges A and B together)")
+    _validate_options(c)
+
+
+def _validate_options(c: TrainConfig) -> None:
+    """Channels with CycleGAN's identity loss, --keep-best's metric, --keep-last."""
+    if c.family == "cyclegan" and c.lambda_identity > 0 and c.input_nc != c.output_nc:
+        raise ConfigError(
+            f"CycleGAN's identity loss feeds B to the A -> B generator: --input-nc {c.input_nc} "
+            f"and --output-nc {c.output_nc} differ; pass --lambda-identity 0"
+        )
+    if c.keep_best and c.keep_best not in BEST_METRICS:
+        raise ConfigError(f"--keep-best must be one of {BEST_METRICS}, got {c.keep_best!r}")
+    if c.keep_best and not c.val_images:
+        raise ConfigError("--keep-best needs validation: --val-images must be >= 1")
+    if c.keep_last < 0:
+        raise ConfigError(f"--keep-last must be >= 0, got {c.keep_last}")
 
 
 def lr_factor(epoch: int, n_epochs: int, n_epochs_decay: int) -> float:

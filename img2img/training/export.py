@@ -10,6 +10,10 @@ An export is current when it holds the checkpoint's generator: config.json recor
 exactly the generator's tensors, and README.md is the card written with them. A run killed
 between its checkpoint and its export, or whose export hit a full disk, leaves weights/
 missing or a save behind; `stale_exports` finds it and --resume exports again.
+
+`--keep-best` adds weights/<folder>-best/ beside each (training/keep.py): the generators of
+the best validation, `suffix` "-best", their card and config.json naming the metric, value
+and step (`notes`, `extra`).
 """
 
 from __future__ import annotations
@@ -54,8 +58,12 @@ def export_generators(
     command: str,
     step: int,
     folders: list[str] | None = None,
+    suffix: str = "",
+    notes: tuple[str, ...] = (),
+    extra: dict | None = None,
 ) -> list[Path]:
-    """Write the exported generators (or those in `folders`); returns their folders."""
+    """Write the exported generators (or those in `folders`) to weights/<folder><suffix>/,
+    `notes` in their cards and `extra` in their config.json; returns their folders."""
     paths = []
     for folder, name in export_names(c).items():
         if folders is not None and folder not in folders:
@@ -67,14 +75,17 @@ def export_generators(
             family=c.family,
             dataset=c.dataset,  # "" for a local folder: the card then says "unknown"
             train=command,
+            notes=notes,
         )
         meta = {
             "trained_steps": step,
             "direction": c.direction,
             "preset": c.preset,
+            **(extra or {}),
             "card_sha256": hashlib.sha256(card.encode()).hexdigest(),
         }
-        paths.append(save_pretrained(net, run_dir / "weights" / folder, card=card, metadata=meta))
+        target = run_dir / "weights" / f"{folder}{suffix}"
+        paths.append(save_pretrained(net, target, card=card, metadata=meta))
     return paths
 
 
@@ -100,12 +111,12 @@ def _why_stale(net: nn.Module, folder: Path, step: int) -> str:
 
 
 def stale_exports(
-    nets: dict[str, nn.Module], c: TrainConfig, run_dir: Path, step: int
+    nets: dict[str, nn.Module], c: TrainConfig, run_dir: Path, step: int, suffix: str = ""
 ) -> dict[str, str]:
-    """{folder: why} of the exports that do not hold this checkpoint's generators."""
+    """{folder: why} of the exports (weights/<folder><suffix>/) that do not hold `nets`."""
     stale = {}
     for folder, name in export_names(c).items():
-        why = _why_stale(nets[name], run_dir / "weights" / folder, step)
+        why = _why_stale(nets[name], run_dir / "weights" / f"{folder}{suffix}", step)
         if why:
             stale[folder] = why
     return stale
@@ -113,7 +124,7 @@ def stale_exports(
 
 def remove_stale_temporaries(c: TrainConfig, run_dir: Path) -> None:
     """Delete the temporaries an export killed mid-write left in weights/<folder>/."""
-    for folder in export_names(c):
+    for folder in [f"{f}{s}" for f in export_names(c) for s in ("", "-best")]:
         directory = run_dir / "weights" / folder
         if directory.is_dir():
             for name in (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME):

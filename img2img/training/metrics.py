@@ -15,6 +15,14 @@ same sample size.
 Generators run as at test time and leave no trace on training: BatchNorm normalises each
 image with its own statistics (no running-stat update), dropout is off, no gradients, and
 no global random numbers are drawn, so validating never changes what training does next.
+
+Grey and RGBA images are scored on their own channels (1 or 4); the image grid and the
+Inception see them as RGB (grey repeated, alpha dropped). Validation images of different
+sizes (preprocess modes that keep the aspect) are batched by size.
+
+`--keep-best METRIC` (BEST_METRICS: the table's metrics validation computes) reads the value
+under `best_key`: pix2pix the metric itself (PSNR), CycleGAN its A2B side (A2B_PSNR);
+`improves` compares in the table's direction.
 """
 
 from __future__ import annotations
@@ -36,6 +44,27 @@ from ..media.processing import to_uint8
 from ..models.norm import set_image_stats
 
 GRID_SAMPLES = 4  # rows in the TensorBoard image grid
+# What --keep-best may name: the image metrics that need no network, then FID / KID.
+BEST_METRICS = tuple(
+    m.name for m in [*table.of_scope("image", networks=()), *table.of_scope("set", ("inception",))]
+)
+
+
+def best_key(family: str, metric: str) -> str:
+    """The validation record's key that --keep-best `metric` reads (PSNR, A2B_PSNR)."""
+    return metric.upper() if family == "pix2pix" else f"A2B_{metric.upper()}"
+
+
+def improves(metric: str, value: float, best: float | None) -> bool:
+    """Whether `value` beats `best` (None: nothing yet) in the table's direction."""
+    if best is None:
+        return value == value  # not NaN
+    return value > best if table.get(metric).higher_is_better else value < best
+
+
+def as_rgb(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) with C 1, 3 or 4 -> 3 channels: grey repeated, alpha dropped."""
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
@@ -70,9 +99,20 @@ def evaluating(*nets: nn.Module) -> Iterator[None]:
 
 
 def _batches(data: Dataset, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    for start in range(0, len(data), batch_size):
-        items = [data[i] for i in range(start, min(start + batch_size, len(data)))]
+    """Up to `batch_size` consecutive samples whose A and B sizes agree."""
+    items: list[dict[str, torch.Tensor]] = []
+    for i in range(len(data)):
+        item = data[i]
+        if items and (len(items) == batch_size or _shapes(item) != _shapes(items[0])):
+            yield torch.stack([s["A"] for s in items]), torch.stack([s["B"] for s in items])
+            items = []
+        items.append(item)
+    if items:
         yield torch.stack([s["A"] for s in items]), torch.stack([s["B"] for s in items])
+
+
+def _shapes(item: dict[str, torch.Tensor]) -> tuple:
+    return tuple(item["A"].shape), tuple(item["B"].shape)
 
 
 @dataclass
@@ -89,7 +129,7 @@ class Collected:
     def add_features(self, key: str, images: torch.Tensor) -> None:
         """uint8 (N, 3, H, W) images -> their Inception rows, if FID/KID are wanted."""
         if self.inception is not None:
-            rows = perceptual.inception_features(self.inception, images)
+            rows = perceptual.inception_features(self.inception, as_rgb(images))
             self.features.setdefault(key, []).append(rows)
 
     def distribution(self, prefix: str) -> dict[str, float]:
@@ -193,8 +233,20 @@ def validate(
         for A, B in _batches(data, batch):
             A, B = A.to(device), B.to(device)
             fake_B, third = per_batch(nets, A, B, paired, out)
-            rows += [t for i in range(len(A)) for t in (A[i], fake_B[i], third[i])]
+            if len(rows) < 3 * GRID_SAMPLES:
+                shown = [as_rgb(t).cpu() for t in (A, fake_B, third)]
+                rows += [t for i in range(len(A)) for t in (s[i] for s in shown)]
     metrics = {k: torch.cat(v).mean().item() for k, v in out.scores.items()}
     metrics |= out.distribution("A2B_")
-    grid = image_grid(to_unit(torch.stack(rows[: 3 * GRID_SAMPLES])).cpu(), columns=3)
+    grid = image_grid(to_unit(_same_size(rows[: 3 * GRID_SAMPLES])), columns=3)
     return metrics, grid
+
+
+def _same_size(images: list[torch.Tensor]) -> torch.Tensor:
+    """(3, h, w) images of any sizes -> one (N, 3, H, W) stack, padded white (grid cells)."""
+    h = max(t.shape[1] for t in images)
+    w = max(t.shape[2] for t in images)
+    out = images[0].new_ones(len(images), 3, h, w)
+    for i, t in enumerate(images):
+        out[i, :, : t.shape[1], : t.shape[2]] = t
+    return out

@@ -6,18 +6,22 @@ one Adam for both generators and one for both discriminators, as in the classic 
 image pool per side; exports weights/A2B/ (G_A) and weights/B2A/ (G_B). Networks are created
 in the classic order (generators, then discriminators), so a seeded run initialises the same
 way. Everything that differs between the families is read from here: `recipe(c)`.
+
+Channels: `reads` says which sides each network sees; a side has --input-nc (A) or
+--output-nc (B) channels, so pix2pix's D judges input_nc + output_nc channels and CycleGAN's
+G_B maps output_nc -> input_nc channels (at the defaults, 3 and 3: the classic 6 and 3).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ..models import build_generator
-from .config import ConfigError, TrainConfig, generator_config
+from .config import ConfigError, TrainConfig, generator_config, reverse_generator_config
 from .metrics import BatchMetrics, cyclegan_batch, pix2pix_batch
 from .nets import adam, build_discriminator
 from .pool import ImagePool
@@ -51,12 +55,25 @@ class Recipe:
     layout: str  # the dataset layout preferred when a folder has both: aligned / unaligned
     step: Step  # one optimisation step (a pure function of steps.py)
     validate_batch: BatchMetrics  # the held-out metrics of one batch (metrics.py)
+    # the sides each network reads: "A", "B" or "AB" (default: generators "A", discriminators
+    # judged_channels); a generator that reads B makes A
+    reads: dict[str, str] = field(default_factory=dict)
+
+    def generator_config(self, c: TrainConfig, name: str) -> dict:
+        """The constructor config of generator `name` (its channels from the sides it maps)."""
+        return reverse_generator_config(c) if self.reads.get(name) == "B" else generator_config(c)
+
+    def judged(self, c: TrainConfig, name: str) -> int:
+        """Input channels of discriminator `name`."""
+        if name not in self.reads:
+            return self.judged_channels
+        return sum(c.input_nc if side == "A" else c.output_nc for side in self.reads[name])
 
     def networks(self, c: TrainConfig) -> dict[str, nn.Module]:
         """Freshly initialised networks (N(0, 0.02) weights), in train mode, on the CPU."""
-        nets = {name: build_generator(generator_config(c)) for name in self.generators}
+        nets = {name: build_generator(self.generator_config(c, name)) for name in self.generators}
         for name in self.discriminators:
-            nets[name] = build_discriminator(c, self.judged_channels)
+            nets[name] = build_discriminator(c, self.judged(c, name))
         return {name: net.train() for name, net in nets.items()}
 
     def optimizers(self, c: TrainConfig, nets: dict[str, nn.Module]) -> dict[str, torch.optim.Adam]:
@@ -80,6 +97,7 @@ RECIPES: dict[str, Recipe] = {
         layout="aligned",
         step=_pix2pix,
         validate_batch=pix2pix_batch,
+        reads={"G": "A", "D": "AB"},
     ),
     "cyclegan": Recipe(
         name="cyclegan",
@@ -92,6 +110,7 @@ RECIPES: dict[str, Recipe] = {
         layout="unaligned",
         step=cyclegan_step,
         validate_batch=cyclegan_batch,
+        reads={"G_A": "A", "G_B": "B", "D_A": "B", "D_B": "A"},
     ),
 }
 

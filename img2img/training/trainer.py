@@ -5,7 +5,8 @@ run() -> lock RUN_DIR -> config (fresh, or the checkpoint's on --resume) -> data
 checkpoint -> train_loop -> save() every save_every steps, at the end and on SIGTERM / SIGINT
 (checkpoint, validation, export) -> push. Everything a step needs is in the Trainer; nothing
 is carried between steps outside it. RUN_DIR gets train.lock, config.json,
-checkpoints/last.pt, weights/<folder>/, metrics.jsonl and tb/.
+checkpoints/last.pt, weights/<folder>/, metrics.jsonl and tb/ (and, with --keep-best /
+--keep-last, weights/<folder>-best/ and checkpoints/step-N.pt: training/keep.py).
 
 A run is done when its exports hold its last checkpoint's generators: every save writes the
 checkpoint, then the exports; a resumed run first exports again whatever is missing or
@@ -29,13 +30,13 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
-from . import distributed, export, runlock
+from . import distributed, export, keep, runlock
 from .config import ConfigError, TrainConfig, resolve
 from .distributed import World
 from .export import export_generators, export_names, push_exports
 from .interrupt import StopRequest, stop_on_signals
 from .loader import load_data, make_loader
-from .metrics import validate
+from .metrics import distribution_wanted, validate
 from .monitor import Monitor
 from .nets import build_schedulers, restore_schedulers
 from .pool import ImagePool
@@ -63,6 +64,7 @@ class Trainer:
     precision: Precision
     pools: dict[str, ImagePool]
     progress: Progress
+    best: keep.Best | None = None  # --keep-best's record (training/keep.py)
 
 
 def seed_everything(seed: int) -> None:
@@ -118,6 +120,7 @@ def training_state(
         "ranks": ranks,  # rank_state() of every process, in rank order
         "val": metrics,
         "command": command,
+        **({"best": t.best.state()} if t.best is not None else {}),
     }
 
 
@@ -156,14 +159,26 @@ def save(
     if not t.world.main:
         return
     metrics: dict[str, float] = {}
+    improved = False
     if val_set is not None and check:
         metrics, grid = validate(t.nets, val_set, paired, t.device, t.recipe.validate_batch)
         monitor.validation(t.progress.step, metrics, grid)
+        if t.best is not None:
+            improved = keep.consider(t.best, t.progress.step, metrics, t.nets, t.c)
+            note = keep.missing_key_note(t.best, metrics)
+            if note:
+                print(note)
     state = training_state(t, ranks, metrics, command)
     if monitor is not None:  # the losses that the next record averages
         state["log_pending"] = monitor.pending_state()
-    ckpt.save_checkpoint(state, ckpt.checkpoint_path(t.run_dir))
+    path = ckpt.checkpoint_path(t.run_dir)
+    ckpt.save_checkpoint(state, path)
+    keep.keep_last(path, t.progress.step, t.c.keep_last)
     export_generators(t.nets, t.c, t.run_dir, command, t.progress.step)
+    if improved:
+        keep.write(t.best, t.nets, t.c, t.run_dir, command)
+        record = {"step": t.progress.step, "metric": t.best.metric, "key": t.best.key}
+        monitor.write({**record, "value": t.best.value}, "best")
 
 
 def complete_exports(t: Trainer, command: str) -> None:
@@ -174,6 +189,7 @@ def complete_exports(t: Trainer, command: str) -> None:
         print(f"note: weights/{folder} is not the checkpoint's ({why}): exporting it again")
     if stale:
         export_generators(t.nets, t.c, t.run_dir, command, t.progress.step, list(stale))
+    keep.complete(t.best, t.nets, t.c, t.run_dir, command)
 
 
 # ----------------------------------------------------------------------------- loop
@@ -290,6 +306,8 @@ def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> in
     epochs_total = (c.n_epochs + c.n_epochs_decay) * steps_per_epoch
     total = min(c.steps, epochs_total) if c.steps else epochs_total
     t = build_trainer(c, world, device, run_dir)
+    t.best = keep.start(c, saved)
+    _check_keep_best(c, val_set, paired, device)
     t.progress.samples = len(train_set)
     if saved is not None:  # fits the saved position to the set found now
         restore(t, saved, len(train_set), steps_per_epoch)
@@ -306,6 +324,7 @@ def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> in
             if world.main:
                 (run_dir / "config.json").write_text(json.dumps(asdict(c), indent=2) + "\n")
                 ckpt.remove_stale_temporaries(run_dir / "checkpoints")
+                keep.remove_stale_temporaries(run_dir / "checkpoints")
                 if saved is not None:
                     complete_exports(t, command)
                 pending = saved.get("log_pending") if saved is not None else None
@@ -336,6 +355,28 @@ def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> in
     if world.main:
         _report(t, stop, stopped, total)
     return 0
+
+
+def _check_keep_best(c: TrainConfig, val_set, paired: bool, device: torch.device) -> None:
+    """ConfigError when validation will not compute what --keep-best reads."""
+    if not c.keep_best:
+        return
+    if val_set is None:
+        raise ConfigError(
+            f"--keep-best {c.keep_best} needs held-out images: a val/ (or test/) folder beside "
+            "train/ (valA/ + valB/ or testA/ + testB/ for unpaired data)"
+        )
+    if c.keep_best in ("fid", "kid"):
+        if c.family != "cyclegan" or not distribution_wanted(device):
+            raise ConfigError(
+                f"--keep-best {c.keep_best}: validation computes FID / KID for CycleGAN on a "
+                "GPU with the Inception weights cached only; choose l1, psnr or ssim"
+            )
+    elif not paired:
+        raise ConfigError(
+            f"--keep-best {c.keep_best} compares outputs with targets: the held-out images "
+            "must be pairs (an aligned val/ folder)"
+        )
 
 
 def _report(t: Trainer, stop: StopRequest, stopped: bool, total: int) -> None:

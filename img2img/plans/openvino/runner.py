@@ -49,6 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...media.channels import model_channels
 from ...models import registry
 from . import cache as openvino_cache
 
@@ -145,7 +146,7 @@ class OpenVINORunner:
 
     def warm_up(self, size: int = WARM_UP_SIZE) -> None:
         """One forward at `size`² so the first real request finds the kernels set up."""
-        self(torch.zeros(1, 3, size, size))
+        self(torch.zeros(1, model_channels(self.source)[0], size, size))
 
     def variant(self, tag: str, build: Callable[[], Graph]) -> OpenVINORunner | None:
         """The runner of graph `tag` (built by `build` on first use), None if it does not
@@ -178,8 +179,8 @@ def example_side(model: nn.Module) -> int:
 
 
 def generator_graph(model: nn.Module) -> Graph:
-    side = example_side(model)
-    return Graph(model, (torch.zeros(1, 3, side, side),), [[-1, 3, -1, -1]])
+    side, channels = example_side(model), model_channels(model)[0]  # 1, 3 or 4 in
+    return Graph(model, (torch.zeros(1, channels, side, side),), [[-1, channels, -1, -1]])
 
 
 def _trace(ov, graph: Graph):
