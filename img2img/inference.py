@@ -291,7 +291,7 @@ class Translator:
         `bits` 16), a 4-channel one RGBA.
         """
         seed = check_seed(seed)
-        if official and self.plan != execution.EAGER:
+        if official and dataclasses.replace(self.plan, throughput=False) != execution.EAGER:
             raise ConfigError("the official pipeline needs Translator(plan='eager')")
         prepared = self._resolve(checkpoint)
         ins, outs = channels.model_channels(prepared.model)
