@@ -41,6 +41,8 @@ def export_names(c: TrainConfig) -> dict[str, str]:
 
 def _title(c: TrainConfig, folder: str) -> str:
     data = c.dataset or f"{Path(c.data).name} (local folder)"
+    if c.teacher:
+        return f"distilled student of {c.teacher}, on {data}"
     a, b = ("B", "A") if c.direction == "BtoA" else ("A", "B")
     if folder == "B2A":
         a, b = b, a
@@ -54,8 +56,11 @@ def export_generators(
     command: str,
     step: int,
     folders: list[str] | None = None,
+    metrics: dict[str, float] | None = None,
 ) -> list[Path]:
-    """Write the exported generators (or those in `folders`); returns their folders."""
+    """Write the exported generators (or those in `folders`); returns their folders.
+    `metrics`: the save's validation, for the recipe's card notes (distill's quality)."""
+    notes = recipe(c).card_notes
     paths = []
     for folder, name in export_names(c).items():
         if folders is not None and folder not in folders:
@@ -67,6 +72,7 @@ def export_generators(
             family=c.family,
             dataset=c.dataset,  # "" for a local folder: the card then says "unknown"
             train=command,
+            notes=notes(c, metrics or {}) if notes else (),
         )
         meta = {
             "trained_steps": step,

@@ -5,18 +5,24 @@ exports weights/G/. CycleGAN: G_A (A -> B), G_B (B -> A), D_A (judges B), D_B (j
 one Adam for both generators and one for both discriminators, as in the classic code; an
 image pool per side; exports weights/A2B/ (G_A) and weights/B2A/ (G_B). Networks are created
 in the classic order (generators, then discriminators), so a seeded run initialises the same
-way. Everything that differs between the families is read from here: `recipe(c)`.
+way. distill (training/distill.py): a student G, its feature mappings M and a discriminator D
+(stepped only with --lambda-gan > 0) learn from a frozen teacher T, a fixed network that is
+loaded, never trained nor saved; photos of one domain (distill_data.py); exports
+weights/student/ with the measured student-against-teacher quality on its model card.
+Everything that differs between the families is read from here: `recipe(c)`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..models import build_generator
+from . import distill, distill_data
 from .config import ConfigError, TrainConfig, generator_config
 from .metrics import BatchMetrics, cyclegan_batch, pix2pix_batch
 from .nets import adam, build_discriminator
@@ -51,13 +57,26 @@ class Recipe:
     layout: str  # the dataset layout preferred when a folder has both: aligned / unaligned
     step: Step  # one optimisation step (a pure function of steps.py)
     validate_batch: BatchMetrics  # the held-out metrics of one batch (metrics.py)
+    # More trained networks, built after the discriminators from the nets so far (distill's M).
+    extra: Callable[[TrainConfig, dict[str, nn.Module]], dict[str, nn.Module]] | None = None
+    # Networks used but never trained or saved, on the device (distill's teacher "T").
+    fixed: Callable[[TrainConfig, torch.device], dict[str, nn.Module]] | None = None
+    # The recipe's own data instead of the dataset layouts: (c, world) -> loader.load_data's.
+    data: Callable[[TrainConfig, Any], tuple[Any, Any, bool]] | None = None
+    # Model-card lines of an export from the run config and the last validation metrics.
+    card_notes: Callable[[TrainConfig, dict[str, float]], tuple[str, ...]] | None = None
 
     def networks(self, c: TrainConfig) -> dict[str, nn.Module]:
         """Freshly initialised networks (N(0, 0.02) weights), in train mode, on the CPU."""
         nets = {name: build_generator(generator_config(c)) for name in self.generators}
         for name in self.discriminators:
             nets[name] = build_discriminator(c, self.judged_channels)
+        if self.extra is not None:
+            nets |= self.extra(c, nets)
         return {name: net.train() for name, net in nets.items()}
+
+    def fixed_networks(self, c: TrainConfig, device: torch.device) -> dict[str, nn.Module]:
+        return self.fixed(c, device) if self.fixed is not None else {}
 
     def optimizers(self, c: TrainConfig, nets: dict[str, nn.Module]) -> dict[str, torch.optim.Adam]:
         """{"G": Adam over every generator, "D": Adam over every discriminator}."""
@@ -92,6 +111,22 @@ RECIPES: dict[str, Recipe] = {
         layout="unaligned",
         step=cyclegan_step,
         validate_batch=cyclegan_batch,
+    ),
+    "distill": Recipe(
+        name="distill",
+        generators=("G",),
+        discriminators=("D",),
+        judged_channels=3,
+        optimized={"G": ("G", "M"), "D": ("D",)},
+        pools=(),
+        exports={"student": "G"},
+        layout="unaligned",
+        step=distill.distill_step,
+        validate_batch=distill.distill_batch,
+        extra=distill.mappings,
+        fixed=distill.teacher,
+        data=distill_data.load_photos,
+        card_notes=distill.card_notes,
     ),
 }
 

@@ -21,7 +21,7 @@ import json
 import math
 import random
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ class Trainer:
     precision: Precision
     pools: dict[str, ImagePool]
     progress: Progress
+    fixed: dict[str, torch.nn.Module] = field(default_factory=dict)  # used, never trained (T)
 
 
 def seed_everything(seed: int) -> None:
@@ -87,9 +88,11 @@ def build_trainer(c: TrainConfig, world: World, device: torch.device, run_dir: P
         for i, side in enumerate(r.pools)
     }
     precision = choose_precision(device, c.amp)
+    fixed = r.fixed_networks(c, device)
     return Trainer(
-        c, r, world, device, run_dir, nets, {}, optimizers, schedulers, precision, pools, progress
-    )
+        c, r, world, device, run_dir, nets, {}, optimizers, schedulers, precision, pools, progress,
+        fixed,
+    )  # fmt: skip
 
 
 def wrap_runners(t: Trainer) -> None:
@@ -97,6 +100,7 @@ def wrap_runners(t: Trainer) -> None:
     for name, net in t.nets.items():
         runner = torch.compile(net) if t.c.compile else net
         t.runners[name] = distributed.wrap(runner, t.world, t.device)
+    t.runners.update(t.fixed)  # no gradients: nothing for DDP to synchronise
 
 
 def rank_state(t: Trainer) -> dict[str, Any]:
@@ -157,23 +161,26 @@ def save(
         return
     metrics: dict[str, float] = {}
     if val_set is not None and check:
-        metrics, grid = validate(t.nets, val_set, paired, t.device, t.recipe.validate_batch)
+        nets = {**t.nets, **t.fixed}
+        metrics, grid = validate(nets, val_set, paired, t.device, t.recipe.validate_batch)
         monitor.validation(t.progress.step, metrics, grid)
     state = training_state(t, ranks, metrics, command)
     if monitor is not None:  # the losses that the next record averages
         state["log_pending"] = monitor.pending_state()
     ckpt.save_checkpoint(state, ckpt.checkpoint_path(t.run_dir))
-    export_generators(t.nets, t.c, t.run_dir, command, t.progress.step)
+    export_generators(t.nets, t.c, t.run_dir, command, t.progress.step, metrics=metrics)
 
 
-def complete_exports(t: Trainer, command: str) -> None:
+def complete_exports(t: Trainer, command: str, metrics: dict[str, float]) -> None:
     """Export again what does not hold the restored checkpoint's generators (rank 0)."""
     export.remove_stale_temporaries(t.c, t.run_dir)
     stale = export.stale_exports(t.nets, t.c, t.run_dir, t.progress.step)
     for folder, why in stale.items():
         print(f"note: weights/{folder} is not the checkpoint's ({why}): exporting it again")
     if stale:
-        export_generators(t.nets, t.c, t.run_dir, command, t.progress.step, list(stale))
+        export_generators(
+            t.nets, t.c, t.run_dir, command, t.progress.step, list(stale), metrics=metrics
+        )
 
 
 # ----------------------------------------------------------------------------- loop
@@ -283,7 +290,7 @@ def run(family: str, given: dict[str, Any], resume: bool, command: str) -> int:
 
 def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> int:
     device = distributed.choose_device(c.device, world)
-    train_set, val_set, paired = load_data(c, world)
+    train_set, val_set, paired = (recipe(c).data or load_data)(c, world)
     sampler = EpochSampler(len(train_set), c.seed, world.rank, world.size)
     loader = make_loader(train_set, sampler, c, device)
     steps_per_epoch = math.ceil(sampler.per_rank / c.batch_size)
@@ -307,7 +314,7 @@ def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> in
                 (run_dir / "config.json").write_text(json.dumps(asdict(c), indent=2) + "\n")
                 ckpt.remove_stale_temporaries(run_dir / "checkpoints")
                 if saved is not None:
-                    complete_exports(t, command)
+                    complete_exports(t, command, saved.get("val", {}))
                 pending = saved.get("log_pending") if saved is not None else None
                 monitor = Monitor(run_dir, total, t.progress.step, c.log_every, pending)
                 print(
