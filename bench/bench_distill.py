@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import math
 import sys
 from pathlib import Path
@@ -102,6 +103,7 @@ def measure(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     teacher = load_model(args.teacher) if args.teacher else vintagify()
     student = load_generator(args.student)
+    trained = json.loads((Path(args.student) / "config.json").read_text()).get("_trained_steps")
     nets = {"teacher": teacher, "student": student}
     cost = {name: macs(net) / 1e9 for name, net in nets.items()}
     emit({"gmacs_256": {k: round(v, 2) for k, v in cost.items()}})
@@ -110,7 +112,7 @@ def measure(args: argparse.Namespace) -> None:
     mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("student_db", "input_db")}
     lines = [
         f"student `{student.config}` of teacher `{teacher.config['architecture']}` "
-        f"ngf {teacher.config['ngf']}; {machine()}",
+        f"ngf {teacher.config['ngf']}; student trained {trained} steps; {machine()}",
         "",
         "| | GMACs 256² | " + " | ".join(f"ms/frame {p}" for p in PLANS) + " |",
         "|---|---|" + "---|" * len(PLANS),

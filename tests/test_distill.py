@@ -1,6 +1,7 @@
 """train.py distill and the mobile_resnet student family: the student loads, is detected and
-is small; a distill run exports a student that translates through the CLI and as your own
-model, resumes exactly, and refuses a teacher it cannot load in one line."""
+is small; a distill run exports a student that translates photos and clips through the CLI
+and loads as your own model, resumes exactly, and refuses a teacher it cannot load in one
+line."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch
 from helpers.images import random_image
 from helpers.paths import ROOT
 from helpers.train_proc import same_training_state
+from helpers.videos import make_clip
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -138,6 +140,10 @@ def test_distill_exports_a_student_that_translates_and_resumes_exactly(setup, tm
     run(["-m", "img2img", "translate", str(tmp_path / "photo.png"), "-o", str(tmp_path / "out"),
          "--checkpoint", str(folder)])  # fmt: skip
     assert Image.open(tmp_path / "out" / "photo.png").size == (50, 40)
+    make_clip(tmp_path / "clip.mp4", frames=6, audio=False)
+    run(["-m", "img2img", "translate", str(tmp_path / "clip.mp4"), "-o", str(tmp_path / "out"),
+         "--checkpoint", str(folder)])  # fmt: skip
+    assert (tmp_path / "out" / "clip.mp4").stat().st_size > 0
 
 
 def test_a_distilled_student_is_your_own_model(setup, tmp_path, monkeypatch):
