@@ -4,6 +4,7 @@
     python train.py cyclegan --dataset horse2zebra --out runs/horse2zebra
     python train.py pix2pix --data DIR --out RUN --steps 20000     # later: ... --resume
     torchrun --nproc_per_node 4 train.py cyclegan --dataset maps --out runs/maps
+    python train.py distill --teacher REF --data PHOTOS --out RUN [--student NAME] [--ngf N]
 
 config -> data -> nets -> loop(step functions) -> checkpoints -> export / push
 (img2img/training/trainer.py; each family's recipe in img2img/training/recipes.py).
@@ -41,10 +42,18 @@ def parse_args(argv: list[str]) -> tuple[str, dict[str, Any], bool]:
         help="total epochs: sets --n-epochs N - N//2 and --n-epochs-decay N//2",
     )  # fmt: skip
     parser.add_argument(
+        "--student", default=argparse.SUPPRESS, metavar="NAME",
+        help="distill: the student's architecture (sets --generator; default mobile_resnet)",
+    )  # fmt: skip
+    parser.add_argument(
         "--resume", action="store_true", help="continue RUN_DIR/checkpoints/last.pt"
     )
     args = vars(parser.parse_args(argv))
     family, resume = args.pop("family"), args.pop("resume")
+    if "student" in args:
+        if "generator" in args:
+            parser.error("--student is the distill name of --generator: give one of them")
+        args["generator"] = args.pop("student")
     if "epochs" in args:
         total = args.pop("epochs")
         if total < 1 or {"n_epochs", "n_epochs_decay"} & args.keys():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .huggan_resnet import HugGANResnetGenerator
 from .huggan_unet import HugGANUNetGenerator
+from .mobile_resnet import MobileResnetGenerator
 from .patchgan import PatchGANDiscriminator
 from .registry import (
     ARCHITECTURES,
@@ -21,6 +22,7 @@ __all__ = [
     "Architecture",
     "HugGANResnetGenerator",
     "HugGANUNetGenerator",
+    "MobileResnetGenerator",
     "PatchGANDiscriminator",
     "ResnetGenerator",
     "UNetGenerator",

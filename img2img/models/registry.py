@@ -23,7 +23,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from . import huggan_resnet, huggan_unet, resnet, unet
+from . import huggan_resnet, huggan_unet, mobile_resnet, resnet, unet
 from .configurable import defaults_of
 
 
@@ -64,6 +64,11 @@ ARCHITECTURES: dict[str, Architecture] = {
             huggan_resnet,
             huggan_resnet.HugGANResnetGenerator,
             "HugGAN/community ResNet (model.1 7x7; block, Upsample+Conv or affine IN)",
+        ),
+        _entry(
+            mobile_resnet,
+            mobile_resnet.MobileResnetGenerator,
+            "distilled mobile ResNet (stem.1 7x7, blocks.N.conv separable, head.1 7x7)",
         ),
     )
 }

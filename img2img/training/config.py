@@ -20,8 +20,10 @@ import dataclasses
 import inspect
 import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from ..checkpoints.catalog import custom_folder, load_catalog
 from ..data.samples import PREPROCESS
 from ..errors import ConfigError  # noqa: F401 - raised here, imported from here by callers
 from ..models import registry
@@ -32,8 +34,9 @@ from .metrics import BEST_METRICS
 @dataclass
 class TrainConfig:
     # --- what to train
-    family: str = "pix2pix"  # pix2pix (paired A|B) or cyclegan (unpaired A and B)
-    preset: str = "pix2pix"  # recipe the defaults come from: pix2pix, cyclegan, huggan
+    family: str = "pix2pix"  # pix2pix (paired A|B), cyclegan (unpaired A and B) or distill
+    preset: str = "pix2pix"  # recipe the defaults come from: pix2pix, cyclegan, huggan, distill
+    teacher: str = ""  # distill: the generator to imitate (catalog id, custom/NAME, file, folder)
     # --- data
     dataset: str = ""  # public dataset by name (facades, maps, horse2zebra, ...) or hf:NAME (HF)
     hf_columns: str = ""  # hf: datasets: the A and B image columns, A,B (default imageA,imageB)
@@ -49,7 +52,7 @@ class TrainConfig:
     flip: bool = True  # random horizontal flip (one flip shared by both images of a pair)
     workers: int = 4  # data-loader worker processes (0: load in the training process)
     # --- networks
-    generator: str = "unet"  # unet (U-Net), resnet (ResNet blocks) or huggan_unet
+    generator: str = "unet"  # unet, resnet, huggan_unet, ... (distill: the student, --student)
     ngf: int = 64  # generator width (filters in the first layer)
     norm: str = "batch"  # batch or instance (generator and PatchGAN)
     dropout: bool = True  # dropout 0.5 in the generator (pix2pix's only noise)
@@ -60,12 +63,16 @@ class TrainConfig:
     n_layers_d: int = 3  # PatchGAN depth: 3 gives the 70x70 receptive field
     # --- objective
     gan_mode: str = "vanilla"  # vanilla (BCE with logits) or lsgan (least squares)
-    lambda_l1: float = 100.0  # pix2pix: weight of L1(G(A), B)
+    lambda_l1: float = 100.0  # pix2pix: weight of L1(G(A), B); distill: of L1(S(x), T(x))
     lambda_a: float = 10.0  # cyclegan: weight of the A -> B -> A cycle loss
     lambda_b: float = 10.0  # cyclegan: weight of the B -> A -> B cycle loss
     lambda_identity: float = 0.5  # cyclegan: identity loss weight, times lambda_a / lambda_b
     pool_size: int = 50  # cyclegan: generated images the discriminators replay (0: none)
     g_first: bool = False  # pix2pix: G step before the D step (HugGAN's order)
+    lambda_perc: float = 1.0  # distill: weight of L1 between teacher-encoder features of S and T
+    lambda_feat: float = 1.0  # distill: weight of the block-feature MSE (learnt 1x1 mappings)
+    lambda_gan: float = 0.0  # distill: weight of the adversarial term (teacher as real; 0: off)
+    teacher_amp: bool = True  # distill: teacher forwards in bf16 where the device has it natively
     # --- optimisation
     lr: float = 2e-4  # Adam learning rate
     beta1: float = 0.5  # Adam beta1
@@ -114,14 +121,34 @@ PRESETS: dict[str, dict[str, Any]] = {
         n_epochs=200,
         n_epochs_decay=0,
     ),
+    # train.py distill (training/distill.py): a mobile_resnet student (ngf 16) of a frozen
+    # teacher on photo crops of 128..256 px (128 square), batch 4, after GAN Compression.
+    "distill": dict(
+        family="distill",
+        generator="mobile_resnet",
+        ngf=16,
+        norm="instance",
+        dropout=False,
+        gan_mode="lsgan",
+        lambda_l1=10.0,
+        load_size=256,
+        crop_size=128,
+        batch_size=4,
+        n_epochs=50,
+        n_epochs_decay=50,
+    ),
 }
 # The presets of each family; its recipe (training/recipes.py, tested to agree) says how it trains.
-FAMILY_PRESETS = {"pix2pix": ("pix2pix", "huggan"), "cyclegan": ("cyclegan",)}
+FAMILY_PRESETS = {
+    "pix2pix": ("pix2pix", "huggan"),
+    "cyclegan": ("cyclegan",),
+    "distill": ("distill",),
+}
 # Fields a resumed run may change; everything else must match the checkpoint's config.
 RESUMABLE = {
     "steps", "n_epochs", "n_epochs_decay", "save_every", "log_every", "val_images", "device",
     "amp", "channels_last", "compile", "workers", "export", "push_to_hub", "data",
-    "data_root", "dataset_url_base", "out", "keep_last",
+    "data_root", "dataset_url_base", "out", "keep_last", "teacher_amp",
 }  # fmt: skip
 CHOICES = {
     "family": tuple(FAMILY_PRESETS),
@@ -271,6 +298,16 @@ def validate(c: TrainConfig) -> None:
             f"--crop-size {c.crop_size} must be a multiple of {multiple} for the "
             f"the generator {generator_config(c)}"
         )
+    if c.family == "distill" and not c.teacher:
+        raise ConfigError("distill needs --teacher: a catalog id or a generator checkpoint")
+    if c.teacher and not (
+        c.teacher in load_catalog() or custom_folder(c.teacher) or Path(c.teacher).exists()
+    ):
+        raise ConfigError(
+            f"--teacher {c.teacher}: no such catalog id, custom/<name> model, file or folder"
+        )
+    if c.teacher and c.family != "distill":
+        raise ConfigError("--teacher applies to train.py distill")
     if c.discriminator == "huggan" and c.family != "pix2pix":
         raise ConfigError("the huggan discriminator is pix2pix's (it judges A and B together)")
     _validate_options(c)

@@ -45,6 +45,8 @@ def export_names(c: TrainConfig) -> dict[str, str]:
 
 def _title(c: TrainConfig, folder: str) -> str:
     data = c.dataset or f"{Path(c.data).name} (local folder)"
+    if c.teacher:
+        return f"distilled student of {c.teacher}, on {data}"
     a, b = ("B", "A") if c.direction == "BtoA" else ("A", "B")
     if folder == "B2A":
         a, b = b, a
@@ -61,9 +63,13 @@ def export_generators(
     suffix: str = "",
     notes: tuple[str, ...] = (),
     extra: dict | None = None,
+    metrics: dict[str, float] | None = None,
 ) -> list[Path]:
     """Write the exported generators (or those in `folders`) to weights/<folder><suffix>/,
-    `notes` in their cards and `extra` in their config.json; returns their folders."""
+    `notes` in their cards and `extra` in their config.json; returns their folders.
+    `metrics`: the save's validation, for the recipe's card notes (distill's quality)."""
+    card = recipe(c).card_notes
+    notes = tuple(notes) + (card(c, metrics or {}) if card else ())
     paths = []
     for folder, name in export_names(c).items():
         if folders is not None and folder not in folders:

@@ -10,17 +10,24 @@ way. Everything that differs between the families is read from here: `recipe(c)`
 Channels: `reads` says which sides each network sees; a side has --input-nc (A) or
 --output-nc (B) channels, so pix2pix's D judges input_nc + output_nc channels and CycleGAN's
 G_B maps output_nc -> input_nc channels (at the defaults, 3 and 3: the classic 6 and 3).
+
+distill (training/distill.py): a student G, its feature mappings M and a discriminator D
+(stepped only with --lambda-gan > 0) learn from a frozen teacher T, a fixed network that is
+loaded, never trained nor saved; photos of one domain (distill_data.py); exports
+weights/student/ with the measured student-against-teacher quality on its model card.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..models import build_generator
+from . import distill, distill_data
 from .config import ConfigError, TrainConfig, generator_config, reverse_generator_config
 from .metrics import BatchMetrics, cyclegan_batch, pix2pix_batch
 from .nets import adam, build_discriminator
@@ -69,12 +76,26 @@ class Recipe:
             return self.judged_channels
         return sum(c.input_nc if side == "A" else c.output_nc for side in self.reads[name])
 
+    # More trained networks, built after the discriminators from the nets so far (distill's M).
+    extra: Callable[[TrainConfig, dict[str, nn.Module]], dict[str, nn.Module]] | None = None
+    # Networks used but never trained or saved, on the device (distill's teacher "T").
+    fixed: Callable[[TrainConfig, torch.device], dict[str, nn.Module]] | None = None
+    # The recipe's own data instead of the dataset layouts: (c, world) -> loader.load_data's.
+    data: Callable[[TrainConfig, Any], tuple[Any, Any, bool]] | None = None
+    # Model-card lines of an export from the run config and the last validation metrics.
+    card_notes: Callable[[TrainConfig, dict[str, float]], tuple[str, ...]] | None = None
+
     def networks(self, c: TrainConfig) -> dict[str, nn.Module]:
         """Freshly initialised networks (N(0, 0.02) weights), in train mode, on the CPU."""
         nets = {name: build_generator(self.generator_config(c, name)) for name in self.generators}
         for name in self.discriminators:
             nets[name] = build_discriminator(c, self.judged(c, name))
+        if self.extra is not None:
+            nets |= self.extra(c, nets)
         return {name: net.train() for name, net in nets.items()}
+
+    def fixed_networks(self, c: TrainConfig, device: torch.device) -> dict[str, nn.Module]:
+        return self.fixed(c, device) if self.fixed is not None else {}
 
     def optimizers(self, c: TrainConfig, nets: dict[str, nn.Module]) -> dict[str, torch.optim.Adam]:
         """{"G": Adam over every generator, "D": Adam over every discriminator}."""
@@ -111,6 +132,22 @@ RECIPES: dict[str, Recipe] = {
         step=cyclegan_step,
         validate_batch=cyclegan_batch,
         reads={"G_A": "A", "G_B": "B", "D_A": "B", "D_B": "A"},
+    ),
+    "distill": Recipe(
+        name="distill",
+        generators=("G",),
+        discriminators=("D",),
+        judged_channels=3,
+        optimized={"G": ("G", "M"), "D": ("D",)},
+        pools=(),
+        exports={"student": "G"},
+        layout="unaligned",
+        step=distill.distill_step,
+        validate_batch=distill.distill_batch,
+        extra=distill.mappings,
+        fixed=distill.teacher,
+        data=distill_data.load_photos,
+        card_notes=distill.card_notes,
     ),
 }
 

@@ -22,7 +22,7 @@ import json
 import math
 import random
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ class Trainer:
     pools: dict[str, ImagePool]
     progress: Progress
     best: keep.Best | None = None  # --keep-best's record (training/keep.py)
+    fixed: dict[str, torch.nn.Module] = field(default_factory=dict)  # used, never trained (T)
 
 
 def seed_everything(seed: int) -> None:
@@ -89,9 +90,11 @@ def build_trainer(c: TrainConfig, world: World, device: torch.device, run_dir: P
         for i, side in enumerate(r.pools)
     }
     precision = choose_precision(device, c.amp)
+    fixed = r.fixed_networks(c, device)
     return Trainer(
-        c, r, world, device, run_dir, nets, {}, optimizers, schedulers, precision, pools, progress
-    )
+        c, r, world, device, run_dir, nets, {}, optimizers, schedulers, precision, pools, progress,
+        fixed=fixed,
+    )  # fmt: skip
 
 
 def wrap_runners(t: Trainer) -> None:
@@ -99,6 +102,7 @@ def wrap_runners(t: Trainer) -> None:
     for name, net in t.nets.items():
         runner = torch.compile(net) if t.c.compile else net
         t.runners[name] = distributed.wrap(runner, t.world, t.device)
+    t.runners.update(t.fixed)  # no gradients: nothing for DDP to synchronise
 
 
 def rank_state(t: Trainer) -> dict[str, Any]:
@@ -161,7 +165,8 @@ def save(
     metrics: dict[str, float] = {}
     improved = False
     if val_set is not None and check:
-        metrics, grid = validate(t.nets, val_set, paired, t.device, t.recipe.validate_batch)
+        nets = {**t.nets, **t.fixed}
+        metrics, grid = validate(nets, val_set, paired, t.device, t.recipe.validate_batch)
         monitor.validation(t.progress.step, metrics, grid)
         if t.best is not None:
             improved = keep.consider(t.best, t.progress.step, metrics, t.nets, t.c)
@@ -174,21 +179,23 @@ def save(
     path = ckpt.checkpoint_path(t.run_dir)
     ckpt.save_checkpoint(state, path)
     keep.keep_last(path, t.progress.step, t.c.keep_last)
-    export_generators(t.nets, t.c, t.run_dir, command, t.progress.step)
+    export_generators(t.nets, t.c, t.run_dir, command, t.progress.step, metrics=metrics)
     if improved:
         keep.write(t.best, t.nets, t.c, t.run_dir, command)
         record = {"step": t.progress.step, "metric": t.best.metric, "key": t.best.key}
         monitor.write({**record, "value": t.best.value}, "best")
 
 
-def complete_exports(t: Trainer, command: str) -> None:
+def complete_exports(t: Trainer, command: str, metrics: dict[str, float]) -> None:
     """Export again what does not hold the restored checkpoint's generators (rank 0)."""
     export.remove_stale_temporaries(t.c, t.run_dir)
     stale = export.stale_exports(t.nets, t.c, t.run_dir, t.progress.step)
     for folder, why in stale.items():
         print(f"note: weights/{folder} is not the checkpoint's ({why}): exporting it again")
     if stale:
-        export_generators(t.nets, t.c, t.run_dir, command, t.progress.step, list(stale))
+        export_generators(
+            t.nets, t.c, t.run_dir, command, t.progress.step, list(stale), metrics=metrics
+        )
     keep.complete(t.best, t.nets, t.c, t.run_dir, command)
 
 
@@ -299,7 +306,7 @@ def run(family: str, given: dict[str, Any], resume: bool, command: str) -> int:
 
 def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> int:
     device = distributed.choose_device(c.device, world)
-    train_set, val_set, paired = load_data(c, world)
+    train_set, val_set, paired = (recipe(c).data or load_data)(c, world)
     sampler = EpochSampler(len(train_set), c.seed, world.rank, world.size)
     loader = make_loader(train_set, sampler, c, device)
     steps_per_epoch = math.ceil(sampler.per_rank / c.batch_size)
@@ -326,7 +333,7 @@ def _run(c: TrainConfig, world: World, run_dir: Path, saved, command: str) -> in
                 ckpt.remove_stale_temporaries(run_dir / "checkpoints")
                 keep.remove_stale_temporaries(run_dir / "checkpoints")
                 if saved is not None:
-                    complete_exports(t, command)
+                    complete_exports(t, command, saved.get("val", {}))
                 pending = saved.get("log_pending") if saved is not None else None
                 monitor = Monitor(run_dir, total, t.progress.step, c.log_every, pending)
                 print(
