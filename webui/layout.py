@@ -34,9 +34,9 @@ def document_api(fn, inputs: list, output) -> None:
 
 
 TAGLINE = (
-    "# img2img\nPhotos, short videos and your webcam through the original **pix2pix** and "
-    "**CycleGAN** generators: night → day, satellite ↔ map, labels → facade, horse ↔ zebra, "
-    "summer ↔ winter, photo ↔ painting."
+    "# img2img\nPhotos and short videos through the original **pix2pix** and **CycleGAN** "
+    "generators: night → day, satellite ↔ map, labels → facade, horse ↔ zebra, summer ↔ "
+    "winter, photo ↔ painting."
 )
 
 
