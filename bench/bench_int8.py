@@ -16,15 +16,17 @@ removed outside the named layer groups (`fq-only-norm`: only the InstanceNorm in
 quantized; weights stay int8 in all), so each group's share of the error is read without
 re-calibrating (their times are not int8 speed: f32 hint, dequantized weights); `qat` NNCF's
 torch quantization fine-tuned (--qat-minutes) on L1 against the fp32 outputs, exported to
-OpenVINO. `--variants` takes names and `prefix*` patterns, or `all` (each PTQ calibration
-takes 1-7 min on 2 loaded cores).
+OpenVINO; `plan` the openvino-int8 plan (img2img/plans/int8.py: quantize on the calibration
+crops, then run through the Translator; it writes the int8 entry to the OpenVINO cache).
+`--variants` takes names and `prefix*` patterns, or `all` (each PTQ calibration takes 1-7 min
+on 2 loaded cores).
 
 Fidelity: 8-bit PSNR of the variant's output against eager fp32 (bench_inference.fidelity8),
 pooled over the held-out photos at 256² (and the worst photo). Speed: best and median of
 `--reps` interleaved rounds (the machine may be shared: ratios are paired within a round).
 Prints JSON lines; appends a table to bench/RESULTS.md.
 
-    pip install nncf   # bench-only dependency (3.4.0 measured)
+    pip install nncf   # or the package's int8 extra (3.4.0 measured)
     python bench/bench_int8.py [--variants ptq-mixed-int8-res-down 'fq-*' qat ...]
                                [--calib 32] [--reps 5] [--qat-minutes 14] [--no-record]
 
@@ -77,7 +79,7 @@ COMBOS = {  # sensitivity variants: FakeQuantize kept only for these groups
 
 
 DEFAULT_VARIANTS = ["ptq-performance", "ptq-mixed-float-norm", "ptq-mixed-int8-res-down",
-                    "ptq-performance-int8-res-down"]  # fmt: skip
+                    "plan"]  # fmt: skip
 FLOAT_BUT_RES_DOWN = ("norm", "resadd", "first7x7", "last7x7", "up")
 
 
@@ -353,6 +355,23 @@ def main() -> None:
             m = base.clone()
             left = strip_fq(m, lambda u, k=keep: group(u) in k)
             add(f"fq-{combo} [f32]", m, "f32", fq_left=left, quantize_s=took)
+
+    if want("plan"):  # the openvino-int8 plan itself: int8.quantize, then the Translator
+        from img2img import Translator
+        from img2img.plans import int8
+
+        t0 = time.perf_counter()
+        int8.quantize(model, calib)
+        took = round(time.perf_counter() - t0, 1)
+        translator = Translator(device="cpu", plan="openvino-int8")
+        translator.prepare(model)
+        fn = lambda x: translator.forward(model, x)  # noqa: E731
+        row = {"bench": "int8", "variant": "plan openvino-int8 (Translator)", "quantize_s": took}
+        for (w, h), xs in inputs.items():
+            fid = psnr_row([fn(x) for x in xs], refs[(w, h)])
+            row |= {f"{k}_{w}x{h}": v for k, v in fid.items()}
+        emit(row)
+        rows["plan"], runners["plan"] = row, fn
 
     if args.qat_minutes > 0 and want("qat"):
         q, info = qat(nncf, model, calib, args.qat_minutes, args.qat_lr)
