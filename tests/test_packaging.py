@@ -95,7 +95,7 @@ def test_the_wheel_requires_what_the_docs_promise(wheel):
     assert {"app", "train", "eval", "dev"} <= set(extras)
     assert {r.name for r in extras["eval"]} == {"torchmetrics", "torch-fidelity", "torchvision"}
     [self_ref] = [r for r in extras["dev"] if r.name == "img2img-gan"]
-    assert self_ref.extras == {"app", "train", "eval", "datasets", "ray", "export"}
+    assert self_ref.extras == {"app", "train", "eval", "datasets", "ray", "export", "int8"}
 
 
 # Run in the new venv: every base requirement of the installed img2img-gan is installed there

@@ -57,6 +57,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from . import int8
 from .backend import TORCH, Backend, StatsGraphs, autocast
 from .onnxruntime.backend import ONNXRUNTIME
 from .openvino.backend import OPENVINO
@@ -125,6 +126,7 @@ for _builtin in (
     PlanRow("openvino-f32", OPENVINO, compiles=False),  # exact parity on every CPU
     PlanRow("openvino-bf16", OPENVINO, torch.bfloat16, channels_last=True, compiles=False),
     PlanRow("onnxruntime", ONNXRUNTIME, compiles=False),  # fp32, eager fp32 torch side
+    PlanRow("openvino-int8", int8.OPENVINO_INT8, compiles=False, cpu_precision=True),  # int8.py
 ):
     register(_builtin)
 
