@@ -9,25 +9,13 @@ from __future__ import annotations
 
 import pytest
 from helpers.app_server import app_env, free_port, install_fixture_weights, running_app
-from helpers.browser import CHROMIUM, MARKS
+from helpers.browser import CAMERA_ARGS, CHROMIUM, MARKS
 from helpers.catalog import RESNET, RESNET_REVERSE
 from helpers.images import random_image
 from helpers.paths import ROOT
 from PIL import Image
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # A synthetic camera (a moving test pattern) that needs no permission prompt.
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
 PERMISSIONS = ["camera", "clipboard-read", "clipboard-write"]
 
 pytestmark = [*MARKS, pytest.mark.slow]
@@ -45,7 +33,7 @@ def page_url(fixtures, tmp_path_factory):
 def page(page_url):
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CAMERA_ARGS)
         page = browser.new_page(
             viewport={"width": 1280, "height": 1000},
             accept_downloads=True,

@@ -11,13 +11,12 @@ import time
 import numpy as np
 import pytest
 from helpers.app_server import app_env, free_port, install_fixture_weights, running_app
-from helpers.browser import CHROMIUM, MARKS
+from helpers.browser import ARGS, CHROMIUM, MARKS
 from helpers.catalog import RESNET
 from helpers.paths import ROOT
 from PIL import Image
 from test_app_disconnect import _cpu_seconds
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 SHOTS = ROOT / "test-artifacts"
 pytestmark = [*MARKS, pytest.mark.slow]
 

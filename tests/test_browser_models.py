@@ -15,7 +15,7 @@ from helpers.app_server import (
     running_app,
 )
 from helpers.blackhole import blackhole
-from helpers.browser import CHROMIUM, MARKS
+from helpers.browser import ARGS, CHROMIUM, MARKS
 from helpers.catalog import RESNET, first
 from helpers.images import random_image
 from helpers.models import tiny_generators
@@ -24,7 +24,6 @@ from helpers.paths import ROOT
 from img2img import save_pretrained
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 pytestmark = [*MARKS, pytest.mark.slow]
 REMOTE = first(lambda e: e.sources and e.id not in FIXTURE_WEIGHTS)
 SPARE = first(

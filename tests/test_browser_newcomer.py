@@ -26,7 +26,7 @@ from helpers.app_server import (
     running_app,
 )
 from helpers.blackhole import blackhole
-from helpers.browser import CHROMIUM, MARKS
+from helpers.browser import ARGS, CHROMIUM, MARKS
 from helpers.catalog import HUGGAN, PROJECT, RESNET, RESNET_REVERSE, first, source_type
 from helpers.images import random_image
 from helpers.paths import ROOT
@@ -36,7 +36,6 @@ from img2img.checkpoints.catalog import get_entry, grouped
 from img2img.models.registry import build_generator
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 MAX_SIDE = 400  # small, so that a modest photo shows the downscale note
 FULL = "Full size · up to 13 MP"  # the option's label (IMG2IMG_MAX_FULL_MP: 13 by default)
 pytestmark = [*MARKS, pytest.mark.slow]

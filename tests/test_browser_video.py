@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import pytest
 from helpers.app_server import app_env, free_port, install_fixture_weights, running_app
-from helpers.browser import CHROMIUM, MARKS
+from helpers.browser import ARGS, CHROMIUM, MARKS
 from helpers.videos import make_clip
-
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 
 pytestmark = [*MARKS, pytest.mark.slow]
 

@@ -12,17 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",  # no permission prompt
-]
+from helpers.browser import CAMERA_ARGS
+
 STATUS = re.compile(
     r"([\d.]+) frames/s · model (\d+) ms/frame · (\d+) dropped · (\d+) translated of "
     r"(\d+) sent"
@@ -62,7 +53,7 @@ def launch(playwright, chromium: str, y4m: Path):
     return playwright.chromium.launch(
         executable_path=chromium,
         headless=True,
-        args=[*BROWSER_ARGS, f"--use-file-for-fake-video-capture={y4m}"],
+        args=[*CAMERA_ARGS, f"--use-file-for-fake-video-capture={y4m}"],
     )
 
 
