@@ -35,11 +35,10 @@ from gradio.data_classes import ImageData
 
 from . import describe
 from .inputs import MAX_PIXELS, photo_or_error, raw_image
-from .media import _clip_model
+from .media import _clip_model, model_picker, wire_model_picker
 from .messages import as_dict, failure_text, failures
-from .own_model import custom_inputs, load_custom
-from .picker import label_of, model_choices, picked_js
-from .runtime import ALLOW_CUSTOM, CUSTOM, FAST_SIZE, engine, gpu, translator
+from .picker import label_of
+from .runtime import CUSTOM, FAST_SIZE, engine, gpu, translator
 from .serving import StreamFrames
 
 LIVE_EVERY = float(os.environ.get("IMG2IMG_LIVE_EVERY", 0.05))  # s between frames sent
@@ -190,18 +189,7 @@ def live_tab(default: str) -> dict:
                 height=300,
                 elem_id="live-cam",
             )
-            c["live_model"] = gr.Dropdown(  # allow_custom_value: as the Photo tab's
-                model_choices(live=False),
-                value=default,
-                label="Model",
-                elem_id="live-model",
-                allow_custom_value=True,
-            )
-            c["live_picked"] = gr.Markdown("", elem_id="live-model-picked")  # phones (CSS)
-            with gr.Group(visible=False, elem_id="live-custom-box") as c["live_custom_box"]:
-                if ALLOW_CUSTOM:  # "Your own model", as on the Photo tab (own_model.py)
-                    c.update({f"live_{k}": v for k, v in custom_inputs("live-").items()})
-            c["live_custom"] = gr.State(None)
+            model_picker(c, "live", default)
         with gr.Column():
             c["live_out"] = gr.Image(
                 label="Live result", interactive=False, height=360, elem_id="live-out"
@@ -228,14 +216,4 @@ def _events(c: dict) -> None:
     )
     quiet = dict(api_visibility="private", queue=False, show_progress="hidden")
     stream.then(live_ended, c["live_state"], c["live_status"], **quiet)
-    show_box = f"(id) => ({{__type__: 'update', visible: id === '{CUSTOM}'}})"
-    c["live_model"].change(None, c["live_model"], c["live_custom_box"], js=show_box)
-    c["live_model"].change(None, None, c["live_picked"], js=picked_js("#live-model"))
-    if ALLOW_CUSTOM:
-        mine, dropout = gr.JSON(None, visible=False), gr.Checkbox(visible=False)
-        c["live_load"].click(
-            load_custom,
-            [c["live_repo"], c["live_checkpoint"]],
-            [c["live_custom_info"], c["live_custom"], mine, dropout],
-            api_visibility="private",
-        )
+    wire_model_picker(c, "live")

@@ -275,18 +275,7 @@ def video_tab(default: str) -> dict:
                 height=300,
                 elem_id="clip",
             )
-            c["clip_model"] = gr.Dropdown(  # allow_custom_value: as the Photo tab's
-                model_choices(live=False),
-                value=default,
-                label="Model",
-                elem_id="clip-model",
-                allow_custom_value=True,
-            )
-            c["clip_picked"] = gr.Markdown("", elem_id="clip-model-picked")  # phones (CSS)
-            with gr.Group(visible=False, elem_id="clip-custom-box") as c["clip_custom_box"]:
-                if ALLOW_CUSTOM:  # "Your own model", as on the Photo tab (own_model.py)
-                    c.update({f"clip_{k}": v for k, v in custom_inputs("clip-").items()})
-            c["clip_custom"] = gr.State(None)
+            model_picker(c, "clip", default)
             with gr.Row(equal_height=True):
                 sizes = [("Fast · 256 px", "fast"), (f"Own size · up to {MAX_SIDE} px", "full")]
                 c["clip_resolution"] = gr.Radio(sizes, value="fast", label="Resolution", scale=2)
@@ -312,15 +301,39 @@ def video_tab(default: str) -> dict:
         stop_clip, None, [c["clip_out"], c["clip_status"]], cancels=[run], **private
     )
     stopped.then(hide_stop, None, c["clip_stop"], **private)
+    wire_model_picker(c, "clip")
+    return c
+
+
+def model_picker(c: dict, prefix: str, default: str) -> None:
+    """The Video and Live tabs' model picker into `c` under `<prefix>_…` keys (elem ids
+    `<prefix>-…`): the dropdown (allow_custom_value: as the Photo tab's), the picked label
+    repeated for phones (CSS), and "Your own model" (own_model.py) with its state."""
+    c[f"{prefix}_model"] = gr.Dropdown(
+        model_choices(live=False),
+        value=default,
+        label="Model",
+        elem_id=f"{prefix}-model",
+        allow_custom_value=True,
+    )
+    c[f"{prefix}_picked"] = gr.Markdown("", elem_id=f"{prefix}-model-picked")
+    with gr.Group(visible=False, elem_id=f"{prefix}-custom-box") as c[f"{prefix}_custom_box"]:
+        if ALLOW_CUSTOM:
+            c.update({f"{prefix}_{k}": v for k, v in custom_inputs(f"{prefix}-").items()})
+    c[f"{prefix}_custom"] = gr.State(None)
+
+
+def wire_model_picker(c: dict, prefix: str) -> None:
+    """model_picker's events: the own-model box shown for "custom", the phones' label, Load."""
+    model = c[f"{prefix}_model"]
     show_box = f"(id) => ({{__type__: 'update', visible: id === '{CUSTOM}'}})"
-    c["clip_model"].change(None, c["clip_model"], c["clip_custom_box"], js=show_box)
-    c["clip_model"].change(None, None, c["clip_picked"], js=picked_js("#clip-model"))
+    model.change(None, model, c[f"{prefix}_custom_box"], js=show_box)
+    model.change(None, None, c[f"{prefix}_picked"], js=picked_js(f"#{prefix}-model"))
     if ALLOW_CUSTOM:
         mine, dropout = gr.JSON(None, visible=False), gr.Checkbox(visible=False)
-        c["clip_load"].click(
+        c[f"{prefix}_load"].click(
             load_custom,
-            [c["clip_repo"], c["clip_checkpoint"]],
-            [c["clip_custom_info"], c["clip_custom"], mine, dropout],
+            [c[f"{prefix}_repo"], c[f"{prefix}_checkpoint"]],
+            [c[f"{prefix}_custom_info"], c[f"{prefix}_custom"], mine, dropout],
             api_visibility="private",
         )
-    return c
