@@ -397,7 +397,7 @@ def _translate(args: argparse.Namespace, work: Work, notes: list[str]) -> int:
             translator = Translator(
                 device=args.device,
                 plan="eager" if args.official else None,
-                throughput=len(plan.jobs) > 1 and not args.official,  # OpenVINO THROUGHPUT
+                throughput=len(plan.jobs) > 1,  # many photos: OpenVINO THROUGHPUT requests
             )
             model = translator.load(args.checkpoint)
             cli_media.check_model(args, model)
