@@ -374,9 +374,7 @@ def translate_command(args: argparse.Namespace) -> int:
     finally:
         if work.manifest is not None:
             work.manifest.close()
-    if status != 2:
-        shards.wait_for_all(shard)  # torchrun: no rank's exit 1 stops the others' work
-    return status
+    return shards.job_status(shard, status)  # torchrun: every rank exits with the job's status
 
 
 def _translate(args: argparse.Namespace, work: Work, notes: list[str]) -> int:

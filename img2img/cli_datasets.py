@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import cli_args, cli_media
+from . import cli_args, cli_media, shards
 from .cli_stop import Stopped
 from .errors import Img2ImgError, PushError
 
@@ -178,22 +178,10 @@ def _run(args: argparse.Namespace, rank: int, world: int, torchrun: bool) -> int
         f"holds {done.column} translated" + (f"; {len(failures)} failed" if failures else ""),
         file=sys.stderr,
     )
-    if torchrun and world > 1:
-        _wait_for_all()
+    status = 1 if failures else 0
+    if torchrun and world > 1:  # every rank has written its shards: rank 0 may push; and
+        status = shards.worst_of_ranks(status)  # every rank, on every node, exits alike
     if args.push_to_hub and rank == 0:
         print(push_dataset(args.out, args.push_to_hub, private=args.private))
-    return 1 if failures else 0
+    return status
 
-
-def _wait_for_all() -> None:
-    """Every torchrun rank has written its shards (one gloo barrier on the CPU): rank 0 may
-    push, and no rank's exit 1 makes torchrun stop the others mid-work."""
-    import datetime
-
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", timeout=datetime.timedelta(days=7))
-    try:
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()

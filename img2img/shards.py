@@ -20,10 +20,13 @@ an input's last line is its current status (`latest`). Each line is one write(2)
 opened O_APPEND, so a killed process leaves whole lines only.
 
 Ending under torchrun. torchrun stops every rank as soon as one exits non-zero, so a rank
-that finished with exit 1 (a skipped input) would kill the others' work: every rank waits
-for the others at the end (`wait_for_all`: one gloo barrier on the CPU, the only collective;
---shard runs have none). A rank killed outright is reported by torchrun, which then stops
-the rest: their finished outputs stay, and a rerun of the same command completes the job.
+that finished with exit 1 (a skipped input) would kill the others' work; and with several
+nodes, a node whose rank exits 0 waits (5 minutes, torchrun's exit barrier) for a node whose
+rank failed, which never comes. So every rank waits for the others at the end and all of them
+exit with the job's status, the worst of all ranks' (`job_status`: one gloo all-reduce on the
+CPU, the only collective; --shard runs have none). A rank killed outright is reported by
+torchrun, which then stops the rest: their finished outputs stay, and a rerun of the same
+command completes the job.
 """
 
 from __future__ import annotations
@@ -178,15 +181,25 @@ def remove_own_temporaries(targets: Sequence[Path]) -> list[Path]:
     return removed
 
 
-def wait_for_all(shard: Shard | None) -> None:
-    """Under torchrun with several ranks: wait until every rank has finished its share (one
-    gloo barrier, CPU). A no-op otherwise."""
+def job_status(shard: Shard | None, status: int) -> int:
+    """Under torchrun with several ranks: wait until every rank has finished its share, and
+    return the worst status of all of them (so every rank, on every node, exits alike). The
+    status as given otherwise."""
     if shard is None or not shard.torchrun or shard.count < 2:
-        return
+        return status
+    return worst_of_ranks(status)
+
+
+def worst_of_ranks(status: int) -> int:
+    """The largest of every torchrun rank's `status` (one gloo all-reduce, CPU); each rank
+    calls it once, at its end."""
+    import torch
     import torch.distributed as dist
 
     dist.init_process_group("gloo", timeout=WAIT)
     try:
-        dist.barrier()
+        worst = torch.tensor([status], dtype=torch.int64)
+        dist.all_reduce(worst, op=dist.ReduceOp.MAX)
+        return int(worst.item())
     finally:
         dist.destroy_process_group()
