@@ -119,7 +119,8 @@ def test_only_the_translation_events_run_on_the_server(app):
     for dependency in dependencies(app.url):
         name = re.sub(r"_\d+$", "", dependency.get("api_name") or f"fn{dependency['id']}")
         data = _inputs(app.url, dependency)
-        result = queue_call(app.url, dependency["id"], data)
+        streaming = dependency.get("connection") == "stream"  # the Live tab's frames
+        result = queue_call(app.url, dependency["id"], data, streaming=streaming)
         status, direct = run_predict(app.url, dependency["id"], data)
         if result.success or (status == 200 and "data" in direct):
             ran.add(name)

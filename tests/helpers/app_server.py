@@ -211,9 +211,12 @@ class QueueResult:
         return self.detail if self.success is None else str((self.output or {}).get("error"))
 
 
-def queue_call(url: str, fn: int, data: list[Any]) -> QueueResult:
+def queue_call(url: str, fn: int, data: list[Any], streaming: bool = False) -> QueueResult:
     """What the page does for an event: POST /gradio_api/queue/join {data, fn_index,
-    session_hash}, then read the result from the /gradio_api/queue/data event stream."""
+    session_hash}, then read the result from the /gradio_api/queue/data event stream. A
+    streaming event (`.stream()`, the Live tab's) waits for more frames until its time limit:
+    with `streaming`, its first output (process_streaming) is the result, and closing the
+    event stream ends the job."""
     session = secrets.token_hex(8)
     payload = {"data": data, "fn_index": fn, "session_hash": session, "event_data": None}
     content = json.dumps(payload).encode()
@@ -231,6 +234,9 @@ def queue_call(url: str, fn: int, data: list[Any]) -> QueueResult:
             message = json.loads(line[5:]) if line.startswith("data:") else {}
             if message.get("msg") == "process_completed":
                 return QueueResult(200, "", message.get("success"), message.get("output"))
+            if streaming and message.get("msg") == "process_streaming":
+                output = message.get("output") or {}
+                return QueueResult(200, "", "error" not in output and "data" in output, output)
     raise AssertionError(f"no process_completed for fn_index {fn}")
 
 
