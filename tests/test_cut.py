@@ -28,6 +28,7 @@ from helpers.train_proc import same_training_state
 from PIL import Image
 
 from img2img import load_generator
+from img2img.checkpoints.hub import load_model
 from img2img.models import ARCHITECTURES, CutResnetGenerator
 from img2img.models.cut_resnet import Downsample, Upsample
 from img2img.training import cut, metrics, trainer
@@ -138,6 +139,16 @@ def test_an_authors_latest_net_G_loads_and_translates(aa, aa_up, tmp_path):
     assert y.shape == x.shape and y.abs().max() <= 1
     claims = [a.name for a in ARCHITECTURES.values() if a.matches(state)]
     assert claims == ["cut_resnet"]
+
+
+def test_an_authors_checkpoint_folder_is_your_own_model(tmp_path, monkeypatch):
+    """The app's "Your own model" reads <weights dir>/custom/<name>/ (here the authors'
+    checkpoints folder as they save it) through load_model."""
+    folder = tmp_path / "custom" / "horse2zebra_cut"
+    folder.mkdir(parents=True)
+    torch.save(authors_state(ngf=8, n_blocks=2), folder / "latest_net_G.pth")
+    monkeypatch.setenv("IMG2IMG_WEIGHTS_DIR", str(tmp_path))
+    assert load_model("custom/horse2zebra_cut").config["architecture"] == "cut_resnet"
 
 
 def test_no_antialias_file_is_the_junyanz_resnet(tmp_path):
