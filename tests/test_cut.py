@@ -226,7 +226,12 @@ def test_fast_is_fastcut_and_bad_options_are_config_errors():
     )
     with pytest.raises(SystemExit):
         train.parse_args(["pix2pix", "--data", "d", "--out", "r", "--fast"])
-    for bad in ({"nce_layers": "8,4"}, {"nce_layers": "0,x"}, {"generator": "unet"}):
+    for bad in (
+        {"nce_layers": "8,4"},
+        {"nce_layers": "0,x"},
+        {"generator": "unet"},
+        {"lambda_gan": 0, "lambda_nce": 0},
+    ):
         with pytest.raises(ConfigError):
             resolve("cut", {"data": "d", "out": "r", **bad}, None)
 

@@ -364,6 +364,8 @@ def _validate_cut(c: TrainConfig) -> None:
         raise ConfigError(f"--nce-layers takes ascending indices (0,4,8), got {c.nce_layers!r}")
     if c.num_patches < 1 or c.nce_dim < 1 or c.nce_t <= 0:
         raise ConfigError("--num-patches and --nce-dim must be >= 1, --nce-t > 0")
+    if c.lambda_gan <= 0 and c.lambda_nce <= 0:
+        raise ConfigError("train.py cut needs --lambda-gan or --lambda-nce above 0")
 
 
 def lr_factor(epoch: int, n_epochs: int, n_epochs_decay: int) -> float:
