@@ -5,6 +5,7 @@
     python train.py pix2pix --data DIR --out RUN --steps 20000     # later: ... --resume
     torchrun --nproc_per_node 4 train.py cyclegan --dataset maps --out runs/maps
     python train.py distill --teacher REF --data PHOTOS --out RUN [--student NAME] [--ngf N]
+    python train.py cut --data DIR --out RUN [--fast] [--nce-layers 0,4,8,12,16] [--no-nce-idt]
 
 config -> data -> nets -> loop(step functions) -> checkpoints -> export / push
 (img2img/training/trainer.py; each family's recipe in img2img/training/recipes.py).
@@ -46,6 +47,10 @@ def parse_args(argv: list[str]) -> tuple[str, dict[str, Any], bool]:
         help="distill: the student's architecture (sets --generator; default mobile_resnet)",
     )  # fmt: skip
     parser.add_argument(
+        "--fast", action="store_true", default=argparse.SUPPRESS,
+        help="cut: FastCUT (sets --preset fastcut: NCE x10, no identity NCE, flips)",
+    )  # fmt: skip
+    parser.add_argument(
         "--resume", action="store_true", help="continue RUN_DIR/checkpoints/last.pt"
     )
     args = vars(parser.parse_args(argv))
@@ -54,6 +59,10 @@ def parse_args(argv: list[str]) -> tuple[str, dict[str, Any], bool]:
         if "generator" in args:
             parser.error("--student is the distill name of --generator: give one of them")
         args["generator"] = args.pop("student")
+    if args.pop("fast", False):
+        if family != "cut" or "preset" in args:
+            parser.error("--fast is train.py cut's --preset fastcut: give one of them, for cut")
+        args["preset"] = "fastcut"
     if "epochs" in args:
         total = args.pop("epochs")
         if total < 1 or {"n_epochs", "n_epochs_decay"} & args.keys():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .cut_resnet import CutResnetGenerator
 from .huggan_resnet import HugGANResnetGenerator
 from .huggan_unet import HugGANUNetGenerator
 from .mobile_resnet import MobileResnetGenerator
@@ -20,6 +21,7 @@ from .unet import UNetGenerator
 __all__ = [
     "ARCHITECTURES",
     "Architecture",
+    "CutResnetGenerator",
     "HugGANResnetGenerator",
     "HugGANUNetGenerator",
     "MobileResnetGenerator",

@@ -144,8 +144,9 @@ def _blocks(state: dict[str, Any]) -> dict[int, set[str]]:
 def matches(state: dict[str, Any]) -> bool:
     """A 7x7 input conv at `model.1` and any of: blocks named `block`, an Upsample + Conv
     decoder, affine norms without running statistics. Exactly what resnet.py's matcher
-    refuses, so the two never claim the same state dict."""
-    if _input_conv(state) is None:
+    refuses, so the two never claim the same state dict. Anti-aliasing `filt` buffers are
+    cut_resnet's."""
+    if _input_conv(state) is None or any(k.endswith(".filt") for k in state):
         return False
     blocks = _blocks(state)
     named_block = any("block" in names for names in blocks.values())

@@ -23,7 +23,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from . import huggan_resnet, huggan_unet, mobile_resnet, resnet, unet
+from . import cut_resnet, huggan_resnet, huggan_unet, mobile_resnet, resnet, unet
 from .configurable import defaults_of
 
 
@@ -69,6 +69,11 @@ ARCHITECTURES: dict[str, Architecture] = {
             mobile_resnet,
             mobile_resnet.MobileResnetGenerator,
             "distilled mobile ResNet (stem.1 7x7, blocks.N.conv separable, head.1 7x7)",
+        ),
+        _entry(
+            cut_resnet,
+            cut_resnet.CutResnetGenerator,
+            "CUT ResNet (model.1 7x7, anti-aliasing model.N.filt buffers)",
         ),
     )
 }

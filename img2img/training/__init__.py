@@ -10,6 +10,7 @@ loader.py       training and validation sets, the DataLoader
 nets.py         generator / discriminator / Adam / linear-decay scheduler builders; HugGAN D
 losses.py       vanilla / LSGAN adversarial losses, L1
 steps.py        pix2pix_step, cyclegan_step: pure step functions returning losses
+cut.py          CUT / FastCUT: cut_step, PatchNCE, the projection heads F
 pool.py         the CycleGAN image pool, seeded and resumable
 precision.py    fp32 / bf16 / fp16 + grad scaler
 checkpoint.py   atomic resume checkpoints, RNG state capture

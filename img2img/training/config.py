@@ -34,8 +34,8 @@ from .metrics import BEST_METRICS
 @dataclass
 class TrainConfig:
     # --- what to train
-    family: str = "pix2pix"  # pix2pix (paired A|B), cyclegan (unpaired A and B) or distill
-    preset: str = "pix2pix"  # recipe the defaults come from: pix2pix, cyclegan, huggan, distill
+    family: str = "pix2pix"  # pix2pix (paired A|B), cyclegan (unpaired A and B), distill or cut
+    preset: str = "pix2pix"  # defaults from: pix2pix, cyclegan, huggan, distill, cut, fastcut
     teacher: str = ""  # distill: the generator to imitate (catalog id, custom/NAME, file, folder)
     # --- data
     dataset: str = ""  # public dataset by name (facades, maps, horse2zebra, ...) or hf:NAME (HF)
@@ -71,8 +71,15 @@ class TrainConfig:
     g_first: bool = False  # pix2pix: G step before the D step (HugGAN's order)
     lambda_perc: float = 1.0  # distill: weight of L1 between teacher-encoder features of S and T
     lambda_feat: float = 1.0  # distill: weight of the block-feature MSE (learnt 1x1 mappings)
-    lambda_gan: float = 0.0  # distill: weight of the adversarial term (teacher as real; 0: off)
+    lambda_gan: float = 0.0  # distill, cut: weight of the adversarial term (distill 0: off)
     teacher_amp: bool = True  # distill: teacher forwards in bf16 where the device has it natively
+    lambda_nce: float = 1.0  # cut: weight of the PatchNCE loss (fastcut 10)
+    nce_idt: bool = True  # cut: identity PatchNCE on B, NCE(B, G(B)) (fastcut: off)
+    nce_layers: str = "0,4,8,12,16"  # cut: generator layers (model.N) whose features are contrasted
+    num_patches: int = 256  # cut: patches sampled per layer and image
+    nce_t: float = 0.07  # cut: PatchNCE temperature
+    nce_dim: int = 256  # cut: width of the projection heads F
+    flip_equivariance: bool = False  # cut: G sees a flipped batch half of the time (fastcut: on)
     # --- optimisation
     lr: float = 2e-4  # Adam learning rate
     beta1: float = 0.5  # Adam beta1
@@ -97,6 +104,16 @@ class TrainConfig:
     push_to_hub: str = ""  # Hub repo to publish weights/ to at the end (cyclegan both: -A2B/-B2A)
 
 
+_CUT: dict[str, Any] = dict(
+    family="cut",
+    generator="cut_resnet",
+    norm="instance",
+    dropout=False,
+    gan_mode="lsgan",
+    lambda_gan=1.0,
+    n_epochs=200,
+    n_epochs_decay=200,
+)
 # Only the values that differ from the dataclass defaults (which are pix2pix's).
 PRESETS: dict[str, dict[str, Any]] = {
     # Isola et al. 2017 / junyanz defaults: U-Net-256, batch norm, dropout, vanilla GAN, L1 100.
@@ -137,12 +154,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         n_epochs=50,
         n_epochs_decay=50,
     ),
-}
+    # Park et al. 2020 / taesungp defaults: anti-aliased ResNet-9, instance norm, LSGAN, PatchNCE
+    # on 5 layers with the identity term, 200 + 200 epochs. FastCUT: NCE x10, no identity term,
+    # flip equivariance, 150 + 50 epochs.
+    "cut": _CUT,
+    "fastcut": {**_CUT, "lambda_nce": 10.0, "nce_idt": False, "flip_equivariance": True,
+                "n_epochs": 150, "n_epochs_decay": 50},
+}  # fmt: skip
 # The presets of each family; its recipe (training/recipes.py, tested to agree) says how it trains.
 FAMILY_PRESETS = {
     "pix2pix": ("pix2pix", "huggan"),
     "cyclegan": ("cyclegan",),
     "distill": ("distill",),
+    "cut": ("cut", "fastcut"),
 }
 # Fields a resumed run may change; everything else must match the checkpoint's config.
 RESUMABLE = {
@@ -326,6 +350,22 @@ def _validate_options(c: TrainConfig) -> None:
         raise ConfigError("--keep-best needs validation: --val-images must be >= 1")
     if c.keep_last < 0:
         raise ConfigError(f"--keep-last must be >= 0, got {c.keep_last}")
+    if c.family == "cut":
+        _validate_cut(c)
+
+
+def _validate_cut(c: TrainConfig) -> None:
+    """train.py cut: a generator whose layers it can index, NCE layers, patches, temperature."""
+    if c.generator not in ("cut_resnet", "resnet"):
+        raise ConfigError(f"train.py cut trains cut_resnet or resnet, not {c.generator!r}")
+    layers = c.nce_layers.split(",")
+    numbers = [int(x) for x in layers if x.strip().isdigit()]
+    if len(numbers) != len(layers) or numbers != sorted(set(numbers)):
+        raise ConfigError(f"--nce-layers takes ascending indices (0,4,8), got {c.nce_layers!r}")
+    if c.num_patches < 1 or c.nce_dim < 1 or c.nce_t <= 0:
+        raise ConfigError("--num-patches and --nce-dim must be >= 1, --nce-t > 0")
+    if c.lambda_gan <= 0 and c.lambda_nce <= 0:
+        raise ConfigError("train.py cut needs --lambda-gan or --lambda-nce above 0")
 
 
 def lr_factor(epoch: int, n_epochs: int, n_epochs_decay: int) -> float:

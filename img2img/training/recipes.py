@@ -15,6 +15,10 @@ distill (training/distill.py): a student G, its feature mappings M and a discrim
 (stepped only with --lambda-gan > 0) learn from a frozen teacher T, a fixed network that is
 loaded, never trained nor saved; photos of one domain (distill_data.py); exports
 weights/student/ with the measured student-against-teacher quality on its model card.
+
+cut (training/cut.py): G (A -> B), D (judges B) and F, the PatchNCE projection heads (built
+after D from G's layer widths, trained with G by the "G" Adam); CycleGAN's data; no pools;
+exports weights/G/.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import torch
 from torch import nn
 
 from ..models import build_generator
-from . import distill, distill_data
+from . import cut, distill, distill_data
 from .config import ConfigError, TrainConfig, generator_config, reverse_generator_config
 from .metrics import BatchMetrics, cyclegan_batch, pix2pix_batch
 from .nets import adam, build_discriminator
@@ -148,6 +152,22 @@ RECIPES: dict[str, Recipe] = {
         fixed=distill.teacher,
         data=distill_data.load_photos,
         card_notes=distill.card_notes,
+    ),
+    "cut": Recipe(
+        name="cut",
+        generators=("G",),
+        discriminators=("D",),
+        judged_channels=3,
+        optimized={"G": ("G", "F"), "D": ("D",)},
+        pools=(),
+        exports={"G": "G"},
+        layout="unaligned",
+        step=cut.cut_step,
+        validate_batch=cut.cut_batch,
+        reads={"G": "A", "D": "B"},
+        extra=cut.heads,
+        data=cut.load_data,
+        card_notes=cut.card_notes,
     ),
 }
 
