@@ -154,6 +154,35 @@ def test_a_distilled_student_is_your_own_model(setup, tmp_path, monkeypatch):
     assert load_model("custom/student").config["architecture"] == "mobile_resnet"
 
 
+@pytest.mark.slow
+def test_a_student_in_weights_custom_translates_in_the_photo_and_live_tabs(fixtures, tmp_path):
+    """Through the running app, as the page calls it: the Photo tab's translate and one Live
+    frame (the stream event) with a mobile_resnet student kept as custom/student."""
+    import io
+
+    from helpers.app_server import app_env, data_url_value, fn_index, free_port
+    from helpers.app_server import queue_call, running_app, standard_layout
+
+    standard_layout(tmp_path, fixtures)
+    torch.manual_seed(1)
+    folder = tmp_path / "weights" / "custom" / "student"
+    save_pretrained(MobileResnetGenerator(ngf=8, n_blocks=1), folder)
+    photo = io.BytesIO()
+    random_image(40, 30).save(photo, format="PNG")
+    image = data_url_value(photo.getvalue())
+    with running_app(app_env(tmp_path, free_port())) as (url, _):
+        data = [image, "custom/student", "fast", False, 0, False, None]
+        result = queue_call(url, fn_index(url, "translate_ui"), data)
+        assert result.success, result
+        assert "px in" in result.output["data"][3].replace("\\", "")
+        frame = queue_call(url, fn_index(url, "live_frame"), [image, "custom/student", None, None],
+                           streaming=True)  # fmt: skip
+        assert frame.success, frame
+        shown, status = frame.output["data"][:2]
+        assert shown["url"].startswith("data:image/jpeg;base64,"), shown
+        assert "frames/s" in status and "student" in status, status
+
+
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
 def test_a_unet_teacher_distils_on_the_output_alone(tmp_path):
     """No residual blocks: no feature or perceptual term, one M with no convs; the GAN term."""
