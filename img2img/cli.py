@@ -5,6 +5,7 @@
     img2img mirror MODEL_ID --repo-id NS/NAME
     img2img models
     img2img export REF --format onnx|openvino -o PATH      (cli_export.py)
+    img2img quantize REF --photos DIR                      (cli_quantize.py)
 
 (`python -m img2img ...` is the same program.)
 
@@ -58,7 +59,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from . import allocator, atomic, cli_args, cli_batch, cli_export, cli_media, shards
+from . import allocator, atomic, cli_args, cli_batch, cli_export, cli_media, cli_quantize, shards
 from .atomic import Folders
 from .checkpoints import publish
 from .checkpoints.catalog import load_catalog
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_parser(sub)
     cli_export.add_parser(sub)
+    cli_quantize.add_parser(sub)
     return parser
 
 
@@ -558,6 +560,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _stoppable(evaluate.command, args)
     if args.command == "export":
         return cli_export.command(args)
+    if args.command == "quantize":
+        return _stoppable(cli_quantize.command, args)
     try:
         return models_command()
     except BrokenPipeError:  # `img2img models | head`: the reader left, which is fine

@@ -77,3 +77,30 @@ def test_quantize_needs_images_and_auto_never_picks_int8():
     with pytest.raises(ConfigError, match="calibration images"):
         int8.quantize(tiny_generators()["resnet"], [])
     assert execution.auto_plan(torch.device("cpu")).name != "openvino-int8"
+
+
+def test_quantize_command_calibrates_on_a_folder_and_reports_the_held_out_psnr(tmp_path, capsys):
+    """`img2img quantize REF --photos DIR`: one line per unreadable photo, the cache entry on
+    stdout, the held-out PSNR on stderr; the plan then runs the int8 model (no warning)."""
+    from helpers.images import random_image
+
+    from img2img import cli
+    from img2img.checkpoints.release import save_pretrained
+
+    model = tiny_generators()["resnet"]
+    save_pretrained(model, tmp_path / "mine")
+    photos_dir = tmp_path / "photos"
+    photos_dir.mkdir()
+    for i in range(6):
+        random_image(48, 40, seed=i).save(photos_dir / f"p{i}.png")
+    (photos_dir / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    args = ["quantize", str(tmp_path / "mine"), "--photos", str(photos_dir), "--size", "64"]
+    assert cli.main(args) == 0
+    out, err = capsys.readouterr()
+    assert "skipped" in err and "broken.jpg" in err
+    assert "calibrated on 5 photos at 64 px; on 1 held-out photos" in err
+    held_db = float(err.split("plan is ")[1].split(" dB")[0])
+    assert held_db >= TOLERANCE_DB
+    assert openvino_cache.load(openvino_runner.load_openvino(), out.strip()) is not None
+    assert cli.main(["quantize", str(tmp_path / "mine"), "--photos", str(tmp_path / "no")]) == 2
+    assert "no such folder" in capsys.readouterr().err
