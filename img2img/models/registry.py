@@ -23,7 +23,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from . import huggan_resnet, huggan_unet, mobile_resnet, resnet, unet
+from . import huggan_resnet, huggan_unet, mobile_resnet, pix2pixhd, resnet, unet
 from .configurable import defaults_of
 
 
@@ -69,6 +69,11 @@ ARCHITECTURES: dict[str, Architecture] = {
             mobile_resnet,
             mobile_resnet.MobileResnetGenerator,
             "distilled mobile ResNet (stem.1 7x7, blocks.N.conv separable, head.1 7x7)",
+        ),
+        _entry(
+            pix2pixhd,
+            pix2pixhd.Pix2PixHDGenerator,
+            "pix2pixHD Global/LocalEnhancer (model.1 7x7 biased, N downsamplings, model1_1)",
         ),
     )
 }
