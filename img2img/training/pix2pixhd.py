@@ -12,9 +12,11 @@ Paired A|B data, as pix2pix. Per step, with D_1..D_K judging cat(A, image) at fu
 GAN is LSGAN by default (pix2pixHD's `no_lsgan` False). As in NVIDIA's train.py both losses
 are computed with the discriminators as they are before the step; then G steps, then D.
 `--no-feat-match` and `--no-vgg-loss` drop their terms (training/vgg.py: the VGG19 weights).
-The discriminators' keys are NVIDIA's (`scale{k}_layer{j}.N...`, getIntermFeat), so a
-`latest_net_D.pth` loads into them. Tested against NVIDIA's code (pix2pixhd 1.0 on PyPI):
-one step's losses and updates (tests/test_pix2pixhd.py).
+Fresh networks start as every family here does, conv weights N(0, 0.02) and biases 0
+(NVIDIA's weights_init leaves PyTorch's default bias init). The discriminators' keys are
+NVIDIA's (`scale{k}_layer{j}.N...`, getIntermFeat), so a `latest_net_D.pth` loads into them.
+Tested against NVIDIA's code (pix2pixhd 1.0 on PyPI): one step's losses and updates
+(tests/test_pix2pixhd.py).
 """
 
 from __future__ import annotations
