@@ -178,6 +178,29 @@ def test_one_training_step_reproduces_nvidias():
             assert want[1] > 0  # the step moved it
 
 
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_a_local_enhancer_recipe_steps_every_network(norm):
+    """The recipe's networks for --n-local-enhancers 1 (VGG off): one step moves G and D,
+    reports every loss, and the discriminators see 3 scales."""
+    given = dict(data="d", out="r", ngf=4, ndf=4, n_downsample=2, n_blocks=1, num_d=3,
+                 n_local_enhancers=1, n_blocks_local=1, norm=norm, vgg_loss=False)  # fmt: skip
+    c = resolve("pix2pixhd", given, None)
+    r = recipe(c)
+    torch.manual_seed(0)
+    nets = r.networks(c)
+    assert nets["G"].config["n_local_enhancers"] == 1 and r.fixed_networks(c, None) == {}
+    before = {k: [p.clone() for p in net.parameters()] for k, net in nets.items()}
+    A, B = seeded_images((2, 3, 32, 32), 1), seeded_images((2, 3, 32, 32), 2)
+    assert len(nets["D"](torch.cat((A, B), 1))) == 3
+    precision = choose_precision(torch.device("cpu"), False)
+    losses = r.step(nets, r.optimizers(c, nets), {}, A, B, c, precision)
+    assert set(losses) == {"G_GAN", "G_GAN_Feat", "D_real", "D_fake"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    for k, net in nets.items():
+        moved = [not torch.equal(p, q) for p, q in zip(net.parameters(), before[k], strict=True)]
+        assert sum(moved) > len(moved) // 2, k
+
+
 def test_vgg_loss_without_weights_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
