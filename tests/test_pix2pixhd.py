@@ -107,6 +107,7 @@ def test_local_enhancer_config_and_multiple():
     assert size_multiple(config) == 16  # 2^(2 + 1), doubled: the bottleneck keeps 2 px
 
 
+@pytest.mark.slow
 def test_translate_cli_runs_an_nvidia_checkpoint_at_any_size(tmp_path):
     ckpt = nvidia_file("local_l1_d2_instance", tmp_path / "latest_net_G.pth")
     random_image(37, 23).save(tmp_path / "photo.png")
