@@ -184,4 +184,3 @@ def _run(args: argparse.Namespace, rank: int, world: int, torchrun: bool) -> int
     if args.push_to_hub and rank == 0:
         print(push_dataset(args.out, args.push_to_hub, private=args.private))
     return status
-

@@ -160,8 +160,15 @@ def test_a_student_in_weights_custom_translates_in_the_photo_and_live_tabs(fixtu
     frame (the stream event) with a mobile_resnet student kept as custom/student."""
     import io
 
-    from helpers.app_server import app_env, data_url_value, fn_index, free_port
-    from helpers.app_server import queue_call, running_app, standard_layout
+    from helpers.app_server import (
+        app_env,
+        data_url_value,
+        fn_index,
+        free_port,
+        queue_call,
+        running_app,
+        standard_layout,
+    )
 
     standard_layout(tmp_path, fixtures)
     torch.manual_seed(1)

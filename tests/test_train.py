@@ -174,8 +174,9 @@ CLASSIC_ORDER = {
 
 
 def test_recipes_cover_every_family_and_export_nets_they_build():
-    """The GAN families; distill is tests/test_distill.py's, cut tests/test_cut.py's."""
-    families = set(CLASSIC_ORDER) | {"distill", "cut"}
+    """The GAN families; distill (a teacher's student) is tests/test_distill.py's, cut
+    tests/test_cut.py's, pix2pixhd tests/test_pix2pixhd.py's."""
+    families = set(CLASSIC_ORDER) | {"distill", "cut", "pix2pixhd"}
     assert set(RECIPES) == set(CHOICES["family"]) == set(FAMILY_PRESETS) == families
     for family in CLASSIC_ORDER:
         r = RECIPES[family]

@@ -36,7 +36,7 @@ from .hf import (
     split_names,
     undecoded,
 )
-from .samples import Augment, PairedDataset, UnpairedDataset
+from .samples import PAIRED_FAMILIES, Augment, PairedDataset, UnpairedDataset
 
 PREFIX = "hf:"
 HUGGAN_COLUMNS = ("imageA", "imageB")
@@ -169,7 +169,7 @@ def open_hf_datasets(
             f"{source.ref} has no train split (splits: {splits}); expected a train split with "
             "A and B image columns, or (cyclegan) trainA and trainB splits"
         )
-    paired = family == "pix2pix"
+    paired = family in PAIRED_FAMILIES
     held = next((v for v in VAL_SPLITS if v in splits), None)
     sets = []
     for split, limit, aug in (("train", None, augment), (held, val_images, evaluate)):

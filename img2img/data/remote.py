@@ -17,6 +17,7 @@ from ..checkpoints.download import BERKELEY_HOST, DISK_FULL, download
 from ..errors import DatasetError
 from .archive import extract_archive
 from .layout import detect_layout
+from .samples import PAIRED_FAMILIES
 
 __all__ = ["BERKELEY_HOST", "COMPLETE", "DATASETS", "RemoteDataset", "fetch_dataset"]
 
@@ -48,12 +49,13 @@ class RemoteDataset:
 def find_dataset(name: str, family: str) -> RemoteDataset:
     """`maps`, or `pix2pix/maps` to choose the source; CycleGAN prefers its own archives."""
     source, _, short = name.rpartition("/")
-    order = [source] if source else (["pix2pix"] if family == "pix2pix" else list(DATASETS)[::-1])
+    paired = family in PAIRED_FAMILIES
+    order = [source] if source else (["pix2pix"] if paired else list(DATASETS)[::-1])
     for src in order:
         if short in DATASETS.get(src, ()):
             return RemoteDataset(src, short)
     known = ", ".join(f"{s}/{n}" for s in DATASETS for n in DATASETS[s])
-    hint = " (pix2pix trains on the aligned pix2pix sets)" if family == "pix2pix" else ""
+    hint = f" ({family} trains on the aligned pix2pix sets)" if paired else ""
     raise DatasetError(f"unknown dataset {name!r} for {family}{hint}; known: {known}")
 
 

@@ -34,6 +34,8 @@ from ..media import channels as chans
 from ..media.processing import open_image, pad_to_multiple
 from .layout import Layout, list_images
 
+PAIRED_FAMILIES = ("pix2pix", "pix2pixhd")  # the train.py families that learn from A|B pairs
+
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 Channels = tuple[int, int]  # (network input A, network output B): 1, 3 or 4 each
 
@@ -218,13 +220,13 @@ def open_datasets(
     (resize_and_crop: resized to crop_size without crop or flip), as real pairs whenever the
     data is aligned (so paired metrics apply).
     """
-    if family == "pix2pix" and layout.kind != "aligned":
+    if family in PAIRED_FAMILIES and layout.kind != "aligned":
         raise DatasetError(
-            f"pix2pix needs paired images (train/ with A|B side by side); {layout.root} "
+            f"{family} needs paired images (train/ with A|B side by side); {layout.root} "
             "holds unpaired trainA/ and trainB/ folders: train cyclegan on it instead"
         )
     swap, aligned = direction == "BtoA", layout.kind == "aligned"
-    paired = family == "pix2pix"
+    paired = family in PAIRED_FAMILIES
     train = _make(layout.train, layout.kind, paired, augment, seed, swap, None, channels)
     if not (layout.val and val_images):
         return train, None

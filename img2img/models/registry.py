@@ -23,7 +23,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from . import cut_resnet, huggan_resnet, huggan_unet, mobile_resnet, resnet, unet
+from . import cut_resnet, huggan_resnet, huggan_unet, mobile_resnet, pix2pixhd, resnet, unet
 from .configurable import defaults_of
 
 
@@ -74,6 +74,11 @@ ARCHITECTURES: dict[str, Architecture] = {
             cut_resnet,
             cut_resnet.CutResnetGenerator,
             "CUT ResNet (model.1 7x7, anti-aliasing model.N.filt buffers)",
+        ),
+        _entry(
+            pix2pixhd,
+            pix2pixhd.Pix2PixHDGenerator,
+            "pix2pixHD Global/LocalEnhancer (model.1 7x7 biased, N downsamplings, model1_1)",
         ),
     )
 }

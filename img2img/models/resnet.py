@@ -123,10 +123,25 @@ def matches(state: dict[str, Any]) -> bool:
         return False
     if any(_HUGGAN_BLOCK_KEY.match(k) for k in state):
         return False
+    if not _two_downsamplings(state) or not all(k.startswith("model.") for k in state):
+        return False  # a pix2pixHD GlobalGenerator (n_downsample != 2) or LocalEnhancer
+    if "model.1.bias" in state and "model.2.running_mean" in state:
+        return False  # batch norm after a biased conv: pix2pixHD's, never junyanz's
     n_blocks = len(_block_indices(state))
     if f"model.{10 + n_blocks}.weight" not in state:  # no ConvTranspose2d after the blocks
         return False
     return "model.2.weight" not in state or "model.2.running_mean" in state
+
+
+def _two_downsamplings(state: dict[str, Any]) -> bool:
+    """Stride-2 convs (2c, c, 3, 3) at model.4 and model.7, and no third one at model.10."""
+    c = state["model.1.weight"].shape[0]
+    for i in (4, 7, 10):
+        w = state.get(f"model.{i}.weight")
+        if (w is not None and w.dim() == 4 and tuple(w.shape) == (2 * c, c, 3, 3)) != (i < 10):
+            return False
+        c *= 2
+    return True
 
 
 def _block_indices(state: dict[str, Any]) -> set[int]:

@@ -34,8 +34,8 @@ from .metrics import BEST_METRICS
 @dataclass
 class TrainConfig:
     # --- what to train
-    family: str = "pix2pix"  # pix2pix (paired A|B), cyclegan (unpaired A and B), distill or cut
-    preset: str = "pix2pix"  # defaults from: pix2pix, cyclegan, huggan, distill, cut, fastcut
+    family: str = "pix2pix"  # pix2pix, pix2pixhd (paired A|B), cyclegan, cut (unpaired), distill
+    preset: str = "pix2pix"  # pix2pix, cyclegan, huggan, distill, pix2pixhd, cut, fastcut
     teacher: str = ""  # distill: the generator to imitate (catalog id, custom/NAME, file, folder)
     # --- data
     dataset: str = ""  # public dataset by name (facades, maps, horse2zebra, ...) or hf:NAME (HF)
@@ -61,6 +61,10 @@ class TrainConfig:
     discriminator: str = "patchgan"  # patchgan (70x70 PatchGAN) or huggan (HugGAN's, pix2pix)
     ndf: int = 64  # discriminator width
     n_layers_d: int = 3  # PatchGAN depth: 3 gives the 70x70 receptive field
+    n_downsample: int = 4  # pix2pixhd: stride-2 convs of the global generator
+    n_local_enhancers: int = 0  # pix2pixhd: local enhancers around it (0: global, 1: local)
+    n_blocks_local: int = 3  # pix2pixhd: residual blocks of each local enhancer
+    num_d: int = 2  # pix2pixhd: discriminators, at full, 1/2, 1/4 ... resolution
     # --- objective
     gan_mode: str = "vanilla"  # vanilla (BCE with logits) or lsgan (least squares)
     lambda_l1: float = 100.0  # pix2pix: weight of L1(G(A), B); distill: of L1(S(x), T(x))
@@ -70,7 +74,9 @@ class TrainConfig:
     pool_size: int = 50  # cyclegan: generated images the discriminators replay (0: none)
     g_first: bool = False  # pix2pix: G step before the D step (HugGAN's order)
     lambda_perc: float = 1.0  # distill: weight of L1 between teacher-encoder features of S and T
-    lambda_feat: float = 1.0  # distill: weight of the block-feature MSE (learnt 1x1 mappings)
+    lambda_feat: float = 1.0  # distill: block-feature MSE weight; pix2pixhd: feature match + VGG
+    feat_match: bool = True  # pix2pixhd: discriminator feature-matching loss (x lambda_feat)
+    vgg_loss: bool = True  # pix2pixhd: VGG19 perceptual loss (x lambda_feat; needs VGG19 weights)
     lambda_gan: float = 0.0  # distill, cut: weight of the adversarial term (distill 0: off)
     teacher_amp: bool = True  # distill: teacher forwards in bf16 where the device has it natively
     lambda_nce: float = 1.0  # cut: weight of the PatchNCE loss (fastcut 10)
@@ -158,15 +164,34 @@ PRESETS: dict[str, dict[str, Any]] = {
     # on 5 layers with the identity term, 200 + 200 epochs. FastCUT: NCE x10, no identity term,
     # flip equivariance, 150 + 50 epochs.
     "cut": _CUT,
-    "fastcut": {**_CUT, "lambda_nce": 10.0, "nce_idt": False, "flip_equivariance": True,
-                "n_epochs": 150, "n_epochs_decay": 50},
-}  # fmt: skip
+    "fastcut": {
+        **_CUT,
+        "lambda_nce": 10.0,
+        "nce_idt": False,
+        "flip_equivariance": True,
+        "n_epochs": 150,
+        "n_epochs_decay": 50,
+    },
+    # NVIDIA pix2pixHD (train.py pix2pixhd, training/pix2pixhd.py): GlobalGenerator (4
+    # downsamplings, 9 blocks), 2 multi-scale discriminators, LSGAN, feature matching and
+    # VGG x 10, instance norm, no pool; NVIDIA's data defaults are --preprocess scale_width
+    # --load-size 1024 (docs/training.md): ours stay pix2pix's 286 -> 256 crops.
+    "pix2pixhd": dict(
+        family="pix2pixhd",
+        generator="pix2pixhd",
+        norm="instance",
+        dropout=False,
+        gan_mode="lsgan",
+        lambda_feat=10.0,
+    ),
+}
 # The presets of each family; its recipe (training/recipes.py, tested to agree) says how it trains.
 FAMILY_PRESETS = {
     "pix2pix": ("pix2pix", "huggan"),
     "cyclegan": ("cyclegan",),
     "distill": ("distill",),
     "cut": ("cut", "fastcut"),
+    "pix2pixhd": ("pix2pixhd",),
 }
 # Fields a resumed run may change; everything else must match the checkpoint's config.
 RESUMABLE = {
@@ -322,6 +347,8 @@ def validate(c: TrainConfig) -> None:
             f"--crop-size {c.crop_size} must be a multiple of {multiple} for the "
             f"the generator {generator_config(c)}"
         )
+    if c.num_d < 1:
+        raise ConfigError(f"--num-d must be >= 1, got {c.num_d}")
     if c.family == "distill" and not c.teacher:
         raise ConfigError("distill needs --teacher: a catalog id or a generator checkpoint")
     if c.teacher and not (

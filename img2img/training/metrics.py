@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..data.samples import PAIRED_FAMILIES
 from ..errors import EvaluationError, Img2ImgError
 from ..eval import metrics as table
 from ..eval import perceptual, quality
@@ -52,7 +53,7 @@ BEST_METRICS = tuple(
 
 def best_key(family: str, metric: str) -> str:
     """The validation record's key that --keep-best `metric` reads (PSNR, A2B_PSNR)."""
-    return metric.upper() if family == "pix2pix" else f"A2B_{metric.upper()}"
+    return metric.upper() if family in PAIRED_FAMILIES else f"A2B_{metric.upper()}"
 
 
 def improves(metric: str, value: float, best: float | None) -> bool:

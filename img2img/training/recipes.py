@@ -19,6 +19,9 @@ weights/student/ with the measured student-against-teacher quality on its model 
 cut (training/cut.py): G (A -> B), D (judges B) and F, the PatchNCE projection heads (built
 after D from G's layer widths, trained with G by the "G" Adam); CycleGAN's data; no pools;
 exports weights/G/.
+pix2pixhd (training/pix2pixhd.py): pix2pix's nets, data and export, with multi-scale
+discriminators D of its own, its step (feature matching, VGG) and the frozen VGG19 as a
+fixed network "VGG" (none with --no-vgg-loss).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import torch
 from torch import nn
 
 from ..models import build_generator
-from . import cut, distill, distill_data
+from . import cut, distill, distill_data, pix2pixhd
 from .config import ConfigError, TrainConfig, generator_config, reverse_generator_config
 from .metrics import BatchMetrics, cyclegan_batch, pix2pix_batch
 from .nets import adam, build_discriminator
@@ -88,12 +91,15 @@ class Recipe:
     data: Callable[[TrainConfig, Any], tuple[Any, Any, bool]] | None = None
     # Model-card lines of an export from the run config and the last validation metrics.
     card_notes: Callable[[TrainConfig, dict[str, float]], tuple[str, ...]] | None = None
+    # The recipe's own discriminators: (c, input channels) -> module (default: nets.py's).
+    discriminator: Callable[[TrainConfig, int], nn.Module] | None = None
 
     def networks(self, c: TrainConfig) -> dict[str, nn.Module]:
         """Freshly initialised networks (N(0, 0.02) weights), in train mode, on the CPU."""
         nets = {name: build_generator(self.generator_config(c, name)) for name in self.generators}
+        build = self.discriminator or build_discriminator
         for name in self.discriminators:
-            nets[name] = build_discriminator(c, self.judged(c, name))
+            nets[name] = build(c, self.judged(c, name))
         if self.extra is not None:
             nets |= self.extra(c, nets)
         return {name: net.train() for name, net in nets.items()}
@@ -168,6 +174,21 @@ RECIPES: dict[str, Recipe] = {
         extra=cut.heads,
         data=cut.load_data,
         card_notes=cut.card_notes,
+    ),
+    "pix2pixhd": Recipe(
+        name="pix2pixhd",
+        generators=("G",),
+        discriminators=("D",),
+        judged_channels=6,
+        optimized={"G": ("G",), "D": ("D",)},
+        pools=(),
+        exports={"G": "G"},
+        layout="aligned",
+        step=pix2pixhd.pix2pixhd_step,
+        validate_batch=pix2pix_batch,
+        reads={"G": "A", "D": "AB"},
+        fixed=pix2pixhd.fixed,
+        discriminator=pix2pixhd.build_discriminator,
     ),
 }
 

@@ -13,6 +13,8 @@ def tiny_config(name: str) -> dict:
     config = {"architecture": name, "ngf": 8}
     if "n_blocks" in defaults_of(ARCHITECTURES[name].cls):
         config["n_blocks"] = 2
+    if "n_downsample" in defaults_of(ARCHITECTURES[name].cls):
+        config["n_downsample"] = 3  # pix2pixHD: 2 would be the junyanz ResNet's tensors
     return config
 
 
