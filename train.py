@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 from typing import Any
 
+from img2img import sigstack
 from img2img.errors import Img2ImgError
 from img2img.training.config import add_config_flags
 from img2img.training.recipes import RECIPES
@@ -81,6 +83,7 @@ def error_message(e: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    sigstack.off_altstack(signal.SIGINT)  # Ctrl-C after OpenVINO freed a model (sigstack.py)
     family, given, resume = parse_args(argv)
     try:
         return run(family, given, resume, "python train.py " + shlex.join(argv))

@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -59,7 +60,17 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from . import allocator, atomic, cli_args, cli_batch, cli_export, cli_media, cli_quantize, shards
+from . import (
+    allocator,
+    atomic,
+    cli_args,
+    cli_batch,
+    cli_export,
+    cli_media,
+    cli_quantize,
+    shards,
+    sigstack,
+)
 from .atomic import Folders
 from .checkpoints import publish
 from .checkpoints.catalog import load_catalog
@@ -551,6 +562,7 @@ def _stoppable(command, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    sigstack.off_altstack(signal.SIGINT)  # Ctrl-C after OpenVINO freed a model (sigstack.py)
     if args.command == "translate":
         allocator.keep_freed_memory()  # forwards stop re-faulting their pages (allocator.py)
         return _stoppable(translate_command, args)

@@ -17,6 +17,8 @@ import signal
 import threading
 from collections.abc import Iterator
 
+from . import sigstack
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -45,7 +47,7 @@ def _again(signum, frame) -> None:
 
 def _first(signum, frame) -> None:
     for s in SIGNALS:
-        signal.signal(s, _again)
+        sigstack.install(s, _again)
     raise Stopped(signum)
 
 
@@ -55,9 +57,9 @@ def stop_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, _first) for s in SIGNALS}
+    previous = {s: sigstack.install(s, _first) for s in SIGNALS}
     try:
         yield
     finally:
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            sigstack.install(s, handler)

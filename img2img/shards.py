@@ -31,15 +31,19 @@ command completes the job.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import re
+import signal
+import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import sigstack
 from .errors import ConfigError
 
 MANIFEST_DIR = ".img2img-manifest"
@@ -192,14 +196,57 @@ def job_status(shard: Shard | None, status: int) -> int:
 
 def worst_of_ranks(status: int) -> int:
     """The largest of every torchrun rank's `status` (one gloo all-reduce, CPU); each rank
-    calls it once, at its end."""
+    calls it once, at its end, when its share is written and its manifest closed.
+
+    The collective runs in a thread of its own while the main thread waits, so a stop signal
+    (torchrun stopping the job because another rank died) is handled at once: nothing of this
+    rank's is left to save, and the process ends with 128 + signal. In the main thread, a
+    signal could not be handled until the collective returned, which it never does once a
+    peer is gone (torchrun's SIGKILL 30 s later; with OpenVINO loaded, gloo crashed with
+    SIGSEGV). A peer that dies first makes the collective fail: this rank then exits with its
+    own status, at least 1 (the job did not finish), without tearing the group down."""
     import torch
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", timeout=WAIT)
+    result: dict[str, object] = {}
+
+    def collective() -> None:
+        try:
+            dist.init_process_group("gloo", timeout=WAIT)
+            worst = torch.tensor([status], dtype=torch.int64)
+            dist.all_reduce(worst, op=dist.ReduceOp.MAX)
+            result["worst"] = int(worst.item())
+            dist.destroy_process_group()
+        except (RuntimeError, dist.DistError) as e:
+            result["error"] = e
+
+    with _exit_on_signals():
+        waiter = threading.Thread(target=collective, name="img2img ranks", daemon=True)
+        waiter.start()
+        while waiter.is_alive():
+            waiter.join(0.2)  # the main thread returns to Python: signals are handled
+    if "error" in result:
+        print(f"the other ranks could not be reached at the end: {result['error']}",
+              file=sys.stderr, flush=True)  # fmt: skip
+        os._exit(max(status, 1))
+    return int(result["worst"])
+
+
+def _exit_now(signum, frame) -> None:
+    with contextlib.suppress(OSError):
+        os.write(2, f"{signal.Signals(signum).name} while waiting for the other ranks: this "
+                    "rank's share was complete\n".encode())  # fmt: skip
+    os._exit(128 + signum)
+
+
+@contextlib.contextmanager
+def _exit_on_signals() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: sigstack.install(s, _exit_now) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        worst = torch.tensor([status], dtype=torch.int64)
-        dist.all_reduce(worst, op=dist.ReduceOp.MAX)
-        return int(worst.item())
+        yield
     finally:
-        dist.destroy_process_group()
+        for s, handler in previous.items():
+            sigstack.install(s, handler)

@@ -177,7 +177,7 @@ def test_a_rank_killed_mid_way_then_rerun_completes_without_redoing_work(tmp_pat
     run = translate(*args, torchrun=2, stderr=subprocess.DEVNULL)
     manifest = out / shards.MANIFEST_DIR / "rank-00001-of-00002.jsonl"
     deadline = time.monotonic() + 240
-    while not (manifest.exists() and len(manifest.read_text().splitlines()) >= 6):
+    while not (manifest.exists() and manifest.read_text().count('"status": "written"') >= 6):
         assert run.poll() is None and time.monotonic() < deadline, "rank 1 made no progress"
         time.sleep(0.05)
     os.kill(_rank_pid(run.pid, "1"), signal.SIGKILL)
@@ -193,5 +193,8 @@ def test_a_rank_killed_mid_way_then_rerun_completes_without_redoing_work(tmp_pat
     assert sorted(latest) == sorted(str(p) for p in src.iterdir())
     records = [r for p in manifests(out) for r in lines(p)]
     writes = [r["output"] for r in records if r["status"] == "written"]
-    assert sorted(writes) == sorted(str(out / name) for name in pngs(ref))  # each once
+    assert len(writes) == len(set(writes))  # nothing written twice
+    unrecorded = {str(out / name) for name in pngs(ref)} - set(writes)
+    assert unrecorded <= {str(out / name) for name in first}  # at most the killed rank's
+    assert len(unrecorded) <= 1  # last output, renamed into place before its line was written
     assert all(latest[str(src / name)]["status"] in ("written", "skipped") for name in pngs(ref))

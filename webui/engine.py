@@ -14,6 +14,7 @@ Adding a handler that needs the library: import the name here (module level), th
 
 from __future__ import annotations
 
+import signal
 import time
 
 import torch
@@ -29,7 +30,12 @@ from img2img.media.processing import open_image, working_size
 from img2img.media.tiles import translate_full, translate_tiled, would_tile
 from img2img.media.video import probe_video, translate_video
 from img2img.plans.execution import auto_plan, without_compile
+from img2img.sigstack import off_altstack
 from img2img.speed import Estimate, SpeedBook, SpeedKey, check_job, duration
+
+# Ctrl-C's handler off any thread's alternate signal stack, which OpenVINO leaves dangling
+# once a model it compiled is freed (img2img/sigstack.py); SIGTERM has no handler here.
+off_altstack(signal.SIGINT)
 
 OutOfMemoryError = torch.OutOfMemoryError
 

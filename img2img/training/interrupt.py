@@ -27,6 +27,8 @@ import socket
 import threading
 from collections.abc import Iterator
 
+from .. import sigstack
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _active: list[StopRequest] = []  # the request being watched in this process, if any
 
@@ -132,7 +134,7 @@ def stop_on_signals(announce: bool, repeat_aborts: bool) -> Iterator[StopRequest
         yield request
         return
     request._thread.start()
-    previous = {s: signal.signal(s, _no_op) for s in SIGNALS}
+    previous = {s: sigstack.install(s, _no_op) for s in SIGNALS}
     old_fd = signal.set_wakeup_fd(request._writer.fileno(), warn_on_full_buffer=False)
     _active.append(request)
     try:
@@ -141,7 +143,7 @@ def stop_on_signals(announce: bool, repeat_aborts: bool) -> Iterator[StopRequest
         _active.remove(request)
         signal.set_wakeup_fd(old_fd)
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            sigstack.install(s, handler)
         request._writer.close()  # the watcher reads EOF and ends
         request._thread.join(timeout=5)
         request._reader.close()
