@@ -196,5 +196,5 @@ def test_a_rank_killed_mid_way_then_rerun_completes_without_redoing_work(tmp_pat
     assert len(writes) == len(set(writes))  # nothing written twice
     unrecorded = {str(out / name) for name in pngs(ref)} - set(writes)
     assert unrecorded <= {str(out / name) for name in first}  # at most the killed rank's
-    assert len(unrecorded) <= 1  # last output, renamed into place before its line was written
+    assert len(unrecorded) <= 2  # SIGKILL between a rename and its line: one per writer thread
     assert all(latest[str(src / name)]["status"] in ("written", "skipped") for name in pngs(ref))
