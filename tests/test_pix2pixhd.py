@@ -175,7 +175,11 @@ def test_one_training_step_reproduces_nvidias():
             delta = (t - before[k][n]).double()
             got = (delta.sum().item(), delta.abs().sum().item())
             want = f["updates"][k][n]
-            assert abs(got[0] - want[0]) < TOL * 1e-2 and abs(got[1] - want[1]) < TOL * 1e-2, n
+            # Adam's first step is ~lr x sign(grad) per element, less where |grad| ~ eps: the
+            # sums move with the kernels' rounding (AVX2 vs AVX-512 oneDNN: 6e-6 of 0.4), so
+            # they are compared to within 1e-4 of the update's own size
+            scale = TOL * max(want[1], 1e-2)
+            assert abs(got[0] - want[0]) < scale and abs(got[1] - want[1]) < scale, n
             assert want[1] > 0  # the step moved it
 
 
