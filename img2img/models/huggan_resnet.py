@@ -27,6 +27,7 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError
 from .configurable import register_to_config
 from .norm import init_weights
+from .resnet import two_downsamplings
 
 BLOCK_NAMES = ("block", "conv_block")
 UPSAMPLES = ("nearest_conv", "transpose")
@@ -132,17 +133,6 @@ def _input_conv(state: dict[str, Any]) -> Any:
     return w if ok else None
 
 
-def _two_downsamplings(state: dict[str, Any]) -> bool:
-    """Stride-2 convs (2c, c, 3, 3) at model.4 and model.7 only (pix2pixHD has 0..N)."""
-    c = state["model.1.weight"].shape[0]
-    for i in (4, 7, 10):
-        w = state.get(f"model.{i}.weight")
-        if (w is not None and w.dim() == 4 and tuple(w.shape) == (2 * c, c, 3, 3)) != (i < 10):
-            return False
-        c *= 2
-    return True
-
-
 def _blocks(state: dict[str, Any]) -> dict[int, set[str]]:
     """Residual block index -> the names its Sequential is stored under."""
     found: dict[int, set[str]] = {}
@@ -159,7 +149,7 @@ def matches(state: dict[str, Any]) -> bool:
     cut_resnet's."""
     if _input_conv(state) is None or any(k.endswith(".filt") for k in state):
         return False
-    if not _two_downsamplings(state):
+    if not two_downsamplings(state):
         return False
     blocks = _blocks(state)
     named_block = any("block" in names for names in blocks.values())

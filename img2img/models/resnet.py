@@ -123,7 +123,7 @@ def matches(state: dict[str, Any]) -> bool:
         return False
     if any(_HUGGAN_BLOCK_KEY.match(k) for k in state):
         return False
-    if not _two_downsamplings(state) or not all(k.startswith("model.") for k in state):
+    if not two_downsamplings(state) or not all(k.startswith("model.") for k in state):
         return False  # a pix2pixHD GlobalGenerator (n_downsample != 2) or LocalEnhancer
     if "model.1.bias" in state and "model.2.running_mean" in state:
         return False  # batch norm after a biased conv: pix2pixHD's, never junyanz's
@@ -133,8 +133,9 @@ def matches(state: dict[str, Any]) -> bool:
     return "model.2.weight" not in state or "model.2.running_mean" in state
 
 
-def _two_downsamplings(state: dict[str, Any]) -> bool:
-    """Stride-2 convs (2c, c, 3, 3) at model.4 and model.7, and no third one at model.10."""
+def two_downsamplings(state: dict[str, Any]) -> bool:
+    """Stride-2 convs (2c, c, 3, 3) at model.4 and model.7, and no third one at model.10 (the
+    classic and HugGAN ResNets; pix2pixHD's GlobalGenerator has 1..N)."""
     c = state["model.1.weight"].shape[0]
     for i in (4, 7, 10):
         w = state.get(f"model.{i}.weight")
