@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 from collections.abc import Iterator
 
 from . import sigstack
@@ -54,12 +53,5 @@ def _first(signum, frame) -> None:
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
     """Within the block, SIGTERM / SIGINT raise Stopped (outside the main thread: unchanged)."""
-    if threading.current_thread() is not threading.main_thread():
+    with sigstack.handling(SIGNALS, _first):
         yield
-        return
-    previous = {s: sigstack.install(s, _first) for s in SIGNALS}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            sigstack.install(s, handler)

@@ -39,7 +39,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,9 +202,10 @@ def worst_of_ranks(status: int) -> int:
     (torchrun stopping the job because another rank died) is handled at once: nothing of this
     rank's is left to save, and the process ends with 128 + signal. In the main thread, a
     signal could not be handled until the collective returned, which it never does once a
-    peer is gone (torchrun's SIGKILL 30 s later; with OpenVINO loaded, gloo crashed with
-    SIGSEGV). A peer that dies first makes the collective fail: this rank then exits with its
-    own status, at least 1 (the job did not finish), without tearing the group down."""
+    peer is gone (torchrun's SIGKILL 30 s later). The handler is kept off the alternate
+    signal stack (sigstack.py: with OpenVINO loaded, a SIGTERM here used to end in SIGSEGV).
+    A peer that dies first makes the collective fail: this rank then exits with its own
+    status, at least 1 (the job did not finish), without tearing the group down."""
     import torch
     import torch.distributed as dist
 
@@ -220,7 +221,7 @@ def worst_of_ranks(status: int) -> int:
         except (RuntimeError, dist.DistError) as e:
             result["error"] = e
 
-    with _exit_on_signals():
+    with sigstack.handling((signal.SIGINT, signal.SIGTERM), _exit_now):
         waiter = threading.Thread(target=collective, name="img2img ranks", daemon=True)
         waiter.start()
         while waiter.is_alive():
@@ -237,16 +238,3 @@ def _exit_now(signum, frame) -> None:
         os.write(2, f"{signal.Signals(signum).name} while waiting for the other ranks: this "
                     "rank's share was complete\n".encode())  # fmt: skip
     os._exit(128 + signum)
-
-
-@contextlib.contextmanager
-def _exit_on_signals() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: sigstack.install(s, _exit_now) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            sigstack.install(s, handler)

@@ -17,9 +17,12 @@ cannot be reached, `install` is `signal.signal`.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import signal
 import sys
+import threading
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 SA_ONSTACK = 0x08000000  # <asm-generic/signal-defs.h>, the same on every Linux architecture
@@ -72,6 +75,22 @@ def on_altstack(signum: int) -> bool | None:
     if _LIBC.sigaction(int(signum), None, ctypes.byref(current)) != 0:
         return None
     return bool(current.flags & SA_ONSTACK)
+
+
+@contextlib.contextmanager
+def handling(signums: Iterable[int], handler: Any) -> Iterator[None]:
+    """Within the block, `handler` (installed by `install`) for each of `signums`; the previous
+    handlers come back after it. Outside the main thread, where Python cannot set handlers,
+    nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: install(s, handler) for s in signums}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            install(s, old)
 
 
 def install(signum: int, handler: Any) -> Any:
