@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 from PIL import Image
@@ -34,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import append_results, cpu_kind, emit, machine, photo  # noqa: E402
 from img2img import Translator, load_generator  # noqa: E402
 from img2img.atomic import Folders  # noqa: E402
-from img2img.cli import _translate_chunk  # noqa: E402
+from img2img.cli import _translate_chunk, build_parser  # noqa: E402
 from img2img.cli_batch import Tally, run_photos  # noqa: E402
 from img2img.models import ResnetGenerator  # noqa: E402
 
@@ -89,9 +88,11 @@ def run_once(
     translator, model, photos: list[Path], out: Path, threads: int, level: int
 ) -> tuple[float, float]:
     """(seconds for the folder, seconds inside the chunk forwards)."""
-    args = SimpleNamespace(official=False, seed=None, tile=None, size=256, stats=None,
-                           overwrite=True, format="png", png_compress=level, quality=None,
-                           io_threads=threads)  # fmt: skip
+    # translate's own parser, so the flags are the command's (and its defaults) as they change
+    argv = ["translate", str(photos[0]), "-o", str(out), "--checkpoint", "unused", "--size", "256"]
+    argv += ["--overwrite"]
+    argv += ["--format", "png", "--png-compress", str(level), "--io-threads", str(threads)]
+    args = build_parser().parse_args(argv)
     jobs = [(p, out / f"{p.stem}.png") for p in photos]
     tally = Tally()
     inside = [0.0]

@@ -21,6 +21,7 @@ from helpers.models import tiny_config
 from helpers.paths import ROOT
 from helpers.servers import FakeHub, serving
 from helpers.train_proc import same_training_state
+from PIL import Image
 
 from img2img import Translator, errors
 from img2img.data import hf, hf_train, translate_dataset
@@ -250,6 +251,24 @@ def test_a_hub_dataset_in_and_pushed_out_through_the_fake_hub(tmp_path, mode):
     assert pushed == {"README.md", "data/train-00000-of-00001-00000.parquet"}
 
 
+@pytest.mark.parametrize("main_size", [True, False], ids=["hub", "mirror-without-mainSize"])
+def test_a_hub_datasets_size_takes_one_request_where_the_hub_reports_it(monkeypatch, main_size):
+    """The streaming threshold's size: the repo info's mainSize (one request, however many
+    files), else the whole tree listed and summed."""
+    from huggingface_hub import constants
+
+    files = {("datasets/me/photos", f"data/{k}.parquet"): b"x" * (100 + k) for k in range(3)}
+    with serving(FakeHub(files, main_size=main_size)) as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        source = hf.find_source("me/photos")
+        with pytest.raises(errors.DatasetError, match="no dataset 'me/absent'"):
+            hf.find_source("me/absent")
+        paths = [entry[1] for entry in hub.gets()]
+    assert (source.kind, source.size) == ("hub", 303)
+    assert any("/tree/" in p for p in paths) == (not main_size), paths
+
+
 def paired_set(n: int, seed: int = 0) -> datasets.Dataset:
     """HugGAN's layout: imageA, imageB (B is A upside down, learnable), 36x36."""
     a = [random_image(36, 36, seed=seed + i) for i in range(n)]
@@ -306,6 +325,10 @@ def test_cyclegan_on_hf_unpaired_splits_and_swapped_columns(tmp_path):
     train([*common, "--dataset", f"hf:{pairs}", "--hf-columns", "imageB,imageA",
            "--out", str(tmp_path / "b")], tmp_path)  # fmt: skip
     assert (tmp_path / "b" / "weights" / "A2B" / "model.safetensors").is_file()
+    folder = labelled_folder(tmp_path / "labelled", {"train": {"horse": 2, "zebra": 2, "cat": 1}})
+    train([*common, "--dataset", f"hf:{folder}", "--hf-labels", "zebra,horse",
+           "--out", str(tmp_path / "c")], tmp_path)  # fmt: skip
+    assert (tmp_path / "c" / "weights" / "B2A" / "model.safetensors").is_file()
 
 
 def test_hf_training_sets_are_pure_functions_of_their_keys_and_pickle(tmp_path):
@@ -332,3 +355,80 @@ def test_hf_training_sets_are_pure_functions_of_their_keys_and_pickle(tmp_path):
     with pytest.raises(errors.DatasetError, match="no image column .x.*--hf-columns"):
         hf_train.open_hf_datasets(f"hf:{path}", "pix2pix", "AtoB", Augment(36, 32, True), 0, 0,
                                   "x,y")  # fmt: skip
+
+
+# --- the labels layout: an image folder as `datasets` reads it (one Image + one ClassLabel) ---
+
+COLOURS = {"horse": (200, 30, 30), "zebra": (30, 30, 200), "cat": (30, 200, 30)}
+
+
+def labelled_folder(root: Path, counts: dict[str, dict[str, int]]) -> Path:
+    """root/<split or Berkeley folder>/<label>/k.png, each label a solid colour of its own."""
+    for split, labels in counts.items():
+        for label, n in labels.items():
+            folder = root / split / label if label in COLOURS else root / label
+            folder.mkdir(parents=True, exist_ok=True)
+            colour = COLOURS.get(label) or COLOURS[("horse", "zebra")[label.endswith("B")]]
+            for k in range(n):  # no split word ("test", "train") in the file names
+                Image.new("RGB", (40, 40), colour).save(folder / f"img{k}.png")
+    return root
+
+
+def side(sample: torch.Tensor) -> str:
+    """Which label's colour a [-1, 1] sample tensor has."""
+    r, g, b = sample.mean((1, 2)).tolist()
+    return "horse" if r > b and r > g else "zebra" if b > g else "cat"
+
+
+def test_an_image_folder_with_labels_trains_unpaired_on_two_labels(tmp_path):
+    from img2img.data import Augment
+
+    root = labelled_folder(tmp_path / "h2z", {
+        "train": {"horse": 3, "zebra": 2}, "test": {"horse": 1, "zebra": 1},
+    })  # fmt: skip
+    args = ("cyclegan", "AtoB", Augment(36, 32, True), 0, 2)
+    train_set, val_set, real = hf_train.open_hf_datasets(f"hf:{root}", *args)
+    assert (len(train_set.a), len(train_set.b), real) == (3, 2, False)
+    for i in range(len(train_set)):
+        x = train_set[(0, i)]
+        assert (side(x["A"]), side(x["B"])) == ("horse", "zebra")
+    assert (len(val_set.a), len(val_set.b)) == (1, 1)  # the test split's two labels
+    v = val_set[0]
+    assert (side(v["A"]), side(v["B"])) == ("horse", "zebra")
+    swapped, _, _ = hf_train.open_hf_datasets(f"hf:{root}", "cyclegan", "BtoA", *args[2:])
+    assert side(swapped[(0, 0)]["A"]) == "zebra" and len(swapped.a) == 2
+    import pickle  # exact resume and loader workers: pure functions of the key, picklable
+
+    copy = pickle.loads(pickle.dumps(train_set))
+    assert torch.equal(copy[(1, 2)]["B"], train_set[(1, 2)]["B"])
+    with pytest.raises(errors.DatasetError, match="labelled images.*no pairs"):
+        hf_train.open_hf_datasets(f"hf:{root}", "pix2pix", *args[1:])
+
+
+def test_a_berkeley_folder_read_as_an_image_folder_and_labels_chosen(tmp_path):
+    from img2img.data import Augment
+
+    aug = Augment(36, 32, False)
+    berkeley = labelled_folder(tmp_path / "b", {
+        "train": {"trainA": 2, "trainB": 3}, "test": {"testA": 1, "testB": 2},
+    })  # fmt: skip
+    labels = hf.features_of(hf.load_split(hf.find_source(str(berkeley)), "train", False))
+    assert labels["label"].names == ["testA", "testB", "trainA", "trainB"]  # one train split
+    train_set, val_set, _ = hf_train.open_hf_datasets(f"hf:{berkeley}", "cyclegan", "AtoB",
+                                                      aug, 0, 5)  # fmt: skip
+    assert (len(train_set.a), len(train_set.b)) == (2, 3)  # trainA / trainB, never the tests
+    assert (len(val_set.a), len(val_set.b)) == (1, 2)  # testA / testB of the same split
+    three = labelled_folder(tmp_path / "three", {"train": {"horse": 1, "zebra": 2, "cat": 2}})
+    with pytest.raises(errors.DatasetError, match=r"3 labels \['cat', 'horse', 'zebra'\].*--hf"):
+        hf_train.open_hf_datasets(f"hf:{three}", "cyclegan", "AtoB", aug, 0, 0)
+    picked, none, _ = hf_train.open_hf_datasets(f"hf:{three}", "cyclegan", "AtoB", aug, 0, 0,
+                                                labels="cat,zebra")  # fmt: skip
+    assert none is None and (side(picked[0]["A"]), side(picked[0]["B"])) == ("cat", "zebra")
+    with pytest.raises(errors.DatasetError, match="no label 'dog'.*'cat'"):
+        hf_train.open_hf_datasets(f"hf:{three}", "cyclegan", "AtoB", aug, 0, 0, labels="dog,cat")
+    with pytest.raises(errors.DatasetError, match="--hf-labels takes two different label"):
+        hf_train.open_hf_datasets(f"hf:{three}", "cyclegan", "AtoB", aug, 0, 0, labels="cat")
+    from img2img.training.config import resolve
+
+    with pytest.raises(errors.ConfigError, match="--hf-labels applies"):
+        resolve("cyclegan", {"data": "d", "out": "r", "hf_labels": "a,b"}, None)

@@ -84,15 +84,21 @@ def find_source(name_or_path: str | os.PathLike) -> Source:
 
 
 def _hub_size(repo_id: str) -> int | None:
-    """The dataset repo's total file size, None offline; DatasetError if it does not exist."""
+    """The dataset repo's main-branch size in bytes, None offline; DatasetError if it does not
+    exist. One request where the Hub reports it (`mainSize`); else the files of the whole tree
+    summed (a mirror without that field: one listing, paged over big repos)."""
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     if constants.HF_HUB_OFFLINE:
         return None
+    api = HfApi()
     try:
-        tree = HfApi().list_repo_tree(repo_id, repo_type="dataset", recursive=True)
-        return sum(getattr(entry, "size", 0) or 0 for entry in tree)
+        size = api.dataset_info(repo_id, expand=["mainSize"]).main_size
+        if size is None:
+            tree = api.list_repo_tree(repo_id, repo_type="dataset", recursive=True)
+            size = sum(getattr(entry, "size", 0) or 0 for entry in tree)
+        return size
     except RepositoryNotFoundError as e:
         raise DatasetError(f"no dataset {repo_id!r} on the Hub ({constants.ENDPOINT})") from e
     except (HfHubHTTPError, OSError) as e:

@@ -6,8 +6,13 @@ parquet files, an image folder). Two layouts, as HugGAN publishes them:
     columns  one split, two Image columns: A and B (HugGAN's `imageA` / `imageB`, or
              `--hf-columns A,B`). pix2pix pairs the two cells of a row; CycleGAN draws them
              independently (a row with an empty cell gives no image on that side).
-    splits   CycleGAN only: splits `trainA` and `trainB`, each with one Image column
+    splits   CycleGAN / CUT: splits `trainA` and `trainB`, each with one Image column
              (validation: `testA` / `testB` or `valA` / `valB`).
+    labels   CycleGAN / CUT: one Image column and one ClassLabel column, what `datasets` makes
+             of an image folder (`train/horse/*.jpg`, `train/zebra/*.jpg`: labels horse and
+             zebra; a Berkeley folder read this way has labels trainA, trainB, testA, testB).
+             A and B are two of the labels: `--hf-labels A,B`, else trainA / trainB (then
+             testA / testB of the same split validate), else the only two.
 
 Training reads the `train` split (columns) and validates on `validation`, `val` or `test`,
 whichever exists. The sets are map-style (memory-mapped Arrow, never streamed): a sample is
@@ -33,6 +38,7 @@ from .hf import (
     image_bytes,
     image_columns,
     load_split,
+    require_datasets,
     split_names,
     undecoded,
 )
@@ -58,10 +64,17 @@ class RowImage:
 class ColumnImages(Sequence):
     """The non-empty cells of one Image column, in row order, as RowImage references."""
 
-    def __init__(self, ds: Any, column: str, name: str, limit: int | None = None) -> None:
+    def __init__(
+        self, ds: Any, column: str, name: str, limit: int | None = None,
+        only: Sequence[int] | None = None,
+    ) -> None:  # fmt: skip
+        """`only`: the rows to take (a label's rows), in order; default every row."""
         self.ds, self.column, self.name = ds.select_columns([column]), column, name
         nulls = ds.data.column(column).null_count
         rows = range(len(ds)) if not nulls else _valid_rows(ds, column)
+        if only is not None:
+            keep = set(rows)
+            rows = [i for i in only if i in keep]
         self.rows = rows[:limit]
         if not len(self.rows):
             raise DatasetError(f"{name} has no images in column {column!r}")
@@ -135,26 +148,102 @@ def _one_column(source: Source, split: str, limit: int | None) -> ColumnImages:
     return ColumnImages(ds, images[0], f"{source.ref} {split}", limit)
 
 
-def parse_columns(text: str) -> tuple[str, str] | None:
+def parse_columns(
+    text: str, flag: str = "--hf-columns", what: str = "column"
+) -> tuple[str, str] | None:
     """`--hf-columns A,B` -> ("A", "B"); "" -> None. DatasetError if not two names."""
     if not text:
         return None
     names = tuple(n.strip() for n in text.split(","))
     if len(names) != 2 or not all(names) or names[0] == names[1]:
-        raise DatasetError(f"--hf-columns takes two different column names A,B, got {text!r}")
+        raise DatasetError(f"{flag} takes two different {what} names A,B, got {text!r}")
     return names  # type: ignore[return-value]
+
+
+def label_column(features: Any) -> str | None:
+    """The one ClassLabel column beside one Image column (the labels layout), else None."""
+    ClassLabel = require_datasets().ClassLabel
+    labels = [name for name, f in features.items() if isinstance(f, ClassLabel)]
+    return labels[0] if len(labels) == 1 and len(image_columns(features)) == 1 else None
+
+
+def choose_labels(source: Source, names: Sequence[str], wanted: tuple[str, str] | None):
+    """((A label, B label), validation labels or None) of a labels-layout split."""
+    if wanted is not None:
+        missing = [n for n in wanted if n not in names]
+        if missing:
+            raise DatasetError(
+                f"{source.ref} has no label {missing[0]!r}; its labels: {list(names)}"
+            )
+        return wanted, None
+    if {"trainA", "trainB"} <= set(names):  # a Berkeley folder read as an image folder
+        return ("trainA", "trainB"), next((v for v in VAL_UNPAIRED if set(v) <= set(names)), None)
+    if len(names) == 2:
+        return (names[0], names[1]), None
+    raise DatasetError(
+        f"{source.ref} has {len(names)} labels {list(names)}: choose domain A and domain B "
+        "with --hf-labels A,B"
+    )
+
+
+def _labelled(
+    source: Source, split: str, labels: tuple[str, str], limit: int | None
+) -> tuple[ColumnImages, ColumnImages]:  # fmt: skip
+    """Domain A and domain B of a labels-layout split: the rows of each of two labels."""
+    ds, features = _split(source, split)
+    column = label_column(features)
+    if column is None:
+        raise DatasetError(
+            f"{source.ref} split {split!r} is not one Image column with one ClassLabel column "
+            f"(columns: {list(features)})"
+        )
+    names = features[column].names
+    ids = ds.data.column(column).to_pylist()
+    image = image_columns(features)[0]
+    sides = []
+    for label in labels:
+        if label not in names:
+            raise DatasetError(f"{source.ref} split {split!r} has no label {label!r}: {names}")
+        k = names.index(label)
+        rows = [i for i, v in enumerate(ids) if v == k]
+        sides.append(ColumnImages(ds, image, f"{source.ref} {split} label {label!r}", limit, rows))
+    return sides[0], sides[1]
+
+
+def _labels_sets(
+    source: Source, splits: Sequence[str], labels: tuple[str, str],
+    held: tuple[str, str] | None, augment: Augment, evaluate: Augment, swap: bool, seed: int,
+    val_images: int,
+) -> tuple[Dataset, Dataset | None, bool]:  # fmt: skip
+    """The unpaired training and validation sets of a labels-layout source: `labels` of the
+    train split; validation: `held` labels of the train split, else `labels` of a held-out
+    split that has them."""
+    a, b = _labelled(source, "train", labels, None)
+    a, b = (b, a) if swap else (a, b)
+    train = UnpairedDataset(a, b, augment, seed, random_b=True)
+    split = "train" if held else next((v for v in VAL_SPLITS if v in splits), None)
+    if split is None or not val_images:
+        return train, None, False
+    try:
+        va, vb = _labelled(source, split, held or labels, val_images)
+    except DatasetError:  # a held-out split without these labels: no validation
+        return train, None, False
+    va, vb = (vb, va) if swap else (va, vb)
+    return train, UnpairedDataset(va, vb, evaluate, seed, random_b=False), False
 
 
 def open_hf_datasets(
     name: str, family: str, direction: str, augment: Augment, seed: int, val_images: int,
-    columns: str = "",
+    columns: str = "", labels: str = "",
 ) -> tuple[Dataset, Dataset | None, bool]:  # fmt: skip
     """(training set, validation set or None, whether validation pairs are real pairs) from
     the Hugging Face dataset `name` (module docstring); BtoA swaps A and B."""
     source = find_source(name.removeprefix(PREFIX))
     splits, wanted = split_names(source), parse_columns(columns)
+    chosen = parse_columns(labels, "--hf-labels", "label")
     swap, evaluate = direction == "BtoA", Augment(augment.crop_size, augment.crop_size, False)
-    if family == "cyclegan" and wanted is None and {"trainA", "trainB"} <= set(splits):
+    paired = family in PAIRED_FAMILIES
+    if not paired and wanted is None and {"trainA", "trainB"} <= set(splits):
         a, b = (_one_column(source, s, None) for s in ("trainA", "trainB"))
         a, b = (b, a) if swap else (a, b)
         train = UnpairedDataset(a, b, augment, seed, random_b=True)
@@ -169,7 +258,24 @@ def open_hf_datasets(
             f"{source.ref} has no train split (splits: {splits}); expected a train split with "
             "A and B image columns, or (cyclegan) trainA and trainB splits"
         )
-    paired = family in PAIRED_FAMILIES
+    train_features = _split(source, "train")[1]
+    labelled = wanted is None and label_column(train_features) is not None
+    if chosen is not None and not labelled:
+        raise DatasetError(
+            f"--hf-labels needs a train split of one Image column and one ClassLabel column; "
+            f"{source.ref} has {list(train_features)}"
+        )
+    if labelled and paired:
+        raise DatasetError(
+            f"{source.ref} is labelled images (one Image column and its labels), which hold no "
+            f"pairs: {family} needs a train split with A and B image columns (--hf-columns A,B); "
+            "the unpaired families train on labelled images"
+        )
+    if labelled:
+        labels, held = choose_labels(
+            source, train_features[label_column(train_features)].names, chosen
+        )
+        return _labels_sets(source, splits, labels, held, augment, evaluate, swap, seed, val_images)
     held = next((v for v in VAL_SPLITS if v in splits), None)
     sets = []
     for split, limit, aug in (("train", None, augment), (held, val_images, evaluate)):

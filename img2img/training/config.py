@@ -40,6 +40,7 @@ class TrainConfig:
     # --- data
     dataset: str = ""  # public dataset by name (facades, maps, horse2zebra, ...) or hf:NAME (HF)
     hf_columns: str = ""  # hf: datasets: the A and B image columns, A,B (default imageA,imageB)
+    hf_labels: str = ""  # hf: image folders (one Image + one ClassLabel column): labels A,B
     data: str = ""  # or a local folder: train/ of A|B images, or trainA/ + trainB/
     data_root: str = ""  # download cache (default: $IMG2IMG_DATA or ~/.cache/img2img/datasets)
     dataset_url_base: str = ""  # mirror of the Berkeley host (default: $IMG2IMG_DATASET_MIRROR)
@@ -324,8 +325,14 @@ def validate(c: TrainConfig) -> None:
             raise ConfigError(f"{name} must be one of {allowed}, got {getattr(c, name)!r}")
     if bool(c.dataset) == bool(c.data):
         raise ConfigError("give exactly one of --dataset NAME or --data DIR")
-    if c.hf_columns and not c.dataset.startswith("hf:"):
-        raise ConfigError("--hf-columns applies to a Hugging Face dataset (--dataset hf:NAME)")
+    for name in ("hf_columns", "hf_labels"):
+        if getattr(c, name) and not c.dataset.startswith("hf:"):
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} applies to a Hugging Face dataset (--dataset hf:NAME)")
+    if c.hf_columns and c.hf_labels:
+        raise ConfigError(
+            "give --hf-columns (two image columns) or --hf-labels (two labels), not both"
+        )
     if not c.out:
         raise ConfigError("--out RUN_DIR is required")
     positive = ("load_size", "crop_size", "ngf", "ndf", "batch_size", "save_every", "log_every")

@@ -55,7 +55,8 @@ def _hf_data(c: TrainConfig, world: World) -> tuple[Dataset, Dataset | None, boo
             "--input-nc and --output-nc other than 3 need a local folder or a named dataset "
             "(hf: datasets are read as RGB)"
         )
-    args = (c.dataset, c.family, c.direction, augment(c), c.seed, c.val_images, c.hf_columns)
+    args = (c.dataset, c.family, c.direction, augment(c), c.seed, c.val_images, c.hf_columns,
+            c.hf_labels)  # fmt: skip
     sets = hf_train.open_hf_datasets(*args) if world.main else None
     distributed.barrier(world)
     return sets or hf_train.open_hf_datasets(*args)

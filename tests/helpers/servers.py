@@ -48,9 +48,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.log.append(("HEAD" if head else "GET", self.path, dict(self.headers)))
         found = self.server.lookup(self.path)
         if found is None:
+            code = self.server.missing_code(self.path)
             self.send_response(404)
-            self.send_header("X-Error-Code", "EntryNotFound")
-            self.send_header("X-Error-Message", "Entry not found")
+            self.send_header("X-Error-Code", code)
+            self.send_header("X-Error-Message", f"{code.removesuffix('NotFound')} not found")
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -121,6 +122,10 @@ class LoopbackServer(ThreadingHTTPServer):
     def api(self, path: str, body: bytes) -> tuple[int, object]:
         return 404, {"error": "not found"}
 
+    def missing_code(self, path: str) -> str:
+        """The X-Error-Code of a 404 for `path` (the Hub's names)."""
+        return "EntryNotFound"
+
     def gets(self) -> list[tuple[str, str, dict]]:
         return [entry for entry in self.log if entry[0] == "GET"]
 
@@ -151,10 +156,15 @@ class FakeHub(LoopbackServer):
 
     COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
-    def __init__(self, files: dict[tuple[str, str], bytes] | None = None) -> None:
+    def __init__(
+        self, files: dict[tuple[str, str], bytes] | None = None, main_size: bool = True
+    ) -> None:
+        """`main_size`: repo info reports `mainSize` (the main branch's bytes) as the Hub
+        does; False: a mirror without it."""
         super().__init__()
         self.files = {} if files is None else files
         self.repos = {repo for repo, _ in self.files}
+        self.main_size = main_size
 
     def api(self, path: str, body: bytes) -> tuple[int, object]:
         path = path.split("?")[0]
@@ -220,8 +230,11 @@ class FakeHub(LoopbackServer):
         if rest == "" or rest.startswith("/revision/"):
             siblings = [{"rfilename": e["path"]} for e in entries if e["type"] == "file"]
             when = "2024-01-01T00:00:00.000Z"
-            return {"id": name, "sha": self.COMMIT, "siblings": siblings, "private": False,
+            info = {"id": name, "sha": self.COMMIT, "siblings": siblings, "private": False,
                     "disabled": False, "gated": False, "lastModified": when}  # fmt: skip
+            if self.main_size:
+                info["mainSize"] = sum(e.get("size", 0) for e in entries)
+            return info
         tree = re.match(r"^/tree/[^/]+/?(.*)$", rest)
         if not tree:
             return None
@@ -232,6 +245,17 @@ class FakeHub(LoopbackServer):
             e for e in entries
             if e["path"].startswith(prefix) and (recursive or "/" not in e["path"][len(prefix):])
         ]  # fmt: skip
+
+    def missing_code(self, path: str) -> str:
+        """RepoNotFound for the info of a repo it does not hold, as the Hub answers."""
+        m = re.match(r"^/api/(models|datasets)/([^/]+/[^/?]+)", path)
+        if (
+            m
+            and (m.group(2) if m.group(1) == "models" else f"datasets/{m.group(2)}")
+            not in self.repos
+        ):
+            return "RepoNotFound"
+        return "EntryNotFound"
 
     def lookup(self, path: str):
         if path.startswith("/api/"):
