@@ -7,7 +7,9 @@ here, every other stat as it was, the input untouched, nothing half-written."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -266,3 +268,61 @@ def test_the_command_line_translates_a_dataset_into_out_dir(tmp_path, capsys):
     assert translate_datasets(files) is None  # not a dataset: cli.py's usual way
     assert main([*argv[:1], str(ckpt), *argv[2:]]) == 2  # --camera with files: refused
     assert "--camera applies to LeRobot datasets" in capsys.readouterr().err
+
+
+LEROBOT_WROTE = Path(__file__).parent / "fixtures" / "lerobot_v30"  # make.py: LeRobot 0.4.4
+
+
+@pytest.fixture(scope="module")
+def lerobot_copy(tr, tmp_path_factory) -> tuple[Path, Path]:
+    """The dataset LeRobot itself wrote (tests/fixtures/lerobot_v30/, its own parquet files,
+    stats, episode index and AV1 videos), copied, and its translation."""
+    pytest.importorskip("pyarrow")
+    base = tmp_path_factory.mktemp("lerobot_wrote")
+    src = Path(shutil.copytree(LEROBOT_WROTE / "dataset", base / "dataset"))
+    translate_dataset(tr, NET, src, base / "out" / "dataset", size=None, progress=False)
+    return src, base / "out" / "dataset"
+
+
+def test_a_dataset_lerobot_wrote_is_translated_and_stays_valid(lerobot_copy):
+    """The same checks as above on files LeRobot wrote, not ones written here: the same files,
+    only the camera videos and the stats files changed (info.json holds as it was), the videos
+    AV1 with LeRobot's keyframe every 2 frames and its pts, every camera stat (per episode in
+    the index, aggregated in stats.json, in LeRobot's order and layout) true of the output."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    src, out = lerobot_copy
+    before, after = _files(src), _files(out)
+    assert sorted(after) == sorted(before)
+    videos = {str(p) for files in camera_videos(src, read_info(src)).values() for p in files}
+    assert len(videos) == 2
+    for rel in before:
+        if rel in STATS_FILES["v3.0"]:
+            assert after[rel] != before[rel], rel
+        elif rel in videos:
+            a, b = stored(src / rel), stored(out / rel)
+            assert b["codec"] == "av1" and b["keys"] == a["keys"] == "K." * FRAMES
+            assert (b["time_base"], b["pts"], b["size"]) == (a["time_base"], a["pts"], a["size"])
+            assert np.abs(_first_frame(src / rel) - _first_frame(out / rel)).mean() > 5
+        else:
+            assert after[rel] == before[rel], rel
+    _described_truly(out)
+    _stats_true(src, out, translated=CAMERAS)
+    episodes = "meta/episodes/chunk-000/file-000.parquet"
+    old, new = pq.read_table(src / episodes), pq.read_table(out / episodes)
+    assert new.schema == old.schema  # LeRobot's column types, every column kept
+    kept = [c for c in old.column_names if not any(c.startswith(f"stats/{k}/") for k in CAMERAS)]
+    assert new.select(kept).equals(old.select(kept))
+
+
+def test_lerobot_itself_loads_the_translated_copy(lerobot_copy):
+    """LeRobotDataset opens the copy, decodes every frame within its timestamp tolerance (the
+    frame PyAV decodes at each index), answers a delta_timestamps window, and its stats are
+    those of the frames it decodes (tests/fixtures/lerobot_v30/make.py --check). Where LeRobot
+    is installed (see that file's docstring; not a dependency: it pins torch < 2.11)."""
+    pytest.importorskip("lerobot.datasets.lerobot_dataset")
+    spec = importlib.util.spec_from_file_location("lerobot_make", LEROBOT_WROTE / "make.py")
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    got = make.check(lerobot_copy[1])
+    assert got["frames"] == 2 * FRAMES and got["episodes"] == 2
+    assert all(c["stats_mean_error"] < 1e-6 for c in got["cameras"].values()), got
