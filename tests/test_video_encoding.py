@@ -4,6 +4,7 @@ kept falls back with a note (or, asked for explicitly, is refused)."""
 
 from __future__ import annotations
 
+import av
 import pytest
 from helpers.models import tiny_generators
 from helpers.videos import make_clip, stored
@@ -58,6 +59,31 @@ def test_other_codecs_and_keyframe_spacings_are_kept(tr, tmp_path, codec, suffix
     keys = ("K" + "." * (gop - 1)) * (12 // gop)
     assert a["keys"] == b["keys"] == keys, (a["keys"], b["keys"])
     assert a["codec"] == b["codec"] and (a["time_base"], a["pts"]) == (b["time_base"], b["pts"])
+
+
+IRREGULAR = (0, 3, 4, 11, 20, 21)  # keyframes as scene cuts place them: no one spacing
+
+
+@pytest.mark.parametrize(
+    "codec, suffix",
+    [("libsvtav1", ".mkv"), ("libx264", ".mp4"), ("libx265", ".mp4"), ("libvpx-vp9", ".webm"),
+     ("mpeg4", ".avi")],
+)  # fmt: skip
+def test_irregular_keyframes_come_out_where_the_input_had_them(tr, tmp_path, codec, suffix):
+    """No one spacing: each frame that was a keyframe in the input is one in the output, and
+    no other frame is (the encoder follows the input frame by frame: encoding.py)."""
+    if codec not in av.codecs_available:
+        pytest.skip(f"no {codec} in this FFmpeg")
+    src = make_clip(tmp_path / f"in{suffix}", frames=24, audio=False, codec=codec,
+                    keys=IRREGULAR)  # fmt: skip
+    want = "".join("K" if i in IRREGULAR else "." for i in range(24))
+    assert stored(src)["keys"] == want  # the input is what it says
+    info = _translate(tr, src, tmp_path / f"out{suffix}")
+    out = stored(tmp_path / f"out{suffix}")
+    assert out["keys"] == want and out["codec"] == stored(src)["codec"]
+    assert info.gop is None and info.notes == ()
+    _translate(tr, src, tmp_path / f"g4{suffix}", gop=4)  # --gop still overrides
+    assert stored(tmp_path / f"g4{suffix}")["keys"] == "K..." * 6
 
 
 def test_a_10_bit_av1_clip_stays_10_bit(tr, tmp_path):

@@ -3,11 +3,14 @@
 A dataset stores its video in a chosen way (LeRobot: AV1, a keyframe every 2 frames, so that
 any frame decodes after at most one other), and a translated clip that comes back as H.264 with
 one keyframe is no longer what the dataset's readers expect. So `choose` measures the input
-(`measure`: its codec, the distance between its first keyframes, its pixel format) and keeps
+(`measure`: its codec, the distances between its first keyframes, its pixel format) and keeps
 each where this FFmpeg can: the codec when an encoder for it exists here (ENCODERS) and the
 output container holds it (HOLDS), else the container's default encoder, with a note that says
-why; the keyframe spacing as the encoder's GOP (scene-cut keyframes off, so that the keyframes
-fall where the input's did); the pixel format when the encoder takes it and it is 4:2:0 (8 or
+why; the keyframes where the input's are: a regular spacing as the encoder's GOP (scene-cut
+keyframes off), an irregular one (scene cuts, an encoder's own placement) by following the
+input frame by frame (`Encoding.follow`: video.py asks for a keyframe at each frame that was
+one in the input, the encoder's GOP set past any gap so that it adds none; MPEG-4 Part 2 caps
+its GOP at 600 frames); the pixel format when the encoder takes it and it is 4:2:0 (8 or
 10 bit). 4:2:2 and 4:4:4 come out yuv420p: what players and hardware decoders take (High 4:4:4
 H.264 plays in almost no browser). `codec` and `gop` override what the input says.
 
@@ -56,7 +59,15 @@ _OPTIONS = {
     "libsvtav1": {"crf": "30"},
 }
 # With a fixed GOP, keyframes only where the GOP puts them (no extra ones at scene cuts).
-_NO_SCENECUT = {"libx264": {"x264-params": "scenecut=0"}, "libx265": {"x265-params": "scenecut=0"}}
+_NO_SCENECUT = {
+    "libx264": {"x264-params": "scenecut=0"},
+    "libx265": {"x265-params": "scenecut=0"},
+    "mpeg4": {"sc_threshold": "1000000000"},
+}
+# Following the input's keyframes: a keyframe asked for is an IDR frame (x265 writes a
+# non-IDR I frame otherwise), and the GOP is long enough that the encoder adds none.
+_FORCED = {"libx265": {"forced-idr": "1"}}
+FOLLOW_GOP = 100_000  # frames; mpeg4's encoder lowers it to 600
 _KEPT_PIX_FMTS = ("yuv420p", "yuv420p10le")  # 4:2:0, 8 / 10 bit: what players decode
 EVEN_SIDES = ("libx264", "libx265", "mpeg4")  # encoders whose 4:2:0 needs even sides
 GOP_PACKETS = 300  # video packets read to find the input's keyframe spacing
@@ -69,6 +80,7 @@ class Source:
     codec: str  # FFmpeg's canonical name: "av1", "h264", ...
     pix_fmt: str | None
     gop: int | None  # frames from one keyframe to the next; None: one keyframe in what was read
+    regular: bool = True  # every keyframe read `gop` frames after the one before it
 
 
 @dataclass(frozen=True)
@@ -81,11 +93,13 @@ class Encoding:
     gop: int | None  # None: the encoder's own keyframe placement
     options: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # what could not be kept, and why
+    follow: bool = False  # a keyframe at each frame that was one in the input (gop: FOLLOW_GOP)
 
 
 def measure(src: Path) -> Source:
     """The codec, pixel format and keyframe spacing of `src`'s first video stream, from its
-    header and its first GOP_PACKETS packets (no decoding), in display order."""
+    header and its first GOP_PACKETS packets (no decoding), in display order. A spacing that
+    changes after them is not seen here (video.py follows only what this found irregular)."""
     try:
         with av.open(str(src)) as container:
             v = container.streams.video[0]
@@ -100,12 +114,17 @@ def measure(src: Path) -> Source:
     except (av.error.FFmpegError, IndexError) as e:
         raise VideoError(f"{src.name}: cannot read how its video is stored: {e}") from e
     shown = [key for _, key in sorted(packets)]  # display order (B-frames come later there)
-    return Source(codec, pix_fmt, _spacing([i for i, key in enumerate(shown) if key]))
-
-
-def _spacing(keys: list[int]) -> int | None:
-    """The most common distance between consecutive keyframes (ties: the shortest)."""
+    keys = [i for i, key in enumerate(shown) if key]
     gaps = [b - a for a, b in zip(keys, keys[1:], strict=False)]
+    gop = _spacing(gaps)
+    # The frames read after the last keyframe: more than a GOP without one is irregular too.
+    tail = len(shown) - keys[-1] if keys else 0
+    regular = len(set(gaps)) <= 1 and (gop is None or tail <= gop)
+    return Source(codec, pix_fmt, gop, regular)
+
+
+def _spacing(gaps: list[int]) -> int | None:
+    """The most common distance between consecutive keyframes (ties: the shortest)."""
     if not gaps:
         return None
     return min(set(gaps), key=lambda g: (-gaps.count(g), g))
@@ -134,15 +153,17 @@ def choose(source: Source, fmt: str, codec: str | None = None, gop: int | None =
             notes.append(f"written as {default}, not {codec}: {_why_not(codec, fmt)}")
             codec = default
     encoder = encoder_for(codec)
-    gop = gop if gop is not None else source.gop
+    follow = gop is None and source.gop is not None and not source.regular
+    gop = FOLLOW_GOP if follow else gop if gop is not None else source.gop
     options = dict(_OPTIONS.get(encoder, {}))
+    extra = {**_NO_SCENECUT.get(encoder, {}), **(_FORCED.get(encoder, {}) if follow else {})}
     if gop is not None:
-        for key, value in _NO_SCENECUT.get(encoder, {}).items():
+        for key, value in extra.items():
             options[key] = f"{options[key]}:{value}" if key in options else value
     pix_fmt = _pix_fmt(source.pix_fmt, encoder)
     if source.pix_fmt and pix_fmt != source.pix_fmt:
         notes.append(f"pixel format {pix_fmt}, not {source.pix_fmt} (what players decode)")
-    return Encoding(codec, encoder, pix_fmt, gop, options, tuple(notes))
+    return Encoding(codec, encoder, pix_fmt, gop, options, tuple(notes), follow)
 
 
 def _why_not(codec: str, fmt: str) -> str:

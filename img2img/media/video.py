@@ -88,7 +88,8 @@ class VideoInfo:
     rotation: int = 0  # degrees counter-clockwise the display matrix turns the pictures
     codec: str = ""  # FFmpeg's canonical name ("av1", "h264"); as written, or as stored
     pix_fmt: str = ""
-    gop: int | None = None  # frames from keyframe to keyframe asked of the encoder
+    gop: int | None = None  # frames from keyframe to keyframe asked of the encoder; None: its
+    # own placement, or the input's irregular keyframes followed frame by frame (encoding.py)
     notes: tuple[str, ...] = ()  # what of the input's encoding could not be kept, and why
 
 
@@ -192,6 +193,7 @@ class _Writer:
         self.video.codec_context.time_base = self.time_base
         if enc.gop is not None:
             self.video.codec_context.gop_size = enc.gop
+        self.follow = enc.follow  # a keyframe where the input had one (encoding.py)
         even = enc.encoder in EVEN_SIDES
         self.width = info.width + (even and info.width % 2)
         self.height = info.height + (even and info.height % 2)
@@ -209,8 +211,10 @@ class _Writer:
         self._pts = -1
         self._step = max(1, round(1 / (info.fps * self.time_base)))  # one frame, in time_base
 
-    def write_frame(self, img: Image.Image, pts: int | None) -> None:
-        """`img` shown from `pts` (in the input's time base; None: one frame after the last)."""
+    def write_frame(self, img: Image.Image, pts: int | None, key: bool = False) -> None:
+        """`img` shown from `pts` (in the input's time base; None: one frame after the last);
+        `key`: the input's frame was a keyframe (one is asked for where the encoding follows
+        the input's keyframes)."""
         if img.size != (self.width, self.height):  # an odd side: repeat the last row / column
             pad = ((0, self.height - img.height), (0, self.width - img.width), (0, 0))
             img = Image.fromarray(np.pad(np.asarray(img), pad, mode="edge"))
@@ -221,6 +225,8 @@ class _Writer:
             pts = round(pts * self.in_base / self.time_base)
         self._pts = frame.pts = max(pts, self._pts + 1)  # strictly increasing, one per input
         frame.time_base = self.time_base
+        if key and self.follow:
+            frame.pict_type = av.video.frame.PictureType.I
         self.out.mux(self.video.encode(frame))
 
     def write_audio(self, packet) -> None:
@@ -248,7 +254,7 @@ class _Writer:
 
 
 def _decoded(container, src: Path) -> Iterator[tuple[str, object]]:
-    """("frame", (upright RGB image, pts, time in seconds)) for each video frame and
+    """("frame", (upright RGB image, pts, time in seconds, keyframe?)) for each video frame and
     ("audio", packet) for each audio packet, in file order. Raises VideoError when demuxing
     or decoding fails."""
     streams = [container.streams.video[0], *container.streams.audio[:1]]
@@ -263,7 +269,12 @@ def _decoded(container, src: Path) -> Iterator[tuple[str, object]]:
                 img, turns = frame.to_image(), round(frame.rotation / 90) % 4
                 yield (
                     "frame",
-                    (img.transpose(_TURNS[turns]) if turns else img, frame.pts, frame.time),
+                    (
+                        img.transpose(_TURNS[turns]) if turns else img,
+                        frame.pts,
+                        frame.time,
+                        frame.key_frame,
+                    ),  # fmt: skip
                 )
     except av.error.FFmpegError as e:
         raise VideoError(f"{src.name}: cannot decode frame {count + 1} (corrupt?): {e}") from e
@@ -327,7 +338,8 @@ def translate_video(
             bar.close()
     w, h, audio, e = writer.width, writer.height, job.audio is not None, enc
     seconds = float(written / info.fps)
-    return VideoInfo(written, info.fps, w, h, seconds, audio, 0, e.codec, e.pix_fmt, e.gop, e.notes)
+    gop = None if e.follow else e.gop
+    return VideoInfo(written, info.fps, w, h, seconds, audio, 0, e.codec, e.pix_fmt, gop, e.notes)
 
 
 @dataclass
@@ -364,7 +376,7 @@ def _check_frame(job: _Job, count: int, t: float | None) -> None:
 
 def _translate(job: _Job, writer: _Writer, bar: tqdm) -> int:
     """Stream frames through the network into `writer`; returns the frames written."""
-    pending: list[tuple[Image.Image, int | None]] = []
+    pending: list[tuple[Image.Image, int | None, bool]] = []
     written = count = 0
     size = (job.info.width, job.info.height)
     try:
@@ -372,12 +384,12 @@ def _translate(job: _Job, writer: _Writer, bar: tqdm) -> int:
             if kind == "audio":
                 writer.write_audio(item)
                 continue
-            img, pts, t = item
+            img, pts, t, key = item
             count += 1
             _check_frame(job, count, t)
             if img.size != size:
                 raise VideoError(f"{job.src.name}: the frame size changes mid-stream ({img.size})")
-            pending.append((img, pts))
+            pending.append((img, pts, key))
             if len(pending) == job.batch:
                 written += _flush(job, writer, pending, bar)
         if pending:
@@ -392,10 +404,10 @@ def _translate(job: _Job, writer: _Writer, bar: tqdm) -> int:
 def _flush(job: _Job, writer: _Writer, pending: list, bar: tqdm) -> int:
     """Translate and encode the pending frames (one forward); returns how many."""
     mult = job.policy.runner.multiple
-    preps = [processing.prepare(img, job.size, mult) for img, _ in pending]
+    preps = [processing.prepare(img, job.size, mult) for img, _, _ in pending]
     y = job.policy.run(torch.cat([p.tensor for p in preps]))
-    for j, (prep, (_, pts)) in enumerate(zip(preps, pending, strict=True)):
-        writer.write_frame(processing.finish(y[j : j + 1], prep), pts)
+    for j, (prep, (_, pts, key)) in enumerate(zip(preps, pending, strict=True)):
+        writer.write_frame(processing.finish(y[j : j + 1], prep), pts, key)
     n = len(pending)
     bar.update(n)
     pending.clear()

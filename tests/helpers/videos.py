@@ -27,10 +27,12 @@ def make_clip(
     turns: int = 0,
     codec: str = "libx264",
     gop: int | None = None,
+    keys: tuple[int, ...] = (),
 ) -> Path:
     """An H.264 clip (container from the suffix) of `frames` frames at `fps`, (w, h) `size`,
     with a 440 Hz mono AAC tone as long as the video when `audio`. `codec`: another encoder
-    (e.g. "libsvtav1"); `gop`: a keyframe every `gop` frames. `rotation`: a display
+    (e.g. "libsvtav1"); `gop`: a keyframe every `gop` frames; `keys`: keyframes at those
+    frames and no others (an irregular spacing, as scene cuts give). `rotation`: a display
     matrix asking players to turn the picture that many degrees counter-clockwise (as a
     phone writes it). `times_ms`: each frame's timestamp (a variable frame rate; `frames`
     is then its length). `live`: Matroska written as a live stream, with no duration.
@@ -40,11 +42,15 @@ def make_clip(
     frames = len(times_ms) if times_ms else frames
     options = {"live": "1"} if live else {}
     with av.open(str(path), "w", options=options) as out:
-        fixed = {"x264-params": "scenecut=0"} if gop and codec == "libx264" else {}
+        fixed = {
+            "libx264": {"x264-params": "scenecut=0"},
+            "libx265": {"x265-params": "scenecut=0:log-level=error", "forced-idr": "1"},
+            "mpeg4": {"sc_threshold": "1000000000"},
+        }.get(codec, {}) if gop or keys else {}  # fmt: skip
         video = out.add_stream(codec, rate=fps, options=fixed)
         video.width, video.height, video.pix_fmt = w, h, pix_fmt
-        if gop is not None:
-            video.codec_context.gop_size = gop
+        if gop is not None or keys:
+            video.codec_context.gop_size = gop or (600 if codec == "mpeg4" else 100_000)
         if rotation:
             video.set_display_rotation(rotation)
         if times_ms:
@@ -54,6 +60,8 @@ def make_clip(
             frame = _frame(i, w, h, turns)
             if times_ms:
                 frame.pts, frame.time_base = times_ms[i], Fraction(1, 1000)
+            if i in keys:
+                frame.pict_type = av.video.frame.PictureType.I
             out.mux(video.encode(frame))
         out.mux(video.encode())
         if tone is not None:
