@@ -315,9 +315,9 @@ def test_video_with_shared_statistics_under_openvino(tmp_path, stats, monkeypatc
     handed: dict[str, list[np.ndarray]] = {}
     write_frame = video._Writer.write_frame
 
-    def recording(self, img, seconds):
+    def recording(self, img, *when):
         handed[current].append(np.asarray(img).astype(int))
-        write_frame(self, img, seconds)
+        write_frame(self, img, *when)
 
     monkeypatch.setattr(video._Writer, "write_frame", recording)
     model = tiny_generators()["resnet"]
