@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -17,7 +16,16 @@ import av
 import numpy as np
 import pytest
 import torch
-from helpers.lerobot import CAMERAS, FRAMES, LAYOUTS, QUANTILES, frames_of, make_dataset, stats_of
+from helpers.lerobot import (
+    CAMERAS,
+    FRAMES,
+    LAYOUTS,
+    QUANTILES,
+    frames_of,
+    lerobot_rebuild,
+    make_dataset,
+    stats_of,
+)
 from helpers.models import tiny_generators
 from helpers.videos import stored
 
@@ -275,20 +283,23 @@ LEROBOT_WROTE = Path(__file__).parent / "fixtures" / "lerobot_v30"  # make.py: L
 
 @pytest.fixture(scope="module")
 def lerobot_copy(tr, tmp_path_factory) -> tuple[Path, Path]:
-    """The dataset LeRobot itself wrote (tests/fixtures/lerobot_v30/, its own parquet files,
-    stats, episode index and AV1 videos), copied, and its translation."""
+    """The dataset LeRobot itself wrote (tests/fixtures/lerobot_v30/dataset.json: its own
+    JSON files and parquet files, stats and episode index; its AV1 videos encoded again as
+    LeRobot encodes them), rebuilt, and its translation."""
     pytest.importorskip("pyarrow")
     base = tmp_path_factory.mktemp("lerobot_wrote")
-    src = Path(shutil.copytree(LEROBOT_WROTE / "dataset", base / "dataset"))
+    text = json.loads((LEROBOT_WROTE / "dataset.json").read_text(encoding="utf-8"))
+    src = lerobot_rebuild(text, base / "dataset")
     translate_dataset(tr, NET, src, base / "out" / "dataset", size=None, progress=False)
     return src, base / "out" / "dataset"
 
 
 def test_a_dataset_lerobot_wrote_is_translated_and_stays_valid(lerobot_copy):
-    """The same checks as above on files LeRobot wrote, not ones written here: the same files,
-    only the camera videos and the stats files changed (info.json holds as it was), the videos
-    AV1 with LeRobot's keyframe every 2 frames and its pts, every camera stat (per episode in
-    the index, aggregated in stats.json, in LeRobot's order and layout) true of the output."""
+    """The same checks as above on LeRobot's own metadata and parquet files, not ones written
+    here: the same files, only the camera videos and the stats files changed (info.json holds
+    as it was), the videos AV1 with a keyframe every 2 frames and the input's pts, every camera
+    stat (per episode in the index, aggregated in stats.json, in LeRobot's order and layout)
+    true of the output."""
     pq = pytest.importorskip("pyarrow.parquet")
     src, out = lerobot_copy
     before, after = _files(src), _files(out)

@@ -6,11 +6,13 @@ clips with plain numpy (per channel, pixels / 255, shape (3, 1, 1); count = fram
 v2.1 meta/episodes_stats.jsonl (no quantiles, as v2.1 wrote; no stats.json unless asked, as
 v2.1 wrote none), v3.0 meta/stats.json and the `stats/<feature>/<stat>` columns of
 meta/episodes/chunk-000/file-000.parquet (with LeRobot 0.4's quantiles), an action feature's
-stats beside the cameras'."""
+stats beside the cameras'. Also: a dataset LeRobot itself wrote, kept as text and rebuilt
+(`lerobot_dump`, `lerobot_rebuild`: tests/fixtures/lerobot_v30/)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import av
@@ -133,3 +135,84 @@ def _write_v30(root: Path, episodes: list[dict]) -> None:
             table[f"stats/{feature}/{name}"] = [ep[feature][name] for ep in episodes]
     table |= {"meta/episodes/chunk_index": [0, 0], "meta/episodes/file_index": [0, 0]}
     pq.write_table(pa.Table.from_pydict(table), path, compression="snappy")
+
+
+# A dataset LeRobot wrote (tests/fixtures/lerobot_v30/make.py), kept as text: its JSON files
+# as they are, its parquet files as schema (field names, Arrow types, nullability, schema
+# metadata) and rows, its camera videos as the frames fed to LeRobot, encoded here as LeRobot
+# encodes them (libsvtav1, crf 30, a keyframe every 2 frames, yuv420p).
+_ARROW = {"int64": "int64", "float": "float32", "double": "float64", "string": "string",
+          "large_string": "large_string"}  # fmt: skip
+
+
+def lerobot_frame(camera: int, episode: int, i: int) -> np.ndarray:
+    """Frame `i` of `episode` for camera number `camera`: the pattern fed to LeRobot."""
+    y, x = np.mgrid[0:48, 0:64]
+    rgb = [(x * 4 + i * 20 + camera * 50) % 256, (y * 5 + episode * 60) % 256,
+           ((x + y) * 3 + i * 7) % 256]  # fmt: skip
+    return np.stack(rgb, -1).astype(np.uint8)
+
+
+def _arrow_type(text: str):
+    """The Arrow type `str(type)` printed (the kinds LeRobot writes)."""
+    import pyarrow as pa
+
+    if text in _ARROW:
+        return getattr(pa, _ARROW[text])()
+    if m := re.fullmatch(r"fixed_size_list<element: (.+)>\[(\d+)\]", text):
+        return pa.list_(_arrow_type(m[1]), int(m[2]))
+    if m := re.fullmatch(r"list<element: (.+)>", text):
+        return pa.list_(_arrow_type(m[1]))
+    raise ValueError(f"an Arrow type this fixture does not rebuild: {text}")
+
+
+def lerobot_dump(root: Path) -> dict:
+    """The text form of the dataset at `root` (JSON files, parquet schemas and rows)."""
+    import pyarrow.parquet as pq
+
+    out: dict = {"json": {}, "parquet": {}}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.suffix == ".json":
+            out["json"][rel] = path.read_text(encoding="utf-8")
+        elif path.suffix == ".parquet":
+            table = pq.read_table(path)
+            fields = [[f.name, str(f.type), f.nullable] for f in table.schema]
+            meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+            out["parquet"][rel] = {"fields": fields, "metadata": meta, "rows": table.to_pylist()}
+    return out
+
+
+def lerobot_rebuild(text: dict, root: Path) -> Path:
+    """Write the dataset `text` (lerobot_dump's) holds under `root`: its JSON files and
+    parquet files as LeRobot wrote them, and its camera videos encoded again."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for rel, body in text["json"].items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(body, encoding="utf-8")
+    for rel, part in text["parquet"].items():
+        fields = [pa.field(n, _arrow_type(t), nullable) for n, t, nullable in part["fields"]]
+        schema = pa.schema(fields, metadata=part["metadata"] or None)
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(part["rows"], schema=schema), root / rel)
+    info = json.loads(text["json"]["meta/info.json"])
+    episodes = text["parquet"]["meta/episodes/chunk-000/file-000.parquet"]["rows"]
+    for c, key in enumerate(CAMERAS):
+        rel = info["video_path"].format(video_key=key, chunk_index=0, file_index=0)
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        with av.open(str(root / rel), "w") as out:
+            video = out.add_stream("libsvtav1", rate=info["fps"], options={"crf": "30"})
+            video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+            video.codec_context.gop_size = 2
+            n = 0
+            for row in episodes:
+                for i in range(row["length"]):
+                    frame = av.VideoFrame.from_ndarray(
+                        lerobot_frame(c, row["episode_index"], i), format="rgb24"
+                    )
+                    frame.pts, n = n, n + 1
+                    out.mux(video.encode(frame))
+            out.mux(video.encode())
+    return root
