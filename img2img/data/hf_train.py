@@ -73,7 +73,7 @@ class ColumnImages(Sequence):
         nulls = ds.data.column(column).null_count
         rows = range(len(ds)) if not nulls else _valid_rows(ds, column)
         if only is not None:
-            keep = set(rows)
+            keep = rows if isinstance(rows, range) else set(rows)  # range: O(1) `in` already
             rows = [i for i in only if i in keep]
         self.rows = rows[:limit]
         if not len(self.rows):
@@ -126,8 +126,12 @@ def _split(source: Source, split: str) -> tuple[Any, Any]:
     return undecoded(ds, features), features
 
 
-def _columns(source: Source, split: str, columns: tuple[str, str] | None, limit: int | None):
-    ds, features = _split(source, split)
+def _columns(
+    source: Source, split: str, columns: tuple[str, str] | None, limit: int | None,
+    loaded: tuple[Any, Any] | None = None,
+):  # fmt: skip
+    """`loaded`: the split as `_split` returned it, where the caller has it already."""
+    ds, features = loaded or _split(source, split)
     wanted = columns or HUGGAN_COLUMNS
     missing = [c for c in wanted if c not in image_columns(features)]
     if missing:
@@ -169,12 +173,7 @@ def label_column(features: Any) -> str | None:
 
 def choose_labels(source: Source, names: Sequence[str], wanted: tuple[str, str] | None):
     """((A label, B label), validation labels or None) of a labels-layout split."""
-    if wanted is not None:
-        missing = [n for n in wanted if n not in names]
-        if missing:
-            raise DatasetError(
-                f"{source.ref} has no label {missing[0]!r}; its labels: {list(names)}"
-            )
+    if wanted is not None:  # _labelled refuses a label the split lacks
         return wanted, None
     if {"trainA", "trainB"} <= set(names):  # a Berkeley folder read as an image folder
         return ("trainA", "trainB"), next((v for v in VAL_UNPAIRED if set(v) <= set(names)), None)
@@ -187,10 +186,12 @@ def choose_labels(source: Source, names: Sequence[str], wanted: tuple[str, str] 
 
 
 def _labelled(
-    source: Source, split: str, labels: tuple[str, str], limit: int | None
+    source: Source, split: str, labels: tuple[str, str], limit: int | None,
+    loaded: tuple[Any, Any] | None = None,
 ) -> tuple[ColumnImages, ColumnImages]:  # fmt: skip
-    """Domain A and domain B of a labels-layout split: the rows of each of two labels."""
-    ds, features = _split(source, split)
+    """Domain A and domain B of a labels-layout split: the rows of each of two labels.
+    `loaded`: the split as `_split` returned it, where the caller has it already."""
+    ds, features = loaded or _split(source, split)
     column = label_column(features)
     if column is None:
         raise DatasetError(
@@ -213,19 +214,20 @@ def _labelled(
 def _labels_sets(
     source: Source, splits: Sequence[str], labels: tuple[str, str],
     held: tuple[str, str] | None, augment: Augment, evaluate: Augment, swap: bool, seed: int,
-    val_images: int,
+    val_images: int, train_split: tuple[Any, Any],
 ) -> tuple[Dataset, Dataset | None, bool]:  # fmt: skip
     """The unpaired training and validation sets of a labels-layout source: `labels` of the
-    train split; validation: `held` labels of the train split, else `labels` of a held-out
-    split that has them."""
-    a, b = _labelled(source, "train", labels, None)
+    train split (`train_split`, loaded); validation: `held` labels of the train split, else
+    `labels` of a held-out split that has them."""
+    a, b = _labelled(source, "train", labels, None, train_split)
     a, b = (b, a) if swap else (a, b)
     train = UnpairedDataset(a, b, augment, seed, random_b=True)
     split = "train" if held else next((v for v in VAL_SPLITS if v in splits), None)
     if split is None or not val_images:
         return train, None, False
     try:
-        va, vb = _labelled(source, split, held or labels, val_images)
+        loaded = train_split if split == "train" else None
+        va, vb = _labelled(source, split, held or labels, val_images, loaded)
     except DatasetError:  # a held-out split without these labels: no validation
         return train, None, False
     va, vb = (vb, va) if swap else (va, vb)
@@ -258,8 +260,10 @@ def open_hf_datasets(
             f"{source.ref} has no train split (splits: {splits}); expected a train split with "
             "A and B image columns, or (cyclegan) trainA and trainB splits"
         )
-    train_features = _split(source, "train")[1]
-    labelled = wanted is None and label_column(train_features) is not None
+    train_split = _split(source, "train")  # loaded once, for every use below
+    train_features = train_split[1]
+    label = label_column(train_features) if wanted is None else None
+    labelled = label is not None
     if chosen is not None and not labelled:
         raise DatasetError(
             f"--hf-labels needs a train split of one Image column and one ClassLabel column; "
@@ -272,17 +276,17 @@ def open_hf_datasets(
             "the unpaired families train on labelled images"
         )
     if labelled:
-        labels, held = choose_labels(
-            source, train_features[label_column(train_features)].names, chosen
+        labels, held = choose_labels(source, train_features[label].names, chosen)
+        return _labels_sets(
+            source, splits, labels, held, augment, evaluate, swap, seed, val_images, train_split
         )
-        return _labels_sets(source, splits, labels, held, augment, evaluate, swap, seed, val_images)
     held = next((v for v in VAL_SPLITS if v in splits), None)
     sets = []
     for split, limit, aug in (("train", None, augment), (held, val_images, evaluate)):
         if split is None or limit == 0:
             sets.append(None)
             continue
-        a, b = _columns(source, split, wanted, limit)
+        a, b = _columns(source, split, wanted, limit, train_split if split == "train" else None)
         a, b = (b, a) if swap else (a, b)
         if paired:
             sets.append(PairedDataset(RowPairs(a, b), aug, seed, swap=False))
