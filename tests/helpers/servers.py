@@ -217,15 +217,22 @@ class FakeHub(LoopbackServer):
             found[name] = {"type": "file", "path": name, "size": len(data), "oid": oid}
         return list(found.values())
 
-    def _info(self, path: str) -> object | None:
-        """The JSON answer to a GET on /api/... (repo info, tree), None if not one of those."""
+    @staticmethod
+    def _api_repo(path: str) -> tuple[str, str, str] | None:
+        """(repo as self.repos names it, repo id, the rest of the path) of
+        /api/models|datasets/..., None for any other path."""
         m = re.match(r"^/api/(models|datasets)/([^/]+/[^/?]+)(/.*)?$", path.split("?")[0])
         if not m:
             return None
         kind, name, rest = m.group(1), m.group(2), m.group(3) or ""
-        repo = name if kind == "models" else f"datasets/{name}"
-        if repo not in self.repos:
+        return (name if kind == "models" else f"datasets/{name}"), name, rest
+
+    def _info(self, path: str) -> object | None:
+        """The JSON answer to a GET on /api/... (repo info, tree), None if not one of those."""
+        found = self._api_repo(path)
+        if found is None or found[0] not in self.repos:
             return None
+        repo, name, rest = found
         entries = self._entries(repo)
         if rest == "" or rest.startswith("/revision/"):
             siblings = [{"rfilename": e["path"]} for e in entries if e["type"] == "file"]
@@ -248,14 +255,8 @@ class FakeHub(LoopbackServer):
 
     def missing_code(self, path: str) -> str:
         """RepoNotFound for the info of a repo it does not hold, as the Hub answers."""
-        m = re.match(r"^/api/(models|datasets)/([^/]+/[^/?]+)", path)
-        if (
-            m
-            and (m.group(2) if m.group(1) == "models" else f"datasets/{m.group(2)}")
-            not in self.repos
-        ):
-            return "RepoNotFound"
-        return "EntryNotFound"
+        found = self._api_repo(path)
+        return "RepoNotFound" if found and found[0] not in self.repos else "EntryNotFound"
 
     def lookup(self, path: str):
         if path.startswith("/api/"):
